@@ -1,0 +1,83 @@
+// Success-path cost of the retry combinator, each case beside its bare
+// operation in the same run:
+//   immediate_bare / immediate_retry: an awaitable that completes at once
+//   post_bare / post_retry:           an asio::post round trip
+// Run: build/bench/bench_retry --benchmark_min_time=0.5
+#include <resilience/retry.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace asio = boost::asio;
+
+namespace {
+
+asio::awaitable<resilience::result<int>> immediate_op(int v) { co_return v; }
+
+asio::awaitable<resilience::result<int>> post_op(int v) {
+    co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+    co_return v;
+}
+
+// Runs `body` (a coroutine doing `n` iterations) to completion on one thread.
+template <class Body>
+void run_loop(benchmark::State& state, Body body) {
+    asio::io_context ctx(1);
+    for (auto _ : state) {
+        state.PauseTiming();
+        const auto n = state.range(0);
+        state.ResumeTiming();
+        asio::co_spawn(ctx, body(n), asio::detached);
+        ctx.run();
+        ctx.restart();
+    }
+    state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+
+void immediate_bare(benchmark::State& state) {
+    run_loop(state, [](std::int64_t n) -> asio::awaitable<void> {
+        long sum = 0;
+        for (std::int64_t i = 0; i < n; ++i) sum += (co_await immediate_op(1)).value();
+        benchmark::DoNotOptimize(sum);
+    });
+}
+
+void immediate_retry(benchmark::State& state) {
+    resilience::pipeline p;
+    run_loop(state, [&p](std::int64_t n) -> asio::awaitable<void> {
+        long sum = 0;
+        for (std::int64_t i = 0; i < n; ++i) sum += (co_await p.run([] { return immediate_op(1); })).value();
+        benchmark::DoNotOptimize(sum);
+    });
+}
+
+void post_bare(benchmark::State& state) {
+    run_loop(state, [](std::int64_t n) -> asio::awaitable<void> {
+        long sum = 0;
+        for (std::int64_t i = 0; i < n; ++i) sum += (co_await post_op(1)).value();
+        benchmark::DoNotOptimize(sum);
+    });
+}
+
+void post_retry(benchmark::State& state) {
+    resilience::pipeline p;
+    run_loop(state, [&p](std::int64_t n) -> asio::awaitable<void> {
+        long sum = 0;
+        for (std::int64_t i = 0; i < n; ++i) sum += (co_await p.run([] { return post_op(1); })).value();
+        benchmark::DoNotOptimize(sum);
+    });
+}
+
+}  // namespace
+
+BENCHMARK(immediate_bare)->Arg(10000);
+BENCHMARK(immediate_retry)->Arg(10000);
+BENCHMARK(post_bare)->Arg(10000);
+BENCHMARK(post_retry)->Arg(10000);
+
+BENCHMARK_MAIN();

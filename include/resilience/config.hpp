@@ -1,0 +1,81 @@
+#ifndef RESILIENCE_CONFIG_HPP
+#define RESILIENCE_CONFIG_HPP
+
+// Configuration: plain aggregates with the defaults of DESIGN.md, a
+// validator that names the offending field, and loading from the GEMINI_*
+// environment variables. A bad value is an error naming the variable and the
+// value, never a silent default. Values set in code win over the environment.
+
+#include <resilience/backoff.hpp>
+#include <resilience/diagnostics.hpp>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace resilience {
+
+/// How many times and how fast to retry.
+struct retry_policy {
+    int max_retries = 5;                             ///< retries after the first attempt; 0 disables retrying
+    backoff_policy backoff{};                        ///< delays between attempts
+    std::chrono::milliseconds max_pushback{0};       ///< cap on a server-requested delay; 0 = backoff.max_delay
+    std::chrono::milliseconds attempt_timeout{0};    ///< per-attempt timeout; 0 = none (the deadline still applies)
+
+    /// The effective pushback cap.
+    std::chrono::milliseconds pushback_cap() const noexcept {
+        return max_pushback.count() > 0 ? max_pushback : backoff.max_delay;
+    }
+};
+
+/// Circuit breaker settings.
+struct breaker_config {
+    int failure_threshold = 3;                       ///< consecutive counted failures that open it
+    std::chrono::milliseconds open_timeout{60000};   ///< time OPEN before probes are let through
+    int half_open_probes = 1;                        ///< probes admitted while HALF_OPEN
+};
+
+/// Everything the GEMINI_* environment configures.
+struct config {
+    retry_policy retry{};
+    breaker_config breaker{};
+    std::string api_key;       ///< GEMINI_API_KEY; never printed
+    std::string base_url;      ///< GEMINI_BASE_URL; empty = the real service
+};
+
+/// Checks ranges: max_retries 0..1000; delays 0..24 h; initial <= max;
+/// multiplier finite and in [1, 1000]; threshold 1..1e6; open timeout
+/// 1 ms..24 h; probes 1..1000. The failure's message names the field.
+result<void> validate(const retry_policy& p);
+result<void> validate(const breaker_config& b);
+
+/// Values set in code; each one that is set wins over the environment.
+struct config_overrides {
+    std::optional<int> max_retries;
+    std::optional<std::chrono::milliseconds> initial_delay;
+    std::optional<std::chrono::milliseconds> max_delay;
+    std::optional<double> multiplier;
+    std::optional<int> breaker_threshold;
+    std::optional<std::chrono::milliseconds> breaker_timeout;
+    std::optional<std::string> api_key;
+    std::optional<std::string> base_url;
+};
+
+/// Reads a variable; nullopt when unset. The default reads the process
+/// environment; tests pass their own.
+using env_lookup = std::function<std::optional<std::string>(const char* name)>;
+std::optional<std::string> process_env(const char* name);
+
+/// Builds the configuration: defaults, then the environment
+/// (GEMINI_RETRY_MAX_ATTEMPTS, GEMINI_RETRY_INITIAL_DELAY_MS,
+/// GEMINI_RETRY_MAX_DELAY_MS, GEMINI_RETRY_BACKOFF_MULTIPLIER,
+/// GEMINI_CIRCUIT_BREAKER_THRESHOLD, GEMINI_CIRCUIT_BREAKER_TIMEOUT_MS,
+/// GEMINI_API_KEY, GEMINI_BASE_URL), then `overrides`; then validates the
+/// result. Errors (errc::invalid_config) name the variable and its value
+/// (never the API key's value).
+result<config> load_config(const config_overrides& overrides = {}, const env_lookup& env = process_env);
+
+}  // namespace resilience
+
+#endif

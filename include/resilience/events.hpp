@@ -1,0 +1,69 @@
+#ifndef RESILIENCE_EVENTS_HPP
+#define RESILIENCE_EVENTS_HPP
+
+// Structured events and the human-readable status text.
+//
+// Status text (word for word, DESIGN.md):
+//   Retry X/Y after error (ERROR_TYPE): message
+//   Waiting Ns before retry (circuit breaker: STATE)...
+//   Rate limited. Respecting Retry-After header: Xs
+//   Operation failed after X attempts: message
+// Seconds are printed with at most one decimal ("2s", "0.5s", "12.3s"),
+// rounded to the nearest tenth.
+
+#include <resilience/diagnostics.hpp>
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace resilience {
+
+enum class breaker_state : unsigned char { closed, open, half_open };
+/// "CLOSED", "OPEN", "HALF_OPEN".
+std::string_view to_string(breaker_state s) noexcept;
+
+enum class event_type : unsigned char {
+    attempt_started,    ///< attempt `attempt` is about to call the operation
+    attempt_failed,     ///< it failed with `code`, classified as `kind`
+    attempt_succeeded,  ///< it succeeded
+    retry_scheduled,    ///< retry `attempt` will start after `delay` (`pushback` if the server chose it)
+    gave_up,            ///< the loop stopped without success (`reason`)
+    cooldown_wait,      ///< waiting `delay` for the scope's cooldown before an attempt
+    breaker_wait,       ///< waiting for the circuit breaker to admit the attempt
+    breaker_transition, ///< the breaker went from `from` to `to`
+};
+std::string_view to_string(event_type t) noexcept;
+
+/// One structured event. String views are valid during the callback only.
+struct event {
+    event_type type{};
+    int attempt = 0;                 ///< 0-based attempt number (for retry_scheduled: the attempt to come)
+    int max_retries = 0;
+    error_kind kind = error_kind::non_retryable_client;  ///< for failures
+    error_code code{};
+    duration delay{};                ///< for retry_scheduled, cooldown_wait
+    duration elapsed{};              ///< since the first attempt started
+    bool pushback = false;           ///< the delay is the server's
+    give_up_reason reason = give_up_reason::none;
+    breaker_state from = breaker_state::closed, to = breaker_state::closed;
+    std::string_view message;        ///< failure message
+    std::string_view subject;        ///< what the operation is about (e.g. a file name), may be empty
+};
+
+using status_handler = std::function<void(std::string_view)>;
+using event_handler = std::function<void(const event&)>;
+
+/// "2s", "0.5s", "12.3s".
+std::string format_seconds(duration d);
+
+namespace status {
+std::string retry(int retry, int max_retries, error_kind kind, std::string_view message);
+std::string waiting(duration delay, breaker_state state);
+std::string rate_limited(duration delay);
+std::string failed(int attempts, std::string_view message);
+}  // namespace status
+
+}  // namespace resilience
+
+#endif

@@ -1,0 +1,148 @@
+#ifndef RESILIENCE_RETRY_HPP
+#define RESILIENCE_RETRY_HPP
+
+// The awaitable retry combinator.
+//
+// A `pipeline` holds what many calls share (policy, callbacks, clock, jitter
+// source, and later the shared gates) and runs operations:
+//
+//   resilience::pipeline p({.policy = {.max_retries = 3}, .on_status = print});
+//   resilience::result<response> r = co_await p.run([&] { return client.get(url); });
+//
+// The operation is a factory, called once per attempt, returning
+// `asio::awaitable<result<T>>` (or `asio::awaitable<T>` that throws
+// `resilience::error` / `boost::system::system_error`). A factory may take an
+// `attempt_context` to learn the attempt number and its deadline.
+//
+// Semantics (DESIGN.md): attempt 0 is the first call; failures the classifier
+// calls retryable are retried up to `max_retries` times with jittered
+// exponential backoff on the pipeline's clock; a server pushback (429/503
+// Retry-After, RetryInfo) replaces the computed delay, capped at
+// `pushback_cap()`; the overall deadline holds (a backoff that would end past
+// it is not slept; an attempt's timeout shrinks to what remains); per-operation
+// cancellation wakes a backoff at once, is never retried, and completes with
+// operation_aborted.
+//
+// Lifetimes: the pipeline must outlive every operation run on it. The
+// factory is moved into the coroutine frame.
+//
+// g++ 12 pitfall (fixed in later GCC, absent in clang): a temporary that owns
+// resources and is created inside a `co_await` expression -- a lambda
+// capturing a std::string by value, a braced aggregate -- is relocated
+// bitwise and freed twice. Capture by reference, or name the lambda first:
+//   auto op = [name] { return client.get(name); };
+//   co_await p.run(op);
+//
+// Executor: the coroutine runs on the awaiting coroutine's executor.
+// Cancellation: the awaiting coroutine's cancellation state (terminal by
+// default in Asio); a cancelled call completes with operation_aborted.
+
+#include <resilience/clock.hpp>
+#include <resilience/config.hpp>
+#include <resilience/diagnostics.hpp>
+#include <resilience/events.hpp>
+
+#include <boost/asio/awaitable.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace resilience {
+
+/// What a factory may learn about the attempt it makes.
+struct attempt_context {
+    int attempt = 0;                          ///< 0-based
+    time_point deadline = time_point::max();  ///< when this attempt must be over (max() = none)
+    clock* time = nullptr;                    ///< the pipeline's clock
+};
+
+/// Decides the kind of a failure. The default is classify(f.code).
+using classifier = std::function<error_kind(const failure&)>;
+error_kind default_classify(const failure& f) noexcept;
+
+/// Shared by every call of a pipeline.
+struct retry_options {
+    retry_policy policy{};
+    status_handler on_status;     ///< status text; empty = none
+    event_handler on_event;       ///< structured events; empty = none
+    classifier classify;          ///< empty = default_classify
+    clock* time = nullptr;        ///< nullptr = steady_clock(); must outlive the pipeline
+    std::uint64_t seed = 0;       ///< jitter seed; 0 = from std::random_device
+};
+
+/// Per call. Everything here is optional.
+///
+/// Not an aggregate on purpose: g++ 12 miscompiles a temporary aggregate (or a
+/// lambda that owns a std::string or another resource) created inside a
+/// `co_await` expression, so `co_await p.run(f, {})` must not build one. Set
+/// fields on a named object, or use the default.
+struct call_options {
+    call_options() = default;
+    time_point deadline = time_point::max();  ///< overall deadline on the pipeline's clock
+    std::string subject;                      ///< what the call is about, for events (e.g. a file name)
+    status_handler on_status;                 ///< replaces the pipeline's for this call
+    event_handler on_event;                   ///< replaces the pipeline's for this call
+    classifier classify;                      ///< replaces the pipeline's for this call
+    const retry_policy* policy = nullptr;     ///< replaces the pipeline's for this call (must outlive it)
+};
+
+namespace detail {
+template <class A> struct awaitable_value;
+template <class T, class E> struct awaitable_value<boost::asio::awaitable<T, E>> { using type = T; };
+template <class T> struct unwrap_result { using type = T; static constexpr bool is_result = false; };
+template <class T> struct unwrap_result<result<T>> { using type = T; static constexpr bool is_result = true; };
+
+template <class F>
+auto call_factory(F& f, const attempt_context& ctx) {
+    if constexpr (std::is_invocable_v<F&, const attempt_context&>)
+        return f(ctx);
+    else
+        return f();
+}
+template <class F>
+using factory_awaitable_t = decltype(call_factory(std::declval<F&>(), std::declval<const attempt_context&>()));
+template <class F>
+using factory_value_t = typename unwrap_result<typename awaitable_value<factory_awaitable_t<F>>::type>::type;
+
+/// The non-template part of the retry loop: decisions, status text, events.
+class retry_state;
+
+}  // namespace detail
+
+class pipeline {
+public:
+    explicit pipeline(retry_options opts = {});
+    pipeline(const pipeline&) = delete;
+    pipeline& operator=(const pipeline&) = delete;
+
+    const retry_options& options() const noexcept { return opts_; }
+    clock& time() const noexcept { return *clock_; }
+
+    /// Runs `factory` under the retry policy. See the header comment.
+    template <class Factory>
+    boost::asio::awaitable<result<detail::factory_value_t<Factory>>> run(Factory factory, call_options call = {});
+
+    /// A sample in [0, 1) from the pipeline's jitter source (thread-safe).
+    double next_uniform() noexcept;
+
+private:
+    friend class detail::retry_state;
+
+    retry_options opts_;
+    clock* clock_;
+    std::atomic<std::uint64_t> rng_;
+};
+
+/// One-shot form: builds a pipeline for this call only.
+template <class Factory>
+boost::asio::awaitable<result<detail::factory_value_t<Factory>>> retry(Factory factory, retry_options opts,
+                                                                        call_options call = {});
+
+}  // namespace resilience
+
+#include <resilience/impl/retry.hpp>
+
+#endif

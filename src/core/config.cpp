@@ -1,0 +1,153 @@
+#include <resilience/config.hpp>
+
+#include <boost/url/parse.hpp>
+
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+
+namespace resilience {
+namespace {
+
+using std::chrono::milliseconds;
+constexpr milliseconds day{24LL * 3600 * 1000};
+
+failure bad(std::string msg) { return failure(make_error_code(errc::invalid_config), std::move(msg)); }
+
+std::string_view trim(std::string_view s) noexcept {
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+    return s;
+}
+
+// Quotes a value for an error message, shortening absurdly long ones.
+std::string quoted(std::string_view v) {
+    std::string out = "\"";
+    out.append(v.substr(0, 64));
+    if (v.size() > 64) out += "...";
+    out += '"';
+    return out;
+}
+
+std::optional<failure> read_int(const env_lookup& env, const char* name, long long lo, long long hi,
+                                std::optional<long long>& out) {
+    auto raw = env(name);
+    if (!raw) return std::nullopt;
+    std::string_view v = trim(*raw);
+    long long n = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (v.empty() || ec == std::errc::invalid_argument || p != v.data() + v.size())
+        return bad(std::string(name) + "=" + quoted(*raw) + " is not an integer");
+    if (ec == std::errc::result_out_of_range || n < lo || n > hi)
+        return bad(std::string(name) + "=" + quoted(*raw) + " is out of range (" + std::to_string(lo) + ".." +
+                   std::to_string(hi) + ")");
+    out = n;
+    return std::nullopt;
+}
+
+}  // namespace
+
+result<void> validate(const retry_policy& p) {
+    if (p.max_retries < 0 || p.max_retries > 1000)
+        return bad("retry.max_retries = " + std::to_string(p.max_retries) + ": must be between 0 and 1000");
+    const auto& b = p.backoff;
+    if (b.initial_delay.count() < 0 || b.initial_delay > day)
+        return bad("retry.initial_delay = " + std::to_string(b.initial_delay.count()) + " ms: must be between 0 and 86400000 ms");
+    if (b.max_delay.count() < 0 || b.max_delay > day)
+        return bad("retry.max_delay = " + std::to_string(b.max_delay.count()) + " ms: must be between 0 and 86400000 ms");
+    if (b.initial_delay > b.max_delay)
+        return bad("retry.initial_delay (" + std::to_string(b.initial_delay.count()) +
+                   " ms) is greater than retry.max_delay (" + std::to_string(b.max_delay.count()) + " ms)");
+    if (!std::isfinite(b.multiplier) || b.multiplier < 1.0 || b.multiplier > 1000.0)
+        return bad("retry.multiplier = " + std::to_string(b.multiplier) + ": must be between 1 and 1000");
+    if (p.max_pushback.count() < 0 || p.max_pushback > day)
+        return bad("retry.max_pushback = " + std::to_string(p.max_pushback.count()) + " ms: must be between 0 and 86400000 ms");
+    if (p.attempt_timeout.count() < 0 || p.attempt_timeout > day)
+        return bad("retry.attempt_timeout = " + std::to_string(p.attempt_timeout.count()) + " ms: must be between 0 and 86400000 ms");
+    return {};
+}
+
+result<void> validate(const breaker_config& b) {
+    if (b.failure_threshold < 1 || b.failure_threshold > 1'000'000)
+        return bad("breaker.failure_threshold = " + std::to_string(b.failure_threshold) + ": must be between 1 and 1000000");
+    if (b.open_timeout.count() < 1 || b.open_timeout > day)
+        return bad("breaker.open_timeout = " + std::to_string(b.open_timeout.count()) + " ms: must be between 1 and 86400000 ms");
+    if (b.half_open_probes < 1 || b.half_open_probes > 1000)
+        return bad("breaker.half_open_probes = " + std::to_string(b.half_open_probes) + ": must be between 1 and 1000");
+    return {};
+}
+
+std::optional<std::string> process_env(const char* name) {
+    const char* v = std::getenv(name);
+    if (!v) return std::nullopt;
+    return std::string(v);
+}
+
+result<config> load_config(const config_overrides& o, const env_lookup& env) {
+    config c;
+    std::optional<long long> n;
+    if (auto f = read_int(env, "GEMINI_RETRY_MAX_ATTEMPTS", 0, 1000, n)) return *f;
+    if (n) c.retry.max_retries = static_cast<int>(*n);
+    n.reset();
+    if (auto f = read_int(env, "GEMINI_RETRY_INITIAL_DELAY_MS", 0, day.count(), n)) return *f;
+    if (n) c.retry.backoff.initial_delay = milliseconds(*n);
+    n.reset();
+    if (auto f = read_int(env, "GEMINI_RETRY_MAX_DELAY_MS", 0, day.count(), n)) return *f;
+    if (n) c.retry.backoff.max_delay = milliseconds(*n);
+    n.reset();
+    if (auto raw = env("GEMINI_RETRY_BACKOFF_MULTIPLIER")) {
+        std::string_view v = trim(*raw);
+        double d = 0;
+        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+        if (v.empty() || ec != std::errc() || p != v.data() + v.size() || !std::isfinite(d))
+            return bad("GEMINI_RETRY_BACKOFF_MULTIPLIER=" + quoted(*raw) + " is not a number");
+        if (d < 1.0 || d > 1000.0)
+            return bad("GEMINI_RETRY_BACKOFF_MULTIPLIER=" + quoted(*raw) + " is out of range (1..1000)");
+        c.retry.backoff.multiplier = d;
+    }
+    if (auto f = read_int(env, "GEMINI_CIRCUIT_BREAKER_THRESHOLD", 1, 1'000'000, n)) return *f;
+    if (n) c.breaker.failure_threshold = static_cast<int>(*n);
+    n.reset();
+    if (auto f = read_int(env, "GEMINI_CIRCUIT_BREAKER_TIMEOUT_MS", 1, day.count(), n)) return *f;
+    if (n) c.breaker.open_timeout = milliseconds(*n);
+    if (auto k = env("GEMINI_API_KEY")) {
+        if (trim(*k).empty()) return bad("GEMINI_API_KEY is set but empty");
+        for (char ch : *k)
+            if (static_cast<unsigned char>(ch) < 0x21 || static_cast<unsigned char>(ch) > 0x7e)
+                return bad("GEMINI_API_KEY contains a character that cannot travel in an HTTP header");
+        c.api_key = *k;
+    }
+    if (auto u = env("GEMINI_BASE_URL")) c.base_url = *u;
+
+    // Code wins over the environment.
+    if (o.max_retries) c.retry.max_retries = *o.max_retries;
+    if (o.initial_delay) c.retry.backoff.initial_delay = *o.initial_delay;
+    if (o.max_delay) c.retry.backoff.max_delay = *o.max_delay;
+    if (o.multiplier) c.retry.backoff.multiplier = *o.multiplier;
+    if (o.breaker_threshold) c.breaker.failure_threshold = *o.breaker_threshold;
+    if (o.breaker_timeout) c.breaker.open_timeout = *o.breaker_timeout;
+    if (o.api_key) c.api_key = *o.api_key;
+    if (o.base_url) c.base_url = *o.base_url;
+
+    if (c.retry.backoff.initial_delay > c.retry.backoff.max_delay) {
+        const bool from_env = !o.initial_delay && !o.max_delay;
+        if (from_env)
+            return bad("GEMINI_RETRY_INITIAL_DELAY_MS (" + std::to_string(c.retry.backoff.initial_delay.count()) +
+                       ") is greater than GEMINI_RETRY_MAX_DELAY_MS (" +
+                       std::to_string(c.retry.backoff.max_delay.count()) + ")");
+    }
+    if (auto r = validate(c.retry); !r) return r.error();
+    if (auto r = validate(c.breaker); !r) return r.error();
+    if (!c.base_url.empty()) {
+        auto u = boost::urls::parse_absolute_uri(c.base_url);
+        std::string shown = c.base_url.substr(0, c.base_url.find_first_of("?#"));
+        if (!u || (u->scheme() != "http" && u->scheme() != "https") || u->host().empty())
+            return bad("GEMINI_BASE_URL=" + quoted(shown) + " is not an http:// or https:// URL");
+        if (u->has_query() || u->has_userinfo())
+            return bad("GEMINI_BASE_URL=" + quoted(shown) + " must not carry a query or credentials (the API key travels in a header)");
+    }
+    return c;
+}
+
+}  // namespace resilience

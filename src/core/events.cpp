@@ -1,0 +1,79 @@
+#include <resilience/events.hpp>
+
+#include <cmath>
+
+namespace resilience {
+
+std::string_view to_string(breaker_state s) noexcept {
+    switch (s) {
+    case breaker_state::closed: return "CLOSED";
+    case breaker_state::open: return "OPEN";
+    case breaker_state::half_open: return "HALF_OPEN";
+    }
+    return "UNKNOWN";
+}
+
+std::string_view to_string(event_type t) noexcept {
+    switch (t) {
+    case event_type::attempt_started: return "attempt_started";
+    case event_type::attempt_failed: return "attempt_failed";
+    case event_type::attempt_succeeded: return "attempt_succeeded";
+    case event_type::retry_scheduled: return "retry_scheduled";
+    case event_type::gave_up: return "gave_up";
+    case event_type::cooldown_wait: return "cooldown_wait";
+    case event_type::breaker_wait: return "breaker_wait";
+    case event_type::breaker_transition: return "breaker_transition";
+    }
+    return "unknown";
+}
+
+std::string format_seconds(duration d) {
+    if (d < duration::zero()) d = duration::zero();
+    // Tenths of a second, rounded to nearest.
+    const long long tenths = (std::chrono::duration_cast<std::chrono::milliseconds>(d).count() + 50) / 100;
+    std::string s = std::to_string(tenths / 10);
+    if (tenths % 10 != 0) {
+        s += '.';
+        s += static_cast<char>('0' + tenths % 10);
+    }
+    s += 's';
+    return s;
+}
+
+namespace status {
+
+std::string retry(int retry, int max_retries, error_kind kind, std::string_view message) {
+    std::string s = "Retry ";
+    s += std::to_string(retry);
+    s += '/';
+    s += std::to_string(max_retries);
+    s += " after error (";
+    s += to_string(kind);
+    s += "): ";
+    s += message;
+    return s;
+}
+
+std::string waiting(duration delay, breaker_state state) {
+    std::string s = "Waiting ";
+    s += format_seconds(delay);
+    s += " before retry (circuit breaker: ";
+    s += to_string(state);
+    s += ")...";
+    return s;
+}
+
+std::string rate_limited(duration delay) {
+    return "Rate limited. Respecting Retry-After header: " + format_seconds(delay);
+}
+
+std::string failed(int attempts, std::string_view message) {
+    std::string s = "Operation failed after ";
+    s += std::to_string(attempts);
+    s += " attempts: ";
+    s += message;
+    return s;
+}
+
+}  // namespace status
+}  // namespace resilience

@@ -1,0 +1,206 @@
+#include <resilience/pushback.hpp>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+#include <array>
+#include <cctype>
+#include <charconv>
+
+namespace resilience {
+namespace {
+
+std::string_view trim(std::string_view s) noexcept {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+bool all_digits(std::string_view s) noexcept {
+    if (s.empty()) return false;
+    for (char c : s)
+        if (c < '0' || c > '9') return false;
+    return true;
+}
+
+// Parses exactly `n` digits at the front of s.
+bool take_digits(std::string_view& s, std::size_t n, int& out) noexcept {
+    if (s.size() < n) return false;
+    int v = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (s[i] < '0' || s[i] > '9') return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    out = v;
+    s.remove_prefix(n);
+    return true;
+}
+
+bool take(std::string_view& s, std::string_view lit) noexcept {
+    if (s.substr(0, lit.size()) != lit) return false;
+    s.remove_prefix(lit.size());
+    return true;
+}
+
+constexpr std::array<std::string_view, 12> months = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+constexpr std::array<std::string_view, 7> short_days = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+constexpr std::array<std::string_view, 7> long_days = {"Monday", "Tuesday",  "Wednesday", "Thursday",
+                                                       "Friday", "Saturday", "Sunday"};
+
+bool take_month(std::string_view& s, int& m) noexcept {
+    for (std::size_t i = 0; i < months.size(); ++i)
+        if (take(s, months[i])) {
+            m = static_cast<int>(i) + 1;
+            return true;
+        }
+    return false;
+}
+
+template <std::size_t N>
+bool take_any(std::string_view& s, const std::array<std::string_view, N>& names) noexcept {
+    for (auto n : names)
+        if (take(s, n)) return true;
+    return false;
+}
+
+// "HH:MM:SS"
+bool take_time(std::string_view& s, int& h, int& mi, int& se) noexcept {
+    return take_digits(s, 2, h) && take(s, ":") && take_digits(s, 2, mi) && take(s, ":") && take_digits(s, 2, se);
+}
+
+std::optional<std::chrono::system_clock::time_point> make_time(int y, int mo, int d, int h, int mi, int se) noexcept {
+    using namespace std::chrono;
+    if (h > 23 || mi > 59 || se > 60) return std::nullopt;
+    year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
+    if (!ymd.ok()) return std::nullopt;
+    return sys_days{ymd} + hours{h} + minutes{mi} + seconds{se};
+}
+
+}  // namespace
+
+std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view s) noexcept {
+    s = trim(s);
+    int y = 0, mo = 0, d = 0, h = 0, mi = 0, se = 0;
+    // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
+    {
+        std::string_view t = s;
+        if (take_any(t, short_days) && take(t, ", ") && take_digits(t, 2, d) && take(t, " ") && take_month(t, mo) &&
+            take(t, " ") && take_digits(t, 4, y) && take(t, " ") && take_time(t, h, mi, se) && take(t, " GMT") &&
+            t.empty())
+            return make_time(y, mo, d, h, mi, se);
+    }
+    // RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT"
+    {
+        std::string_view t = s;
+        if (take_any(t, long_days) && take(t, ", ") && take_digits(t, 2, d) && take(t, "-") && take_month(t, mo) &&
+            take(t, "-") && take_digits(t, 2, y) && take(t, " ") && take_time(t, h, mi, se) && take(t, " GMT") &&
+            t.empty())
+            return make_time(y < 70 ? 2000 + y : 1900 + y, mo, d, h, mi, se);
+    }
+    // asctime: "Sun Nov  6 08:49:37 1994"
+    {
+        std::string_view t = s;
+        if (take_any(t, short_days) && take(t, " ") && take_month(t, mo) && take(t, " ")) {
+            bool ok = (t.size() >= 2 && t[0] == ' ' && (t.remove_prefix(1), take_digits(t, 1, d))) ||
+                      take_digits(t, 2, d);
+            if (ok && take(t, " ") && take_time(t, h, mi, se) && take(t, " ") && take_digits(t, 4, y) && t.empty())
+                return make_time(y, mo, d, h, mi, se);
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<duration> parse_retry_after(std::string_view value, std::chrono::system_clock::time_point now) noexcept {
+    value = trim(value);
+    if (all_digits(value)) {
+        // Saturating: "99999999999999999999" is a very long time, not an overflow.
+        constexpr auto max_s = std::chrono::duration_cast<std::chrono::seconds>(max_pushback).count();
+        std::int64_t v = 0;
+        for (char c : value) {
+            v = v * 10 + (c - '0');
+            if (v >= max_s) return max_pushback;
+        }
+        return std::chrono::seconds(v);
+    }
+    auto date = parse_http_date(value);
+    if (!date) return std::nullopt;
+    if (*date <= now) return duration::zero();
+    auto diff = *date - now;
+    if (diff >= std::chrono::duration_cast<std::chrono::system_clock::duration>(max_pushback)) return max_pushback;
+    return std::chrono::duration_cast<duration>(diff);
+}
+
+std::optional<duration> parse_proto_duration(std::string_view s) noexcept {
+    s = trim(s);
+    if (s.size() < 2 || s.back() != 's') return std::nullopt;
+    s.remove_suffix(1);
+    std::string_view whole = s, frac;
+    if (auto dot = s.find('.'); dot != std::string_view::npos) {
+        whole = s.substr(0, dot);
+        frac = s.substr(dot + 1);
+        if (frac.empty() || frac.size() > 9 || !all_digits(frac)) return std::nullopt;
+    }
+    if (!all_digits(whole)) return std::nullopt;  // also rejects a sign
+    constexpr auto max_s = std::chrono::duration_cast<std::chrono::seconds>(max_pushback).count();
+    std::int64_t secs = 0;
+    for (char c : whole) {
+        secs = secs * 10 + (c - '0');
+        if (secs >= max_s) return max_pushback;
+    }
+    std::int64_t nanos = 0;
+    for (std::size_t i = 0; i < 9; ++i) nanos = nanos * 10 + (i < frac.size() ? frac[i] - '0' : 0);
+    return std::chrono::duration_cast<duration>(std::chrono::seconds(secs) + std::chrono::nanoseconds(nanos));
+}
+
+std::optional<duration> parse_retry_info(std::string_view body) noexcept {
+    try {
+        boost::system::error_code ec;
+        boost::json::value v = boost::json::parse(body, ec);
+        if (ec) return std::nullopt;
+        // python-genai accepts the envelope wrapped in a one-element list.
+        if (auto* arr = v.if_array(); arr && arr->size() == 1) v = (*arr)[0];
+        auto* top = v.if_object();
+        if (!top) return std::nullopt;
+        auto* err = top->if_contains("error");
+        if (!err || !err->is_object()) return std::nullopt;
+        auto* details = err->as_object().if_contains("details");
+        if (!details || !details->is_array()) return std::nullopt;
+        for (const auto& d : details->as_array()) {
+            auto* o = d.if_object();
+            if (!o) continue;
+            auto* type = o->if_contains("@type");
+            if (!type || !type->is_string()) continue;
+            std::string_view t = type->as_string();
+            constexpr std::string_view suffix = "google.rpc.RetryInfo";
+            if (t.size() < suffix.size() || t.substr(t.size() - suffix.size()) != suffix) continue;
+            auto* delay = o->if_contains("retryDelay");
+            if (!delay) delay = o->if_contains("retry_delay");
+            if (!delay) continue;
+            if (delay->is_string()) return parse_proto_duration(delay->as_string());
+            if (auto* dobj = delay->if_object()) {  // {"seconds": N, "nanos": M}
+                std::int64_t secs = 0, nanos = 0;
+                if (auto* s = dobj->if_contains("seconds")) {
+                    if (s->is_int64()) secs = s->as_int64();
+                    else if (s->is_uint64()) secs = s->as_uint64() > 9'000'000'000'000'000'000ULL ? INT64_MAX : static_cast<std::int64_t>(s->as_uint64());
+                    else if (s->is_string()) {
+                        auto sv = std::string_view(s->as_string());
+                        auto r = std::from_chars(sv.data(), sv.data() + sv.size(), secs);
+                        if (r.ec != std::errc() || r.ptr != sv.data() + sv.size()) return std::nullopt;
+                    } else return std::nullopt;
+                }
+                if (auto* n = dobj->if_contains("nanos"); n && n->is_int64()) nanos = n->as_int64();
+                if (secs < 0 || nanos < 0 || nanos > 999'999'999) return std::nullopt;
+                constexpr auto max_s = std::chrono::duration_cast<std::chrono::seconds>(max_pushback).count();
+                if (secs >= max_s) return max_pushback;
+                return std::chrono::duration_cast<duration>(std::chrono::seconds(secs) + std::chrono::nanoseconds(nanos));
+            }
+            return std::nullopt;
+        }
+        return std::nullopt;
+    } catch (...) {  // std::bad_alloc from a hostile body: no pushback
+        return std::nullopt;
+    }
+}
+
+}  // namespace resilience
