@@ -1,0 +1,257 @@
+#ifndef RESILIENCE_CIRCUIT_BREAKER_HPP
+#define RESILIENCE_CIRCUIT_BREAKER_HPP
+
+// The circuit breaker (DESIGN.md, Circuit breaker).
+//
+// Two layers, as Boost.Redis splits its reconnect logic:
+//
+// * `breaker_machine`: the pure state machine. No clock, no lock, no I/O: every
+//   call takes `now`. CLOSED -> OPEN after `failure_threshold` consecutive
+//   counted failures; OPEN -> HALF_OPEN at the first admission request once
+//   `open_timeout` has passed; HALF_OPEN admits at most `half_open_probes`
+//   probes at a time; a probe's success closes it, a counted probe failure
+//   reopens it (for another `open_timeout`); a probe that ends without a
+//   verdict (cancelled, cut by the caller's deadline, destroyed) gives its
+//   slot back. Manual isolate() (forced OPEN until reset) and reset() (CLOSED).
+//   Each admission carries the breaker's generation (bumped at every
+//   transition); the outcome of an admission from an older generation is
+//   ignored, so a slow call admitted while CLOSED cannot reopen a breaker that
+//   has since recovered, or close one that has since opened.
+//
+//   What counts: failures whose kind is in `counted_kinds` (by default
+//   RETRYABLE_NETWORK and RETRYABLE_SERVER: connection failures, timeouts,
+//   5xx). Other failures (a 403 or 404 about one file, a 429) are the service
+//   answering: they neither count nor reset the CLOSED failure streak, and a
+//   probe that ends with one closes the breaker (the service is up).
+//
+// * `circuit_breaker`: the object shared (via std::shared_ptr) by every
+//   operation against one service, from any thread. The machine lives behind
+//   a mutex (the "equivalent of a strand": transitions are rare and short); an
+//   atomic state word mirrors it so that the CLOSED path takes no lock and no
+//   executor hop: admission is one atomic load, a success one more (Envoy
+//   does the same with plain atomics and accepts a brief overshoot: calls
+//   admitted just before the breaker opens still run).
+//   Waiting for admission: `wait_for_change(version)` completes when the
+//   breaker changes generation (a probe slot freed, a transition), or at
+//   per-operation cancellation. The retry combinator races it against the
+//   caller's clock (open timeout, deadline), so waits follow virtual time.
+//
+// Thread safety: every member of circuit_breaker may be called concurrently.
+// breaker_machine is a plain value type.
+
+#include <resilience/clock.hpp>
+#include <resilience/config.hpp>
+#include <resilience/events.hpp>
+
+#include <boost/asio/awaitable.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+namespace resilience {
+
+/// Why the breaker changed state.
+enum class transition_reason : unsigned char {
+    failure_threshold,  ///< CLOSED -> OPEN: `failure_threshold` consecutive counted failures
+    open_timeout,       ///< OPEN -> HALF_OPEN: the open timeout passed
+    probe_succeeded,    ///< HALF_OPEN -> CLOSED
+    probe_failed,       ///< HALF_OPEN -> OPEN
+    isolated,           ///< any -> OPEN by isolate()
+    reset,              ///< any -> CLOSED by reset()
+};
+std::string_view to_string(transition_reason r) noexcept;
+
+/// One state change, with when and why.
+struct breaker_transition {
+    breaker_state from = breaker_state::closed;
+    breaker_state to = breaker_state::closed;
+    time_point at{};
+    transition_reason reason = transition_reason::reset;
+};
+
+/// Bit for `kind` in a set of error kinds.
+constexpr unsigned kind_bit(error_kind k) noexcept { return 1u << static_cast<unsigned>(k); }
+/// The kinds that count against the breaker by default: network failures
+/// (including timeouts) and 5xx.
+constexpr unsigned default_counted_kinds =
+    kind_bit(error_kind::retryable_network) | kind_bit(error_kind::retryable_server);
+
+/// The pure breaker state machine (see the header comment).
+class breaker_machine {
+public:
+    /// What try_admit decided.
+    struct admission {
+        bool admitted = false;
+        bool probe = false;                ///< admitted as a HALF_OPEN probe
+        std::uint64_t generation = 0;      ///< to pass back with the outcome
+        /// When refused: the earliest time admission may be possible without
+        /// another caller's help (end of the open timeout); time_point::max()
+        /// when it depends on others (HALF_OPEN slots taken, isolated).
+        time_point retry_at = time_point::max();
+        breaker_state state = breaker_state::closed;  ///< the state seen
+    };
+
+    explicit breaker_machine(breaker_config cfg = {}, unsigned counted_kinds = default_counted_kinds) noexcept;
+
+    breaker_state state() const noexcept { return state_; }
+    std::uint64_t generation() const noexcept { return generation_; }
+    /// Changes whenever admission may have changed (a transition, a freed probe slot, isolate).
+    std::uint64_t version() const noexcept { return version_; }
+    const breaker_config& config() const noexcept { return cfg_; }
+    int consecutive_failures() const noexcept { return failures_; }
+    int probes_in_flight() const noexcept { return probes_; }
+    bool isolated() const noexcept { return isolated_; }
+    /// While OPEN: when probes may start.
+    time_point open_until() const noexcept { return open_until_; }
+    bool counts(error_kind k) const noexcept { return (counted_ & kind_bit(k)) != 0; }
+
+    /// Asks to run one call. May move OPEN -> HALF_OPEN (reported in `t`).
+    admission try_admit(time_point now, std::optional<breaker_transition>& t);
+
+    /// The admitted call succeeded.
+    void on_success(const admission& a, time_point now, std::optional<breaker_transition>& t);
+    /// The admitted call failed with a failure of kind `k`.
+    void on_failure(const admission& a, error_kind k, time_point now, std::optional<breaker_transition>& t);
+    /// The admitted call ended without a verdict (cancelled, deadline, destroyed):
+    /// a probe gives its slot back. Returns true if a slot was freed.
+    bool on_abandon(const admission& a) noexcept;
+
+    /// Forces OPEN until reset().
+    void isolate(time_point now, std::optional<breaker_transition>& t);
+    /// Forces CLOSED and clears the failure streak.
+    void reset(time_point now, std::optional<breaker_transition>& t);
+
+private:
+    void go(breaker_state to, time_point now, transition_reason why, std::optional<breaker_transition>& t);
+
+    breaker_config cfg_;
+    unsigned counted_;
+    breaker_state state_ = breaker_state::closed;
+    std::uint64_t generation_ = 0;
+    std::uint64_t version_ = 0;
+    int failures_ = 0;
+    int probes_ = 0;
+    bool isolated_ = false;
+    time_point open_until_{};
+};
+
+/// Settings of a shared circuit_breaker.
+struct breaker_options {
+    breaker_options() = default;
+    breaker_config config{};                        ///< threshold, open timeout, probes (validated)
+    unsigned counted_kinds = default_counted_kinds; ///< kinds that count as health failures
+    clock* time = nullptr;                          ///< nullptr = steady_clock(); use the pipelines' clock
+    std::size_t history = 64;                       ///< transitions kept for history()
+    /// Called after each transition, outside the breaker's lock, on the
+    /// thread that caused it. Must not throw.
+    std::function<void(const breaker_transition&)> on_transition;
+};
+
+class circuit_breaker;
+
+/// The right to run one call, from circuit_breaker::try_acquire. Move-only.
+/// Report the outcome with succeeded()/failed(); a permit destroyed without a
+/// verdict (the call was cancelled, cut by a deadline, or its coroutine
+/// destroyed) gives a probe slot back. The breaker must outlive it.
+class breaker_permit {
+public:
+    breaker_permit() = default;
+    breaker_permit(breaker_permit&& o) noexcept : b_(o.b_), a_(o.a_) { o.b_ = nullptr; }
+    breaker_permit& operator=(breaker_permit&& o) noexcept {
+        if (this != &o) {
+            abandon();
+            b_ = o.b_;
+            a_ = o.a_;
+            o.b_ = nullptr;
+        }
+        return *this;
+    }
+    ~breaker_permit() { abandon(); }
+
+    explicit operator bool() const noexcept { return b_ != nullptr; }
+    bool probe() const noexcept { return a_.probe; }
+
+    /// Report success / failure (kind `k`) / no verdict. Each ends the permit.
+    /// They return the transition the outcome caused, if any.
+    std::optional<breaker_transition> succeeded();
+    std::optional<breaker_transition> failed(error_kind k);
+    void abandon() noexcept;
+
+private:
+    friend class circuit_breaker;
+    breaker_permit(circuit_breaker* b, const breaker_machine::admission& a) noexcept : b_(b), a_(a) {}
+    circuit_breaker* b_ = nullptr;
+    breaker_machine::admission a_{};
+};
+
+class circuit_breaker {
+public:
+    explicit circuit_breaker(breaker_options opts = {});
+    /// Validates `config` like validate(breaker_config) and throws resilience::error on a bad value.
+    explicit circuit_breaker(breaker_config config, clock* time = nullptr);
+    circuit_breaker(const circuit_breaker&) = delete;
+    circuit_breaker& operator=(const circuit_breaker&) = delete;
+    ~circuit_breaker();
+
+    /// Result of try_acquire.
+    struct acquire_result {
+        breaker_permit permit;                     ///< valid when admitted
+        breaker_state state = breaker_state::closed;  ///< the state seen
+        time_point retry_at = time_point::max();   ///< when refused: see breaker_machine::admission
+        std::uint64_t version = 0;                 ///< when refused: pass to wait_for_change
+        std::optional<breaker_transition> transition;  ///< OPEN -> HALF_OPEN caused by this call
+    };
+
+    /// Asks to run one call now. Lock-free while CLOSED.
+    acquire_result try_acquire();
+
+    /// Completes when the breaker's generation differs from `version` (at once
+    /// if it already does), or with operation_aborted on per-operation
+    /// cancellation. Completes on the awaiting coroutine's executor.
+    boost::asio::awaitable<error_code> wait_for_change(std::uint64_t version);
+
+    /// The current state (an OPEN breaker whose timeout passed reads OPEN
+    /// until someone asks for admission).
+    breaker_state state() const noexcept;
+    /// A copy of the machine (for inspection and tests).
+    breaker_machine snapshot() const;
+    /// The last `breaker_options::history` transitions, oldest first.
+    std::vector<breaker_transition> history() const;
+    /// Number of coroutines waiting in wait_for_change.
+    std::size_t waiters() const;
+
+    void isolate();
+    void reset();
+
+    clock& time() const noexcept { return *clock_; }
+    const breaker_options& options() const noexcept { return opts_; }
+
+    struct waiter;
+
+private:
+    friend class breaker_permit;
+    using tx = std::optional<breaker_transition>;
+    void finish(const breaker_machine::admission& a, int outcome, error_kind k, tx& t) noexcept;
+    void after_change_locked(const tx& t, std::vector<std::shared_ptr<waiter>>& wake, bool generation_changed);
+    void publish_locked() noexcept;
+    void notify(const tx& t, std::vector<std::shared_ptr<waiter>>& wake) noexcept;
+    void remove_waiter(const std::shared_ptr<waiter>& w);
+
+    // word_: bits 0-1 state, bit 2 "CLOSED with a failure streak", rest: generation.
+    std::atomic<std::uint64_t> word_{0};
+    breaker_options opts_;
+    clock* clock_;
+    mutable std::mutex mu_;
+    breaker_machine m_;
+    std::vector<breaker_transition> history_;
+    std::vector<std::shared_ptr<waiter>> waiters_;
+};
+
+}  // namespace resilience
+
+#endif

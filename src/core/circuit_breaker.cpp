@@ -1,0 +1,364 @@
+#include <resilience/circuit_breaker.hpp>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+
+namespace resilience {
+
+std::string_view to_string(transition_reason r) noexcept {
+    switch (r) {
+    case transition_reason::failure_threshold: return "failure threshold reached";
+    case transition_reason::open_timeout: return "open timeout elapsed";
+    case transition_reason::probe_succeeded: return "probe succeeded";
+    case transition_reason::probe_failed: return "probe failed";
+    case transition_reason::isolated: return "isolated";
+    case transition_reason::reset: return "reset";
+    }
+    return "unknown";
+}
+
+// ---------------------------------------------------------------------------
+// breaker_machine
+
+breaker_machine::breaker_machine(breaker_config cfg, unsigned counted_kinds) noexcept
+    : cfg_(cfg), counted_(counted_kinds) {
+    if (cfg_.failure_threshold < 1) cfg_.failure_threshold = 1;
+    if (cfg_.half_open_probes < 1) cfg_.half_open_probes = 1;
+    if (cfg_.open_timeout.count() < 0) cfg_.open_timeout = std::chrono::milliseconds(0);
+}
+
+void breaker_machine::go(breaker_state to, time_point now, transition_reason why,
+                         std::optional<breaker_transition>& t) {
+    t = breaker_transition{state_, to, now, why};
+    state_ = to;
+    ++generation_;
+    ++version_;
+    failures_ = 0;
+    probes_ = 0;
+    if (to == breaker_state::open) open_until_ = now + cfg_.open_timeout;
+}
+
+breaker_machine::admission breaker_machine::try_admit(time_point now, std::optional<breaker_transition>& t) {
+    admission a;
+    if (state_ == breaker_state::open && !isolated_ && now >= open_until_)
+        go(breaker_state::half_open, now, transition_reason::open_timeout, t);
+    a.state = state_;
+    a.generation = generation_;
+    switch (state_) {
+    case breaker_state::closed: a.admitted = true; break;
+    case breaker_state::open: a.retry_at = isolated_ ? time_point::max() : open_until_; break;
+    case breaker_state::half_open:
+        if (probes_ < cfg_.half_open_probes) {
+            ++probes_;
+            a.admitted = true;
+            a.probe = true;
+        }
+        break;
+    }
+    return a;
+}
+
+void breaker_machine::on_success(const admission& a, time_point now, std::optional<breaker_transition>& t) {
+    if (a.generation != generation_) return;  // stale: admitted before the last transition
+    if (state_ == breaker_state::closed) {
+        failures_ = 0;
+    } else if (state_ == breaker_state::half_open && a.probe) {
+        go(breaker_state::closed, now, transition_reason::probe_succeeded, t);
+    }
+}
+
+void breaker_machine::on_failure(const admission& a, error_kind k, time_point now,
+                                 std::optional<breaker_transition>& t) {
+    if (a.generation != generation_) return;
+    if (!counts(k)) {
+        // The service answered (403/404/429...): says nothing against its health.
+        if (state_ == breaker_state::half_open && a.probe)
+            go(breaker_state::closed, now, transition_reason::probe_succeeded, t);
+        return;
+    }
+    if (state_ == breaker_state::closed) {
+        if (++failures_ >= cfg_.failure_threshold)
+            go(breaker_state::open, now, transition_reason::failure_threshold, t);
+    } else if (state_ == breaker_state::half_open && a.probe) {
+        go(breaker_state::open, now, transition_reason::probe_failed, t);
+    }
+}
+
+bool breaker_machine::on_abandon(const admission& a) noexcept {
+    if (a.generation != generation_ || !a.probe || state_ != breaker_state::half_open || probes_ == 0) return false;
+    --probes_;
+    ++version_;
+    return true;
+}
+
+void breaker_machine::isolate(time_point now, std::optional<breaker_transition>& t) {
+    isolated_ = true;
+    if (state_ != breaker_state::open) {
+        go(breaker_state::open, now, transition_reason::isolated, t);
+    } else {
+        ++version_;  // waiters re-read: they now wait for reset()
+    }
+}
+
+void breaker_machine::reset(time_point now, std::optional<breaker_transition>& t) {
+    isolated_ = false;
+    if (state_ != breaker_state::closed) {
+        go(breaker_state::closed, now, transition_reason::reset, t);
+    } else {
+        failures_ = 0;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// circuit_breaker
+
+namespace {
+constexpr std::uint64_t state_mask = 3;
+constexpr std::uint64_t streak_bit = 4;
+constexpr int gen_shift = 3;
+}  // namespace
+
+// A coroutine suspended in wait_for_change. Its handler is taken (under the
+// breaker's mutex) by whoever completes it first: a change, or cancellation.
+struct circuit_breaker::waiter {
+    boost::asio::any_io_executor ex;
+    boost::asio::any_completion_handler<void(error_code)> handler;
+    bool done = false;
+};
+
+circuit_breaker::circuit_breaker(breaker_options opts)
+    : opts_(std::move(opts)),
+      clock_(opts_.time ? opts_.time : &steady_clock()),
+      m_(opts_.config, opts_.counted_kinds) {
+    if (auto r = validate(opts_.config); !r) throw error(r.error());
+    publish_locked();
+}
+
+circuit_breaker::circuit_breaker(breaker_config config, clock* time)
+    : circuit_breaker([&] {
+          breaker_options o;
+          o.config = config;
+          o.time = time;
+          return o;
+      }()) {}
+
+circuit_breaker::~circuit_breaker() = default;
+
+void circuit_breaker::publish_locked() noexcept {
+    std::uint64_t w = static_cast<std::uint64_t>(m_.state()) | (m_.generation() << gen_shift);
+    if (m_.state() == breaker_state::closed && m_.consecutive_failures() > 0) w |= streak_bit;
+    word_.store(w, std::memory_order_release);
+}
+
+breaker_state circuit_breaker::state() const noexcept {
+    return static_cast<breaker_state>(word_.load(std::memory_order_acquire) & state_mask);
+}
+
+circuit_breaker::acquire_result circuit_breaker::try_acquire() {
+    acquire_result r;
+    const std::uint64_t w = word_.load(std::memory_order_acquire);
+    if ((w & state_mask) == static_cast<std::uint64_t>(breaker_state::closed)) {
+        // Fast path: no lock, no clock.
+        breaker_machine::admission a;
+        a.admitted = true;
+        a.generation = w >> gen_shift;
+        r.permit = breaker_permit(this, a);
+        return r;
+    }
+    std::vector<std::shared_ptr<waiter>> wake;
+    {
+        std::lock_guard lk(mu_);
+        const std::uint64_t before = m_.version();
+        breaker_machine::admission a = m_.try_admit(clock_->now(), r.transition);
+        after_change_locked(r.transition, wake, m_.version() != before);
+        r.state = a.state;
+        if (a.admitted) {
+            r.permit = breaker_permit(this, a);
+        } else {
+            r.retry_at = a.retry_at;
+            r.version = m_.version();
+        }
+    }
+    notify(r.transition, wake);
+    return r;
+}
+
+void circuit_breaker::after_change_locked(const tx& t, std::vector<std::shared_ptr<waiter>>& wake,
+                                          bool generation_changed) {
+    publish_locked();
+    if (t) {
+        history_.push_back(*t);
+        if (history_.size() > opts_.history && !history_.empty())
+            history_.erase(history_.begin(), history_.begin() + static_cast<std::ptrdiff_t>(history_.size() - opts_.history));
+    }
+    if (generation_changed) wake.swap(waiters_);
+}
+
+void circuit_breaker::notify(const tx& t, std::vector<std::shared_ptr<waiter>>& wake) noexcept {
+    if (t && opts_.on_transition) opts_.on_transition(*t);
+    for (auto& w : wake) {
+        boost::asio::any_completion_handler<void(error_code)> h;
+        {
+            std::lock_guard lk(mu_);
+            if (w->done) continue;
+            w->done = true;
+            h = std::move(w->handler);
+        }
+        boost::asio::post(w->ex, [h = std::move(h)]() mutable { std::move(h)(error_code{}); });
+    }
+}
+
+void circuit_breaker::finish(const breaker_machine::admission& a, int outcome, error_kind k, tx& t) noexcept {
+    std::vector<std::shared_ptr<waiter>> wake;
+    {
+        std::lock_guard lk(mu_);
+        const std::uint64_t vbefore = m_.version();
+        const time_point now = clock_->now();
+        if (outcome == 0)
+            m_.on_success(a, now, t);
+        else if (outcome == 1)
+            m_.on_failure(a, k, now, t);
+        else
+            m_.on_abandon(a);
+        // A freed probe slot bumps the version too: the waiters re-check,
+        // the first takes the slot, the rest wait again.
+        after_change_locked(t, wake, m_.version() != vbefore);
+    }
+    notify(t, wake);
+}
+
+std::optional<breaker_transition> breaker_permit::succeeded() {
+    circuit_breaker* b = b_;
+    if (!b) return std::nullopt;
+    b_ = nullptr;
+    // Fast path: CLOSED with no failure streak, not a probe: nothing to record.
+    if (!a_.probe && b->word_.load(std::memory_order_acquire) ==
+                         (static_cast<std::uint64_t>(breaker_state::closed) | (a_.generation << gen_shift)))
+        return std::nullopt;
+    std::optional<breaker_transition> t;
+    b->finish(a_, 0, error_kind::non_retryable_client, t);
+    return t;
+}
+
+std::optional<breaker_transition> breaker_permit::failed(error_kind k) {
+    circuit_breaker* b = b_;
+    if (!b) return std::nullopt;
+    b_ = nullptr;
+    std::optional<breaker_transition> t;
+    if (!a_.probe && !b->m_.counts(k)) return t;  // neutral for a non-probe: no lock (counted_ never changes)
+    b->finish(a_, 1, k, t);
+    return t;
+}
+
+void breaker_permit::abandon() noexcept {
+    circuit_breaker* b = b_;
+    if (!b) return;
+    b_ = nullptr;
+    if (!a_.probe) return;  // only probes hold a slot
+    std::optional<breaker_transition> t;
+    b->finish(a_, 2, error_kind::non_retryable_aborted, t);
+}
+
+boost::asio::awaitable<error_code> circuit_breaker::wait_for_change(std::uint64_t version) {
+    namespace asio = boost::asio;
+    auto ex = co_await asio::this_coro::executor;
+    {
+        std::lock_guard lk(mu_);
+        if (m_.version() != version) co_return error_code{};
+    }
+    auto w = std::make_shared<waiter>();
+    w->ex = ex;
+    auto init = [this, w, version](auto handler) {
+        // The slot is connected before the waiter is published, so that a
+        // completion from another thread cannot race with its assignment.
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        if (slot.is_connected()) {
+            std::weak_ptr<waiter> weak = w;
+            slot.assign([this, weak](asio::cancellation_type) {
+                if (auto sw = weak.lock()) remove_waiter(sw);
+            });
+        }
+        bool now = false;
+        {
+            std::lock_guard lk(mu_);
+            if (m_.version() != version) {
+                now = true;
+                w->done = true;
+            } else {
+                w->handler = std::move(handler);
+                waiters_.push_back(w);
+            }
+        }
+        if (now) {
+            asio::post(w->ex, [h = std::move(handler)]() mutable { std::move(h)(error_code{}); });
+        }
+    };
+    error_code ec;
+    auto token = asio::redirect_error(asio::use_awaitable, ec);
+    co_await asio::async_initiate<decltype(token), void(error_code)>(std::move(init), token);
+    co_return ec;
+}
+
+void circuit_breaker::remove_waiter(const std::shared_ptr<waiter>& w) {
+    boost::asio::any_completion_handler<void(error_code)> h;
+    {
+        std::lock_guard lk(mu_);
+        if (w->done) return;
+        w->done = true;
+        h = std::move(w->handler);
+        auto it = std::find(waiters_.begin(), waiters_.end(), w);
+        if (it != waiters_.end()) waiters_.erase(it);
+    }
+    boost::asio::post(w->ex, [h = std::move(h)]() mutable {
+        std::move(h)(make_error_code(boost::asio::error::operation_aborted));
+    });
+}
+
+breaker_machine circuit_breaker::snapshot() const {
+    std::lock_guard lk(mu_);
+    return m_;
+}
+
+std::vector<breaker_transition> circuit_breaker::history() const {
+    std::lock_guard lk(mu_);
+    return history_;
+}
+
+std::size_t circuit_breaker::waiters() const {
+    std::lock_guard lk(mu_);
+    return waiters_.size();
+}
+
+void circuit_breaker::isolate() {
+    tx t;
+    std::vector<std::shared_ptr<waiter>> wake;
+    {
+        std::lock_guard lk(mu_);
+        const std::uint64_t before = m_.version();
+        m_.isolate(clock_->now(), t);
+        after_change_locked(t, wake, m_.version() != before);
+    }
+    notify(t, wake);
+}
+
+void circuit_breaker::reset() {
+    tx t;
+    std::vector<std::shared_ptr<waiter>> wake;
+    {
+        std::lock_guard lk(mu_);
+        const std::uint64_t before = m_.version();
+        m_.reset(clock_->now(), t);
+        after_change_locked(t, wake, m_.version() != before);
+    }
+    notify(t, wake);
+}
+
+}  // namespace resilience
