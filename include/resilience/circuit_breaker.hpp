@@ -209,6 +209,8 @@ public:
 
     /// Asks to run one call now. Lock-free while CLOSED.
     acquire_result try_acquire();
+    /// A permit if the breaker is CLOSED (lock-free, no side effect otherwise).
+    breaker_permit try_acquire_closed() noexcept;
 
     /// Completes when the breaker's generation differs from `version` (at once
     /// if it already does), or with operation_aborted on per-operation

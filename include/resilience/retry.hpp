@@ -37,7 +37,10 @@
 // Cancellation: the awaiting coroutine's cancellation state (terminal by
 // default in Asio); a cancelled call completes with operation_aborted.
 
+#include <resilience/circuit_breaker.hpp>
 #include <resilience/clock.hpp>
+#include <resilience/cooldown.hpp>
+#include <resilience/retry_budget.hpp>
 #include <resilience/config.hpp>
 #include <resilience/diagnostics.hpp>
 #include <resilience/events.hpp>
@@ -48,6 +51,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace resilience {
@@ -63,7 +67,31 @@ struct attempt_context {
 using classifier = std::function<error_kind(const failure&)>;
 error_kind default_classify(const failure& f) noexcept;
 
+/// What a call does when the circuit breaker refuses it.
+enum class admission_mode : unsigned char {
+    wait,       ///< wait for admission (open timeout, a probe's verdict), bounded by deadline and cancellation
+    fail_fast,  ///< give up at once with errc::circuit_open
+};
+
 /// Shared by every call of a pipeline.
+///
+/// Gates (all optional, all shareable by many pipelines across threads; they
+/// must outlive every operation that uses them, which holding them here
+/// ensures while the pipeline lives):
+/// - `breaker`: checked before every attempt; attempts' outcomes feed it
+///   (only the kinds in its counted_kinds count). Refused calls wait or fail
+///   fast (`admission`). A probe cancelled, cut by the deadline or destroyed
+///   gives its slot back.
+/// - `cooldown`: before every attempt (the first one too) the call waits until
+///   its scope's "not before" time; a failure carrying a pushback delay sets
+///   it for the whole scope (capped like the pushback itself). A wait that
+///   would end past the deadline gives up at once (reason deadline). Such a
+///   wait reports `Rate limited. Respecting Retry-After header: Xs` with the
+///   time left, so every operation held back by another one's 429 says why
+///   it is idle; the operation that got the 429 reports it once, as before.
+/// - `budget`: every failed attempt with a retryable kind takes a token, every
+///   success gives token_ratio back; a retry the budget refuses ends the call
+///   with errc::retry_budget_exhausted (reason budget). It never waits.
 struct retry_options {
     retry_policy policy{};
     status_handler on_status;     ///< status text; empty = none
@@ -71,6 +99,11 @@ struct retry_options {
     classifier classify;          ///< empty = default_classify
     clock* time = nullptr;        ///< nullptr = steady_clock(); must outlive the pipeline
     std::uint64_t seed = 0;       ///< jitter seed; 0 = from std::random_device
+    std::shared_ptr<circuit_breaker> breaker;  ///< shared breaker; null = none
+    std::shared_ptr<resilience::cooldown> cooldown;  ///< shared cooldown map; null = none
+    std::shared_ptr<retry_budget> budget;      ///< shared retry budget; null = none
+    std::string scope;            ///< cooldown scope (e.g. make_scope(host, key)); hashed, never stored
+    admission_mode admission = admission_mode::wait;
 };
 
 /// Per call. Everything here is optional.
@@ -87,6 +120,8 @@ struct call_options {
     event_handler on_event;                   ///< replaces the pipeline's for this call
     classifier classify;                      ///< replaces the pipeline's for this call
     const retry_policy* policy = nullptr;     ///< replaces the pipeline's for this call (must outlive it)
+    std::string scope;                        ///< cooldown scope; empty = the pipeline's
+    std::optional<admission_mode> admission;  ///< replaces the pipeline's for this call
 };
 
 namespace detail {
@@ -109,6 +144,8 @@ using factory_value_t = typename unwrap_result<typename awaitable_value<factory_
 
 /// The non-template part of the retry loop: decisions, status text, events.
 class retry_state;
+/// A default-constructed call_options, shared (never modified).
+const call_options& default_call_options() noexcept;
 
 }  // namespace detail
 
@@ -123,7 +160,10 @@ public:
 
     /// Runs `factory` under the retry policy. See the header comment.
     template <class Factory>
-    boost::asio::awaitable<result<detail::factory_value_t<Factory>>> run(Factory factory, call_options call = {});
+    boost::asio::awaitable<result<detail::factory_value_t<Factory>>> run(Factory factory, call_options call);
+    /// Same with default call options (the cheapest form).
+    template <class Factory>
+    boost::asio::awaitable<result<detail::factory_value_t<Factory>>> run(Factory factory);
 
     /// A sample in [0, 1) from the pipeline's jitter source (thread-safe).
     double next_uniform() noexcept;

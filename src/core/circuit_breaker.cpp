@@ -162,6 +162,15 @@ breaker_state circuit_breaker::state() const noexcept {
     return static_cast<breaker_state>(word_.load(std::memory_order_acquire) & state_mask);
 }
 
+breaker_permit circuit_breaker::try_acquire_closed() noexcept {
+    const std::uint64_t w = word_.load(std::memory_order_acquire);
+    if ((w & state_mask) != static_cast<std::uint64_t>(breaker_state::closed)) return {};
+    breaker_machine::admission a;
+    a.admitted = true;
+    a.generation = w >> gen_shift;
+    return breaker_permit(this, a);
+}
+
 circuit_breaker::acquire_result circuit_breaker::try_acquire() {
     acquire_result r;
     const std::uint64_t w = word_.load(std::memory_order_acquire);

@@ -1,5 +1,8 @@
 #include <resilience/retry.hpp>
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/this_coro.hpp>
+
 #include <random>
 
 namespace resilience {
@@ -29,8 +32,28 @@ double pipeline::next_uniform() noexcept {
 
 namespace detail {
 
-retry_state::retry_state(pipeline& p, call_options& call) noexcept
-    : p_(p), call_(call), policy_(call.policy ? *call.policy : p.opts_.policy), start_(p.clock_->now()) {}
+const call_options& default_call_options() noexcept {
+    static const call_options c;
+    return c;
+}
+
+retry_state::retry_state(pipeline& p, const call_options& call) noexcept
+    : p_(p), call_(call), policy_(call.policy ? *call.policy : p.opts_.policy) {
+    gated_ = p.opts_.breaker || p.opts_.cooldown;
+    // The start time is read only when something needs it now (a deadline, an
+    // attempt timeout, events); otherwise at the first failure, so that the
+    // success path reads no clock. diag.elapsed then counts from the end of
+    // the first attempt.
+    if (call.deadline != time_point::max() || policy_.attempt_timeout.count() > 0 || p.opts_.on_event ||
+        call.on_event)
+        start_clock();
+}
+
+void retry_state::start_clock() {
+    if (started_) return;
+    started_ = true;
+    start_ = time().now();
+}
 
 void retry_state::emit(event& e) {
     const event_handler& h = call_.on_event ? call_.on_event : p_.opts_.on_event;
@@ -46,16 +69,139 @@ void retry_state::status(const std::string& text) {
     if (h) h(text);
 }
 
-bool retry_state::begin_attempt(int attempt, attempt_context& ctx, failure& out) {
+std::uint64_t retry_state::scope_key() {
+    if (!have_scope_key_) {
+        scope_key_ = scope_hash(call_.scope.empty() ? std::string_view(p_.opts_.scope) : std::string_view(call_.scope));
+        have_scope_key_ = true;
+    }
+    return scope_key_;
+}
+
+void retry_state::transition(const std::optional<breaker_transition>& t, int attempt) {
+    if (!t || !(p_.opts_.on_event || call_.on_event)) return;
+    event e;
+    e.type = event_type::breaker_transition;
+    e.attempt = attempt;
+    e.from = t->from;
+    e.to = t->to;
+    e.message = to_string(t->reason);
+    emit(e);
+}
+
+retry_state::gate retry_state::pass_gates(int attempt, breaker_permit& permit) {
+    const bool events = p_.opts_.on_event || call_.on_event;
+    const time_point deadline = call_.deadline;
+    // Cooldown first: a call held back by the quota must not take a probe slot.
+    if (const auto& cd = p_.opts_.cooldown; cd && !cd->never_deferred()) {
+        const time_point now = time().now();
+        if (auto until = cd->blocked_until(scope_key(), now)) {
+            start_clock();
+            if (*until >= deadline) {
+                f_ = std::make_unique<failure>(make_error_code(errc::deadline_exceeded),
+                             "the scope's cooldown (" + format_seconds(*until - now) +
+                                 " left) ends after the deadline");
+                finish(*f_, attempt, give_up_reason::deadline);
+                return gate::give_up;
+            }
+            if (*until != announced_cooldown_) {
+                announced_cooldown_ = *until;
+                status(status::rate_limited(*until - now));
+                if (events) {
+                    event e;
+                    e.type = event_type::cooldown_wait;
+                    e.attempt = attempt;
+                    e.delay = *until - now;
+                    e.pushback = true;
+                    emit(e);
+                }
+            }
+            wait_until_ = *until;
+            wait_breaker_ = false;
+            return gate::wait;
+        }
+    }
+    if (const auto& b = p_.opts_.breaker) {
+        auto r = b->try_acquire();
+        transition(r.transition, attempt);
+        if (r.permit) {
+            permit = std::move(r.permit);
+            return gate::pass;
+        }
+        start_clock();
+        const admission_mode mode = call_.admission ? *call_.admission : p_.opts_.admission;
+        const time_point now = time().now();
+        auto give_up = [&](error_code ec, std::string msg, give_up_reason why) {
+            f_ = std::make_unique<failure>(ec, std::move(msg));
+            finish(*f_, attempt, why);
+            if (attempt > 0) status(status::failed(attempt, f_->diag.message));
+            return gate::give_up;
+        };
+        const std::string state(to_string(r.state));
+        if (mode == admission_mode::fail_fast)
+            return give_up(make_error_code(errc::circuit_open), "circuit breaker is " + state + "; call not made",
+                           give_up_reason::circuit_open);
+        if (now >= deadline || (r.retry_at != time_point::max() && r.retry_at >= deadline))
+            return give_up(make_error_code(errc::circuit_open),
+                           "circuit breaker is " + state + " and will not admit the call before the deadline",
+                           give_up_reason::deadline);
+        wait_until_ = std::min(r.retry_at, deadline);
+        wait_version_ = r.version;
+        wait_breaker_ = true;
+        if (r.retry_at != time_point::max()) status(status::waiting(r.retry_at - now, r.state));
+        if (events) {
+            event e;
+            e.type = event_type::breaker_wait;
+            e.attempt = attempt;
+            e.from = e.to = r.state;
+            if (r.retry_at != time_point::max()) e.delay = r.retry_at - now;
+            emit(e);
+        }
+        return gate::wait;
+    }
+    return gate::pass;
+}
+
+boost::asio::awaitable<error_code> retry_state::wait_gate() {
+    if (!wait_breaker_) co_return co_await time().sleep_until(wait_until_);
+    using namespace boost::asio::experimental::awaitable_operators;
+    circuit_breaker& b = *p_.opts_.breaker;
+    if (wait_until_ == time_point::max()) co_return co_await b.wait_for_change(wait_version_);
+    auto r = co_await (time().sleep_until(wait_until_) || b.wait_for_change(wait_version_));
+    error_code ec = r.index() == 0 ? std::get<0>(r) : std::get<1>(r);
+    if (!ec) {
+        auto cs = co_await boost::asio::this_coro::cancellation_state;
+        if (cs.cancelled() != boost::asio::cancellation_type::none) ec = boost::asio::error::operation_aborted;
+    }
+    co_return ec;
+}
+
+failure retry_state::cancelled_in_gate(int attempt) {
+    failure f(make_error_code(boost::asio::error::operation_aborted), "operation cancelled");
+    start_clock();
+    finish(f, attempt, give_up_reason::cancelled);
+    return f;
+}
+
+bool retry_state::try_fast(breaker_permit& permit, attempt_context& ctx) {
+    if (call_.deadline != time_point::max() || policy_.attempt_timeout.count() > 0) return false;
+    if (const auto& cd = p_.opts_.cooldown; cd && !cd->never_deferred() && !cd->clear_at(time().now())) return false;
+    if (const auto& b = p_.opts_.breaker) {
+        permit = b->try_acquire_closed();
+        if (!permit) return false;
+    }
+    return begin_attempt(0, ctx);
+}
+
+bool retry_state::begin_attempt(int attempt, attempt_context& ctx) {
     ctx.attempt = attempt;
     ctx.time = p_.clock_;
     ctx.deadline = call_.deadline;
     if (policy_.attempt_timeout.count() > 0 || call_.deadline != time_point::max()) {
         const time_point now = time().now();
         if (now >= call_.deadline) {
-            out = failure(make_error_code(errc::deadline_exceeded), "deadline exceeded before attempt " +
-                                                                        std::to_string(attempt + 1));
-            finish(out, attempt, give_up_reason::deadline);
+            f_ = std::make_unique<failure>(make_error_code(errc::deadline_exceeded), "deadline exceeded before attempt " +
+                                                                       std::to_string(attempt + 1));
+            finish(*f_, attempt, give_up_reason::deadline);
             return false;
         }
         if (policy_.attempt_timeout.count() > 0 && call_.deadline - now > policy_.attempt_timeout)
@@ -70,7 +216,9 @@ bool retry_state::begin_attempt(int attempt, attempt_context& ctx, failure& out)
     return true;
 }
 
-void retry_state::succeeded(int attempt) {
+void retry_state::succeeded(int attempt, breaker_permit& permit) {
+    if (permit) transition(permit.succeeded(), attempt);
+    if (const auto& b = p_.opts_.budget) b->on_success();
     if (p_.opts_.on_event || call_.on_event) {
         event e;
         e.type = event_type::attempt_succeeded;
@@ -88,6 +236,7 @@ failure retry_state::timed_out(const attempt_context& ctx) const {
 }
 
 void retry_state::finish(failure& f, int attempts, give_up_reason why) {
+    start_clock();
     f.diag.attempts = attempts;
     f.diag.elapsed = time().now() - start_;
     f.diag.gave_up = why;
@@ -112,10 +261,21 @@ failure retry_state::cancelled(failure last, int attempt) {
     return f;
 }
 
-bool retry_state::failed(failure& f, int attempt, bool cancelled, time_point& wake) {
+bool retry_state::failed(failure& f, int attempt, bool cancelled, time_point& wake, breaker_permit& permit) {
+    start_clock();
     const classifier& c = call_.classify ? call_.classify : p_.opts_.classify;
     error_kind kind = c ? c(f) : default_classify(f);
     if (cancelled) kind = error_kind::non_retryable_aborted;
+    // The breaker hears the verdict; a call cut by cancellation or by the
+    // caller's own deadline has none (a probe gives its slot back).
+    if (permit) {
+        if (kind == error_kind::non_retryable_aborted || f.code == errc::deadline_exceeded)
+            permit.abandon();
+        else
+            transition(permit.failed(kind), attempt);
+    }
+    const auto& budget = p_.opts_.budget;
+    if (budget && is_retryable(kind)) budget->on_failure();
     const std::string message = f.what();
     const bool events = p_.opts_.on_event || call_.on_event;
     if (events) {
@@ -142,6 +302,14 @@ bool retry_state::failed(failure& f, int attempt, bool cancelled, time_point& wa
     };
     if (!is_retryable(kind)) return give_up(give_up_reason::non_retryable);
     if (attempt >= policy_.max_retries) return give_up(give_up_reason::max_retries);
+    if (budget && !budget->retry_allowed()) {
+        f.diag.message = "retry budget exhausted (retries are throttled while the service fails); last error: " +
+                         message;
+        f.code = make_error_code(errc::retry_budget_exhausted);
+        finish(f, attempt + 1, give_up_reason::budget);
+        status(status::failed(attempt + 1, f.diag.message));
+        return false;
+    }
 
     const int k = attempt + 1;
     duration delay = backoff_delay(policy_.backoff, k, p_.next_uniform(), previous_delay_);
@@ -154,10 +322,14 @@ bool retry_state::failed(failure& f, int attempt, bool cancelled, time_point& wa
     if (call_.deadline != time_point::max() && (call_.deadline - now) <= delay)
         return give_up(give_up_reason::deadline);
     wake = now + delay;
+    if (pushback && p_.opts_.cooldown) {
+        p_.opts_.cooldown->defer(scope_key(), wake, now);
+        announced_cooldown_ = wake;  // announced just below
+    }
 
     status(status::retry(k, policy_.max_retries, kind, message));
     if (pushback) status(status::rate_limited(delay));
-    status(status::waiting(delay, breaker_state::closed));
+    status(status::waiting(delay, p_.opts_.breaker ? p_.opts_.breaker->state() : breaker_state::closed));
     if (events) {
         event e;
         e.type = event_type::retry_scheduled;

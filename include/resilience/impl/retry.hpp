@@ -16,20 +16,39 @@ namespace detail {
 
 class retry_state {
 public:
-    retry_state(pipeline& p, call_options& call) noexcept;
+    retry_state(pipeline& p, const call_options& call) noexcept;
 
-    /// Prepares attempt `attempt`: nullopt when the deadline has already passed
-    /// (the failure to return is then in `out`).
-    bool begin_attempt(int attempt, attempt_context& ctx, failure& out);
-    void succeeded(int attempt);
+    /// What pass_gates decided.
+    enum class gate : unsigned char { pass, wait, give_up };
 
-    /// Records a failed attempt. Returns true and sets `wake` when the loop
-    /// should sleep until `wake` and try again; false when it gives up (the
-    /// failure's diagnostics are then complete).
-    bool failed(failure& f, int attempt, bool cancelled, time_point& wake);
+    bool gated() const noexcept { return gated_; }
+    /// Attempt 0 may start at once, with no deadline race: the breaker is
+    /// CLOSED (permit taken), no cooldown is in force, no deadline or attempt
+    /// timeout applies. No side effect when it returns false.
+    bool try_fast(breaker_permit& permit, attempt_context& ctx);
+    /// Cooldown and breaker, before attempt `attempt`. `pass`: go (the
+    /// breaker's permit is in `permit`); `wait`: co_await wait_gate() and ask
+    /// again; `give_up`: return take_failure().
+    gate pass_gates(int attempt, breaker_permit& permit);
+    /// The wait pass_gates asked for; operation_aborted on cancellation.
+    boost::asio::awaitable<error_code> wait_gate();
+
+    /// Prepares attempt `attempt`: false when the deadline has already passed
+    /// (the failure to return is then take_failure()).
+    bool begin_attempt(int attempt, attempt_context& ctx);
+    void succeeded(int attempt, breaker_permit& permit);
+
+    /// Records a failed attempt (held in `f`). Returns true and sets `wake`
+    /// when the loop should sleep until `wake` and try again; false when it
+    /// gives up (the failure's diagnostics are then complete).
+    bool failed(failure& f, int attempt, bool cancelled, time_point& wake, breaker_permit& permit);
 
     /// The failure to return when cancellation was seen.
     failure cancelled(failure last, int attempt);
+    /// The failure prepared by pass_gates/begin_attempt/wait_gate.
+    failure take_failure() noexcept { return std::move(*f_); }
+    /// Cancellation during a gate wait.
+    failure cancelled_in_gate(int attempt);
 
     /// The failure for an attempt cut by its timeout or the deadline.
     failure timed_out(const attempt_context& ctx) const;
@@ -40,13 +59,37 @@ private:
     void emit(event& e);
     void status(const std::string& text);
     void finish(failure& f, int attempts, give_up_reason why);
+    void start_clock();
+    void transition(const std::optional<breaker_transition>& t, int attempt);
+    std::uint64_t scope_key();
 
     pipeline& p_;
-    call_options& call_;
+    const call_options& call_;
     const retry_policy& policy_;
-    time_point start_;
+    time_point start_{};
+    bool started_ = false;
+    bool gated_ = false;
+    bool have_scope_key_ = false;
     duration previous_delay_{};
+    std::uint64_t scope_key_ = 0;
+    // The wait pass_gates asked for.
+    time_point wait_until_{};
+    std::uint64_t wait_version_ = 0;
+    bool wait_breaker_ = false;
+    time_point announced_cooldown_{};
+    std::unique_ptr<failure> f_;  // only when a gate or the deadline gives up
 };
+
+/// One attempt raced against its deadline (a separate frame, so that the
+/// loop's frame stays small on the common path without a deadline).
+template <class T, class Awaitable>
+boost::asio::awaitable<result<T>> race_deadline(Awaitable a, retry_state& st, attempt_context actx) {
+    using namespace boost::asio::experimental::awaitable_operators;
+    auto raced = co_await (std::move(a) || st.time().sleep_until(actx.deadline));
+    if (raced.index() == 0) co_return std::move(std::get<0>(raced));
+    if (std::get<1>(raced)) co_return failure(std::get<1>(raced));  // cancelled: per-operation cancellation
+    co_return st.timed_out(actx);
+}
 
 template <class T, class Awaitable>
 boost::asio::awaitable<result<T>> await_as_result(Awaitable a) {
@@ -73,50 +116,98 @@ boost::asio::awaitable<result<T>> await_as_result(Awaitable a) {
 
 }  // namespace detail
 
-template <class Factory>
-boost::asio::awaitable<result<detail::factory_value_t<Factory>>> pipeline::run(Factory factory, call_options call) {
-    using T = detail::factory_value_t<Factory>;
-    using V = typename detail::awaitable_value<detail::factory_awaitable_t<Factory>>::type;
+namespace detail {
+
+template <class T, class Factory>
+boost::asio::awaitable<result<T>> call_attempt(Factory& factory, const attempt_context& actx) {
+    using V = typename awaitable_value<factory_awaitable_t<Factory>>::type;
+    if constexpr (unwrap_result<V>::is_result)
+        return call_factory(factory, actx);
+    else
+        return await_as_result<T>(call_factory(factory, actx));
+}
+
+/// The general loop: gates, deadlines, failures, backoff. Entered from the
+/// start (`first` empty), or after attempt 0 failed on the fast path.
+template <class T, class Factory>
+boost::asio::awaitable<result<T>> retry_loop(Factory& factory, retry_state& st, breaker_permit& permit,
+                                             result<T>* first) {
     namespace asio = boost::asio;
-
-    detail::retry_state st(*this, call);
     for (int attempt = 0;; ++attempt) {
-        attempt_context actx;
-        failure early;
-        if (!st.begin_attempt(attempt, actx, early)) co_return early;
-
-        result<T> r = failure();
-        if (actx.deadline == time_point::max()) {
-            if constexpr (detail::unwrap_result<V>::is_result)
-                r = co_await detail::call_factory(factory, actx);
-            else
-                r = co_await detail::await_as_result<T>(detail::call_factory(factory, actx));
+        std::optional<result<T>> r;
+        if (attempt == 0 && first) {
+            r.emplace(std::move(*first).error());
+            first = nullptr;
         } else {
-            using namespace asio::experimental::awaitable_operators;
-            auto raced = co_await (detail::await_as_result<T>(detail::call_factory(factory, actx)) ||
-                                   st.time().sleep_until(actx.deadline));
-            if (raced.index() == 0) {
-                r = std::move(std::get<0>(raced));
-            } else if (std::get<1>(raced)) {
-                r = failure(std::get<1>(raced));  // the timer was cancelled: per-operation cancellation
-            } else {
-                r = st.timed_out(actx);
+            if (st.gated()) {
+                for (;;) {
+                    const auto g = st.pass_gates(attempt, permit);
+                    if (g == retry_state::gate::pass) break;
+                    if (g == retry_state::gate::give_up) co_return st.take_failure();
+                    if (co_await st.wait_gate()) co_return st.cancelled_in_gate(attempt);
+                }
             }
-        }
-
-        if (r) {
-            st.succeeded(attempt);
-            co_return r;
+            attempt_context actx;
+            if (!st.begin_attempt(attempt, actx)) co_return st.take_failure();
+            if (actx.deadline == time_point::max())
+                r.emplace(co_await call_attempt<T>(factory, actx));
+            else
+                r.emplace(co_await race_deadline<T>(await_as_result<T>(call_factory(factory, actx)), st, actx));
+            if (*r) {
+                st.succeeded(attempt, permit);
+                co_return std::move(*r);
+            }
         }
         auto cs = co_await asio::this_coro::cancellation_state;
         bool cancelled = cs.cancelled() != asio::cancellation_type::none;
         time_point wake;
-        failure f = std::move(r).error();
-        if (!st.failed(f, attempt, cancelled, wake)) co_return f;
+        failure f = std::move(*r).error();
+        r.reset();
+        if (!st.failed(f, attempt, cancelled, wake, permit)) co_return f;
         if (error_code ec = co_await st.time().sleep_until(wake)) co_return st.cancelled(std::move(f), attempt);
         cs = co_await asio::this_coro::cancellation_state;
         if (cs.cancelled() != asio::cancellation_type::none) co_return st.cancelled(std::move(f), attempt);
     }
+}
+
+}  // namespace detail
+
+// The common case (no deadline, no attempt timeout, breaker CLOSED, no
+// cooldown in force) makes attempt 0 here, in a small frame that Asio's
+// per-thread frame cache can recycle; anything else goes to retry_loop.
+template <class Factory>
+boost::asio::awaitable<result<detail::factory_value_t<Factory>>> pipeline::run(Factory factory, call_options call) {
+    using T = detail::factory_value_t<Factory>;
+    detail::retry_state st(*this, call);
+    breaker_permit permit;
+    attempt_context actx;
+    if (st.try_fast(permit, actx)) {
+        result<T> r = co_await detail::call_attempt<T>(factory, actx);
+        if (r) {
+            st.succeeded(0, permit);
+            co_return r;
+        }
+        co_return co_await detail::retry_loop<T>(factory, st, permit, &r);
+    }
+    co_return co_await detail::retry_loop<T>(factory, st, permit, nullptr);
+}
+
+// Same without call options: no copy of a call_options in the frame.
+template <class Factory>
+boost::asio::awaitable<result<detail::factory_value_t<Factory>>> pipeline::run(Factory factory) {
+    using T = detail::factory_value_t<Factory>;
+    detail::retry_state st(*this, detail::default_call_options());
+    breaker_permit permit;
+    attempt_context actx;
+    if (st.try_fast(permit, actx)) {
+        result<T> r = co_await detail::call_attempt<T>(factory, actx);
+        if (r) {
+            st.succeeded(0, permit);
+            co_return r;
+        }
+        co_return co_await detail::retry_loop<T>(factory, st, permit, &r);
+    }
+    co_return co_await detail::retry_loop<T>(factory, st, permit, nullptr);
 }
 
 template <class Factory>
