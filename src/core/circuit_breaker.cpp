@@ -1,6 +1,5 @@
 #include <resilience/circuit_breaker.hpp>
 
-#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
@@ -128,9 +127,24 @@ constexpr int gen_shift = 3;
 
 // A coroutine suspended in wait_for_change. Its handler is taken (under the
 // breaker's mutex) by whoever completes it first: a change, or cancellation.
+// (A small type erasure of our own: Asio 1.81's any_completion_handler
+// recurses without end when moved into a default-constructed one.)
+namespace {
+struct erased_handler {
+    virtual ~erased_handler() = default;
+    virtual void complete(error_code ec) = 0;
+};
+template <class H>
+struct erased_handler_impl final : erased_handler {
+    explicit erased_handler_impl(H&& h) : h(std::move(h)) {}
+    void complete(error_code ec) override { std::move(h)(ec); }
+    H h;
+};
+}  // namespace
+
 struct circuit_breaker::waiter {
     boost::asio::any_io_executor ex;
-    boost::asio::any_completion_handler<void(error_code)> handler;
+    std::unique_ptr<erased_handler> handler;
     bool done = false;
 };
 
@@ -214,14 +228,14 @@ void circuit_breaker::after_change_locked(const tx& t, std::vector<std::shared_p
 void circuit_breaker::notify(const tx& t, std::vector<std::shared_ptr<waiter>>& wake) noexcept {
     if (t && opts_.on_transition) opts_.on_transition(*t);
     for (auto& w : wake) {
-        boost::asio::any_completion_handler<void(error_code)> h;
+        std::unique_ptr<erased_handler> h;
         {
             std::lock_guard lk(mu_);
             if (w->done) continue;
             w->done = true;
             h = std::move(w->handler);
         }
-        boost::asio::post(w->ex, [h = std::move(h)]() mutable { std::move(h)(error_code{}); });
+        boost::asio::post(w->ex, [h = std::move(h)]() { h->complete(error_code{}); });
     }
 }
 
@@ -302,7 +316,7 @@ boost::asio::awaitable<error_code> circuit_breaker::wait_for_change(std::uint64_
                 now = true;
                 w->done = true;
             } else {
-                w->handler = std::move(handler);
+                w->handler = std::make_unique<erased_handler_impl<decltype(handler)>>(std::move(handler));
                 waiters_.push_back(w);
             }
         }
@@ -317,7 +331,7 @@ boost::asio::awaitable<error_code> circuit_breaker::wait_for_change(std::uint64_
 }
 
 void circuit_breaker::remove_waiter(const std::shared_ptr<waiter>& w) {
-    boost::asio::any_completion_handler<void(error_code)> h;
+    std::unique_ptr<erased_handler> h;
     {
         std::lock_guard lk(mu_);
         if (w->done) return;
@@ -326,9 +340,7 @@ void circuit_breaker::remove_waiter(const std::shared_ptr<waiter>& w) {
         auto it = std::find(waiters_.begin(), waiters_.end(), w);
         if (it != waiters_.end()) waiters_.erase(it);
     }
-    boost::asio::post(w->ex, [h = std::move(h)]() mutable {
-        std::move(h)(make_error_code(boost::asio::error::operation_aborted));
-    });
+    boost::asio::post(w->ex, [h = std::move(h)]() { h->complete(make_error_code(boost::asio::error::operation_aborted)); });
 }
 
 breaker_machine circuit_breaker::snapshot() const {

@@ -1,0 +1,332 @@
+// The gates plugged into the retry combinator, in virtual time on one thread.
+#include <resilience/retry.hpp>
+#include <resilience/testing/manual_clock.hpp>
+
+#include "test_common.hpp"
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <vector>
+
+BOOST_TEST_DONT_PRINT_LOG_VALUE(resilience::breaker_state)
+BOOST_TEST_DONT_PRINT_LOG_VALUE(resilience::transition_reason)
+
+namespace asio = boost::asio;
+using namespace resilience;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct fixture {
+    asio::io_context ctx;
+    testing::manual_clock clk;
+    time_point t0 = clk.now();
+    std::vector<time_point> calls;  // timestamps of every call of the operation
+
+    std::shared_ptr<circuit_breaker> make_breaker(int threshold, std::chrono::milliseconds timeout, int probes = 1) {
+        breaker_options o;
+        o.config.failure_threshold = threshold;
+        o.config.open_timeout = timeout;
+        o.config.half_open_probes = probes;
+        o.time = &clk;
+        return std::make_shared<circuit_breaker>(o);
+    }
+    retry_options options() {
+        retry_options o;
+        o.time = &clk;
+        o.seed = 42;
+        o.policy.max_retries = 5;
+        o.policy.backoff.initial_delay = 1000ms;
+        return o;
+    }
+};
+
+failure server_error() { return failure(make_error_code(errc::http_server_error), "HTTP 503"); }
+
+// Fails at once with a 503.
+asio::awaitable<result<int>> failing(fixture& f) {
+    f.calls.push_back(f.clk.now());
+    co_return server_error();
+}
+
+// Fails with 503 until `healthy_at`, then succeeds; each call takes `latency`.
+asio::awaitable<result<int>> recovering(fixture& f, time_point healthy_at, duration latency) {
+    f.calls.push_back(f.clk.now());
+    if (latency > duration::zero()) co_await f.clk.sleep_until(f.clk.now() + latency);
+    if (f.clk.now() < healthy_at) co_return server_error();
+    co_return 1;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(gates_pipeline)
+
+BOOST_FIXTURE_TEST_CASE(thousand_operations_open_after_exactly_threshold_failures, fixture) {
+    auto ro = options();
+    ro.breaker = make_breaker(3, 60s);
+    ro.admission = admission_mode::fail_fast;
+    pipeline p(ro);
+    int open_failures = 0, done = 0;
+    for (int i = 0; i < 1000; ++i)
+        asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+            auto r = co_await p.run([&] { return failing(*this); });
+            BOOST_TEST(!r);
+            if (r.error().code == errc::circuit_open) {
+                ++open_failures;
+                BOOST_TEST((r.error().diag.gave_up == give_up_reason::circuit_open));
+            }
+            ++done;
+        }, test::rethrow{});
+    BOOST_TEST(testing::run_virtual(ctx, clk, [&] { return done == 1000; }));
+    BOOST_TEST(calls.size() == 3u);  // the breaker opened at the 3rd failure; nobody called after
+    BOOST_TEST(open_failures == 1000);  // even the first three end on the open breaker when they retry
+    auto h = ro.breaker->history();
+    BOOST_REQUIRE(h.size() == 1u);
+    BOOST_TEST(h[0].reason == transition_reason::failure_threshold);
+    BOOST_TEST((h[0].at == t0));
+}
+
+BOOST_FIXTURE_TEST_CASE(waiting_operations_are_not_called_while_open, fixture) {
+    auto ro = options();
+    ro.breaker = make_breaker(3, 10s);
+    ro.policy.max_retries = 1000;
+    ro.policy.backoff.max_delay = 2000ms;
+    pipeline p(ro);
+    int done = 0;
+    for (int i = 0; i < 1000; ++i)
+        asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+            call_options c;
+            c.deadline = t0 + 35s;
+            auto r = co_await p.run([&] { return failing(*this); }, std::move(c));
+            BOOST_TEST(!r);
+            ++done;
+        }, test::rethrow{});
+    BOOST_TEST(testing::run_virtual(ctx, clk, [&] { return done == 1000; }));
+    // With a deadline each attempt races a timer, so all 1000 first attempts
+    // are in flight (admitted while CLOSED) before the first failure; the 3rd
+    // failure opens it; then one probe per half-open: at 10 s, 20 s, 30 s.
+    BOOST_TEST(calls.size() == 1003u);
+    BOOST_TEST(std::count(calls.begin(), calls.end(), t0) == 1000);
+    auto h = ro.breaker->history();
+    for (auto tp : calls) {
+        bool open = false;
+        for (auto& t : h)
+            if (t.to == breaker_state::open && tp > t.at && tp < t.at + 10s) open = true;
+        BOOST_TEST(!open, "call at " << (tp - t0).count() / 1e9 << " s");
+    }
+    BOOST_REQUIRE(calls.size() == 1003u);
+    BOOST_TEST((calls[1000] == t0 + 10s));
+    BOOST_TEST((calls[1002] == t0 + 30s));
+}
+
+BOOST_FIXTURE_TEST_CASE(waiters_admitted_when_probe_succeeds, fixture) {
+    auto ro = options();
+    ro.breaker = make_breaker(3, 10s);
+    ro.policy.max_retries = 1000;
+    pipeline p(ro);
+    const time_point healthy = t0 + 15s;
+    int ok = 0, done = 0;
+    time_point last_done{};
+    for (int i = 0; i < 100; ++i)
+        asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+            auto r = co_await p.run([&] { return recovering(*this, healthy, 100ms); });
+            if (r) ++ok;
+            ++done;
+            last_done = clk.now();
+        }, test::rethrow{});
+    BOOST_TEST(testing::run_virtual(ctx, clk, [&] { return done == 100; }));
+    BOOST_TEST(ok == 100);
+    BOOST_TEST(ro.breaker->state() == breaker_state::closed);
+    // The probe at ~10.1 s fails, the one at ~20.2 s succeeds and admits everyone at once.
+    BOOST_TEST((last_done <= t0 + 21s));
+    const auto h = ro.breaker->history();
+    BOOST_TEST(h.back().reason == transition_reason::probe_succeeded);
+    std::size_t during_outage = std::count_if(calls.begin(), calls.end(), [&](auto tp) { return tp < healthy; });
+    BOOST_TEST(during_outage <= 100u + 2u);  // first attempts (all in flight at t0) + probes
+}
+
+BOOST_FIXTURE_TEST_CASE(cancelled_probe_frees_its_slot, fixture) {
+    auto ro = options();
+    ro.breaker = make_breaker(1, 10s);
+    ro.breaker->isolate();
+    ro.breaker->reset();
+    pipeline p(ro);
+    // Open it.
+    int done = 0;
+    asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+        call_options c;
+        c.admission = admission_mode::fail_fast;
+        auto r = co_await p.run([&] { return failing(*this); }, std::move(c));
+        ++done;
+    }, test::rethrow{});
+    BOOST_TEST(testing::run_virtual(ctx, clk, [&] { return done == 1; }));
+    BOOST_TEST(ro.breaker->state() == breaker_state::open);
+
+    // A probe that hangs, cancelled at 15 s; a waiter behind it becomes the next probe.
+    asio::cancellation_signal sig;
+    bool probe_aborted = false, second_ok = false;
+    asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+        auto r = co_await p.run([&]() -> asio::awaitable<result<int>> {
+            if (error_code ec = co_await clk.sleep_until(clk.now() + 1000s)) co_return failure(ec);
+            co_return 1;
+        });
+        probe_aborted = !r && r.error().code == asio::error::operation_aborted;
+        ++done;
+    }, asio::bind_cancellation_slot(sig.slot(), test::rethrow{}));
+    asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+        co_await clk.sleep_until(t0 + 11s);
+        auto r = co_await p.run([&]() -> asio::awaitable<result<int>> { co_return 2; });
+        second_ok = r.has_value();
+        ++done;
+    }, test::rethrow{});
+    asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+        co_await clk.sleep_until(t0 + 15s);
+        BOOST_TEST(ro.breaker->state() == breaker_state::half_open);
+        BOOST_TEST(ro.breaker->waiters() == 1u);
+        sig.emit(asio::cancellation_type::terminal);
+    }, test::rethrow{});
+    BOOST_TEST(testing::run_virtual(ctx, clk, [&] { return done == 3; }));
+    BOOST_TEST(probe_aborted);
+    BOOST_TEST(second_ok);
+    BOOST_TEST(ro.breaker->state() == breaker_state::closed);
+    BOOST_TEST((clk.now() < t0 + 16s));
+}
+
+BOOST_FIXTURE_TEST_CASE(waiting_caller_honours_its_cancellation_and_deadline, fixture) {
+    auto ro = options();
+    ro.breaker = make_breaker(1, 60s);
+    ro.breaker->isolate();
+    pipeline p(ro);
+    asio::cancellation_signal sig;
+    int done = 0;
+    std::vector<std::string> st;
+    asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+        auto r = co_await p.run([&] { return failing(*this); });
+        BOOST_TEST(!r);
+        BOOST_TEST((r.error().code == asio::error::operation_aborted));
+        BOOST_TEST((r.error().diag.gave_up == give_up_reason::cancelled));
+        ++done;
+    }, asio::bind_cancellation_slot(sig.slot(), test::rethrow{}));
+    asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+        call_options c;
+        c.deadline = t0 + 5s;
+        auto r = co_await p.run([&] { return failing(*this); }, std::move(c));
+        BOOST_TEST(!r);
+        BOOST_TEST((r.error().diag.gave_up == give_up_reason::deadline));
+        BOOST_TEST((clk.now() == t0 + 5s));
+        ++done;
+    }, test::rethrow{});
+    asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+        co_await clk.sleep_until(t0 + 3s);
+        BOOST_TEST(ro.breaker->waiters() == 2u);
+        sig.emit(asio::cancellation_type::terminal);
+    }, test::rethrow{});
+    BOOST_TEST(testing::run_virtual(ctx, clk, [&] { return done == 2; }));
+    BOOST_TEST(calls.empty());
+    BOOST_TEST(ro.breaker->waiters() == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(status_reports_breaker_state, fixture) {
+    auto ro = options();
+    ro.breaker = make_breaker(1, 60s);
+    ro.policy.max_retries = 1;
+    ro.policy.backoff.jitter = jitter_mode::none;
+    std::vector<std::string> st;
+    std::vector<event_type> ev;
+    ro.on_status = [&](std::string_view s) { st.emplace_back(s); };
+    ro.on_event = [&](const event& e) { ev.push_back(e.type); };
+    pipeline p(ro);
+    bool done = false;
+    asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+        call_options c;
+        c.deadline = t0 + 30s;
+        auto r = co_await p.run([&] { return failing(*this); }, std::move(c));
+        BOOST_TEST(!r);
+        done = true;
+    }, test::rethrow{});
+    BOOST_TEST(testing::run_virtual(ctx, clk, [&] { return done; }));
+    BOOST_REQUIRE(st.size() >= 2u);
+    BOOST_TEST(st[1] == "Waiting 1s before retry (circuit breaker: OPEN)...");
+    BOOST_TEST((std::find(ev.begin(), ev.end(), event_type::breaker_transition) != ev.end()));
+    BOOST_TEST((std::find(ev.begin(), ev.end(), event_type::breaker_wait) == ev.end()));  // open until 60 s > deadline: gives up
+}
+
+BOOST_FIXTURE_TEST_CASE(cooldown_holds_every_operation_of_the_scope, fixture) {
+    auto ro = options();
+    ro.cooldown = std::make_shared<cooldown>();
+    ro.scope = make_scope("api.example", "key");
+    ro.policy.backoff.max_delay = 30s;
+    std::vector<std::string> st;
+    pipeline p(ro);
+    int done = 0, ok = 0;
+    for (int i = 0; i < 1000; ++i)
+        asio::co_spawn(ctx, [&, i]() -> asio::awaitable<void> {
+            call_options c;
+            if (i == 1) c.on_status = [&](std::string_view s) { st.emplace_back(s); };
+            auto r = co_await p.run([&](const attempt_context& a) -> asio::awaitable<result<int>> {
+                calls.push_back(clk.now());
+                if (i == 0 && a.attempt == 0) {
+                    failure f(make_error_code(errc::http_too_many_requests), "quota");
+                    f.diag.retry_after = 10s;
+                    co_return f;
+                }
+                co_return 1;
+            }, std::move(c));
+            if (r) ++ok;
+            ++done;
+        }, test::rethrow{});
+    BOOST_TEST(testing::run_virtual(ctx, clk, [&] { return done == 1000; }));
+    BOOST_TEST(ok == 1000);
+    BOOST_TEST(calls.size() == 1001u);
+    BOOST_TEST(std::count_if(calls.begin(), calls.end(), [&](auto tp) { return tp < t0 + 10s; }) == 1);
+    BOOST_REQUIRE(!st.empty());
+    BOOST_TEST(st[0] == "Rate limited. Respecting Retry-After header: 10s");
+}
+
+BOOST_FIXTURE_TEST_CASE(cooldown_past_deadline_gives_up_at_once, fixture) {
+    auto ro = options();
+    ro.cooldown = std::make_shared<cooldown>();
+    ro.cooldown->defer(std::string_view("s"), t0 + 20s);
+    ro.scope = "s";
+    pipeline p(ro);
+    bool done = false;
+    asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+        call_options c;
+        c.deadline = t0 + 5s;
+        auto r = co_await p.run([&] { return failing(*this); }, std::move(c));
+        BOOST_TEST(!r);
+        BOOST_TEST((r.error().diag.gave_up == give_up_reason::deadline));
+        BOOST_TEST((clk.now() == t0));
+        done = true;
+    }, test::rethrow{});
+    BOOST_TEST(testing::run_virtual(ctx, clk, [&] { return done; }));
+    BOOST_TEST(calls.empty());
+}
+
+BOOST_FIXTURE_TEST_CASE(budget_bounds_retries_under_sustained_failure, fixture) {
+    auto ro = options();
+    ro.budget = std::make_shared<retry_budget>();  // 100 tokens, retries while > 50
+    pipeline p(ro);
+    int done = 0, budget_stops = 0;
+    for (int i = 0; i < 200; ++i)
+        asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+            auto r = co_await p.run([&] { return failing(*this); });
+            BOOST_TEST(!r);
+            if (r.error().diag.gave_up == give_up_reason::budget) {
+                ++budget_stops;
+                BOOST_TEST((r.error().code == errc::retry_budget_exhausted));
+            }
+            ++done;
+        }, test::rethrow{});
+    BOOST_TEST(testing::run_virtual(ctx, clk, [&] { return done == 200; }));
+    const std::size_t retries = calls.size() - 200;
+    BOOST_TEST(retries <= 50u);
+    BOOST_TEST(retries >= 49u);
+    BOOST_TEST(budget_stops >= 150);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
