@@ -2,6 +2,10 @@
 // operation in the same run:
 //   immediate_bare / immediate_retry: an awaitable that completes at once
 //   post_bare / post_retry:           an asio::post round trip
+//   <case>_retry_gates: retry plus a shared circuit breaker, cooldown and
+//   retry budget (all CLOSED / idle: the success path).
+// Each runs with 1 and 2 benchmark threads (->Threads(1)->Threads(2)); with 2,
+// each thread has its own io_context and both share the pipeline and gates.
 // Run: build/bench/bench_retry --benchmark_min_time=0.5
 #include <resilience/retry.hpp>
 
@@ -47,11 +51,46 @@ void immediate_bare(benchmark::State& state) {
     });
 }
 
+resilience::pipeline& plain_pipeline() {
+    static resilience::pipeline p;
+    return p;
+}
+
 void immediate_retry(benchmark::State& state) {
-    resilience::pipeline p;
+    resilience::pipeline& p = plain_pipeline();
     run_loop(state, [&p](std::int64_t n) -> asio::awaitable<void> {
         long sum = 0;
         for (std::int64_t i = 0; i < n; ++i) sum += (co_await p.run([] { return immediate_op(1); })).value();
+        benchmark::DoNotOptimize(sum);
+    });
+}
+
+resilience::pipeline& gated_pipeline() {
+    static resilience::pipeline p([] {
+        resilience::retry_options o;
+        o.breaker = std::make_shared<resilience::circuit_breaker>(resilience::breaker_config{});
+        o.cooldown = std::make_shared<resilience::cooldown>();
+        o.budget = std::make_shared<resilience::retry_budget>();
+        o.scope = "bench";
+        return o;
+    }());
+    return p;
+}
+
+void immediate_retry_gates(benchmark::State& state) {
+    resilience::pipeline& p = gated_pipeline();
+    run_loop(state, [&p](std::int64_t n) -> asio::awaitable<void> {
+        long sum = 0;
+        for (std::int64_t i = 0; i < n; ++i) sum += (co_await p.run([] { return immediate_op(1); })).value();
+        benchmark::DoNotOptimize(sum);
+    });
+}
+
+void post_retry_gates(benchmark::State& state) {
+    resilience::pipeline& p = gated_pipeline();
+    run_loop(state, [&p](std::int64_t n) -> asio::awaitable<void> {
+        long sum = 0;
+        for (std::int64_t i = 0; i < n; ++i) sum += (co_await p.run([] { return post_op(1); })).value();
         benchmark::DoNotOptimize(sum);
     });
 }
@@ -65,7 +104,7 @@ void post_bare(benchmark::State& state) {
 }
 
 void post_retry(benchmark::State& state) {
-    resilience::pipeline p;
+    resilience::pipeline& p = plain_pipeline();
     run_loop(state, [&p](std::int64_t n) -> asio::awaitable<void> {
         long sum = 0;
         for (std::int64_t i = 0; i < n; ++i) sum += (co_await p.run([] { return post_op(1); })).value();
@@ -75,9 +114,11 @@ void post_retry(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(immediate_bare)->Arg(10000);
-BENCHMARK(immediate_retry)->Arg(10000);
-BENCHMARK(post_bare)->Arg(10000);
-BENCHMARK(post_retry)->Arg(10000);
+BENCHMARK(immediate_bare)->Arg(10000)->Threads(1)->Threads(2);
+BENCHMARK(immediate_retry)->Arg(10000)->Threads(1)->Threads(2);
+BENCHMARK(immediate_retry_gates)->Arg(10000)->Threads(1)->Threads(2);
+BENCHMARK(post_bare)->Arg(10000)->Threads(1)->Threads(2);
+BENCHMARK(post_retry)->Arg(10000)->Threads(1)->Threads(2);
+BENCHMARK(post_retry_gates)->Arg(10000)->Threads(1)->Threads(2);
 
 BENCHMARK_MAIN();
