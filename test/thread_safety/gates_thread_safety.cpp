@@ -44,7 +44,9 @@ BOOST_AUTO_TEST_CASE(thread_safety_shared_gates) {
             if (i % 3 == 0) c.admission = admission_mode::fail_fast;
             auto r = co_await p.run([&]() -> asio::awaitable<result<int>> {
                 const int k = calls.fetch_add(1, std::memory_order_relaxed);
-                if (k % 7 == 0) co_return failure(make_error_code(errc::http_server_error), "503");
+                // Outage windows (every third block of 500 calls) open the breaker.
+                if ((k / 500) % 3 == 1 || k % 7 == 0)
+                    co_return failure(make_error_code(errc::http_server_error), "503");
                 if (k % 101 == 0) {
                     failure f(make_error_code(errc::http_too_many_requests), "429");
                     f.diag.retry_after = 1ms;
@@ -60,7 +62,10 @@ BOOST_AUTO_TEST_CASE(thread_safety_shared_gates) {
     for (int t = 0; t < 4; ++t) threads.emplace_back([&] { ctx.run(); });
     for (auto& t : threads) t.join();
     BOOST_TEST(done.load() == n);
-    BOOST_TEST(ok.load() > n / 2);
+    BOOST_TEST(ok.load() > 0);
     BOOST_TEST(ro.breaker->waiters() == 0u);
-    (void)ro.breaker->history();
+    const auto h = ro.breaker->history();
+    BOOST_TEST(!h.empty());  // the breaker did open (and the gates were exercised)
+    BOOST_TEST_MESSAGE("calls " << calls.load() << ", ok " << ok.load() << ", transitions " << h.size()
+                                << ", budget tokens " << ro.budget->tokens());
 }

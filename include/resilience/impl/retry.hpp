@@ -46,7 +46,13 @@ public:
     /// The failure to return when cancellation was seen.
     failure cancelled(failure last, int attempt);
     /// The failure prepared by pass_gates/begin_attempt/wait_gate.
-    failure take_failure() noexcept { return std::move(*f_); }
+    failure take_failure() noexcept {
+        failure f = std::move(*f_);
+        f_.reset();
+        return f;
+    }
+    bool has_failure() const noexcept { return f_ != nullptr; }
+    void stash(failure f) { f_ = std::make_unique<failure>(std::move(f)); }
     /// Cancellation during a gate wait.
     failure cancelled_in_gate(int attempt);
 
@@ -128,16 +134,14 @@ boost::asio::awaitable<result<T>> call_attempt(Factory& factory, const attempt_c
 }
 
 /// The general loop: gates, deadlines, failures, backoff. Entered from the
-/// start (`first` empty), or after attempt 0 failed on the fast path.
+/// start, or after attempt 0 failed on the fast path (its failure stashed in `st`).
 template <class T, class Factory>
-boost::asio::awaitable<result<T>> retry_loop(Factory& factory, retry_state& st, breaker_permit& permit,
-                                             result<T>* first) {
+boost::asio::awaitable<result<T>> retry_loop(Factory& factory, retry_state& st, breaker_permit& permit) {
     namespace asio = boost::asio;
     for (int attempt = 0;; ++attempt) {
         std::optional<result<T>> r;
-        if (attempt == 0 && first) {
-            r.emplace(std::move(*first).error());
-            first = nullptr;
+        if (attempt == 0 && st.has_failure()) {
+            r.emplace(st.take_failure());
         } else {
             if (st.gated()) {
                 for (;;) {
@@ -187,9 +191,9 @@ boost::asio::awaitable<result<detail::factory_value_t<Factory>>> pipeline::run(F
             st.succeeded(0, permit);
             co_return r;
         }
-        co_return co_await detail::retry_loop<T>(factory, st, permit, &r);
+        st.stash(std::move(r).error());  // attempt 0's failure, for retry_loop
     }
-    co_return co_await detail::retry_loop<T>(factory, st, permit, nullptr);
+    co_return co_await detail::retry_loop<T>(factory, st, permit);
 }
 
 // Same without call options: no copy of a call_options in the frame.
@@ -205,9 +209,9 @@ boost::asio::awaitable<result<detail::factory_value_t<Factory>>> pipeline::run(F
             st.succeeded(0, permit);
             co_return r;
         }
-        co_return co_await detail::retry_loop<T>(factory, st, permit, &r);
+        st.stash(std::move(r).error());  // attempt 0's failure, for retry_loop
     }
-    co_return co_await detail::retry_loop<T>(factory, st, permit, nullptr);
+    co_return co_await detail::retry_loop<T>(factory, st, permit);
 }
 
 template <class Factory>
