@@ -37,18 +37,6 @@ const call_options& default_call_options() noexcept {
     return c;
 }
 
-retry_state::retry_state(pipeline& p, const call_options& call) noexcept
-    : p_(p), call_(call), policy_(call.policy ? *call.policy : p.opts_.policy) {
-    gated_ = p.opts_.breaker || p.opts_.cooldown;
-    // The start time is read only when something needs it now (a deadline, an
-    // attempt timeout, events); otherwise at the first failure, so that the
-    // success path reads no clock. diag.elapsed then counts from the end of
-    // the first attempt.
-    if (call.deadline != time_point::max() || policy_.attempt_timeout.count() > 0 || p.opts_.on_event ||
-        call.on_event)
-        start_clock();
-}
-
 void retry_state::start_clock() {
     if (started_) return;
     started_ = true;
@@ -182,15 +170,23 @@ failure retry_state::cancelled_in_gate(int attempt) {
     return f;
 }
 
-bool retry_state::try_fast(breaker_permit& permit, attempt_context& ctx) {
-    if (call_.deadline != time_point::max() || policy_.attempt_timeout.count() > 0) return false;
+bool retry_state::fast_gates(breaker_permit& permit) {
     if (const auto& cd = p_.opts_.cooldown; cd && !cd->never_deferred() && !cd->clear_at(time().now())) return false;
     if (const auto& b = p_.opts_.breaker) {
         permit = b->try_acquire_closed();
         if (!permit) return false;
     }
-    return begin_attempt(0, ctx);
+    return true;
 }
+
+void retry_state::emit_simple(event_type t, int attempt) {
+    event e;
+    e.type = t;
+    e.attempt = attempt;
+    emit(e);
+}
+
+void retry_state::permit_succeeded(int attempt, breaker_permit& permit) { transition(permit.succeeded(), attempt); }
 
 bool retry_state::begin_attempt(int attempt, attempt_context& ctx) {
     ctx.attempt = attempt;
@@ -214,17 +210,6 @@ bool retry_state::begin_attempt(int attempt, attempt_context& ctx) {
         emit(e);
     }
     return true;
-}
-
-void retry_state::succeeded(int attempt, breaker_permit& permit) {
-    if (permit) transition(permit.succeeded(), attempt);
-    if (const auto& b = p_.opts_.budget) b->on_success();
-    if (p_.opts_.on_event || call_.on_event) {
-        event e;
-        e.type = event_type::attempt_succeeded;
-        e.attempt = attempt;
-        emit(e);
-    }
 }
 
 failure retry_state::timed_out(const attempt_context& ctx) const {

@@ -16,7 +16,18 @@ namespace detail {
 
 class retry_state {
 public:
-    retry_state(pipeline& p, const call_options& call) noexcept;
+    retry_state(pipeline& p, const call_options& call) noexcept
+        : p_(p),
+          call_(call),
+          policy_(call.policy ? *call.policy : p.opts_.policy),
+          events_(p.opts_.on_event || call.on_event),
+          gated_(p.opts_.breaker || p.opts_.cooldown) {
+        // The start time is read only when something needs it now (a
+        // deadline, an attempt timeout, events); otherwise at the first
+        // failure, so that the success path reads no clock (diag.elapsed then
+        // counts from the end of the first attempt).
+        if (events_ || call.deadline != time_point::max() || policy_.attempt_timeout.count() > 0) start_clock();
+    }
 
     /// What pass_gates decided.
     enum class gate : unsigned char { pass, wait, give_up };
@@ -25,7 +36,14 @@ public:
     /// Attempt 0 may start at once, with no deadline race: the breaker is
     /// CLOSED (permit taken), no cooldown is in force, no deadline or attempt
     /// timeout applies. No side effect when it returns false.
-    bool try_fast(breaker_permit& permit, attempt_context& ctx);
+    bool try_fast(breaker_permit& permit, attempt_context& ctx) {
+        if (call_.deadline != time_point::max() || policy_.attempt_timeout.count() > 0) return false;
+        if (gated_ && !fast_gates(permit)) return false;
+        ctx.attempt = 0;
+        ctx.time = p_.clock_;
+        if (events_) emit_simple(event_type::attempt_started, 0);
+        return true;
+    }
     /// Cooldown and breaker, before attempt `attempt`. `pass`: go (the
     /// breaker's permit is in `permit`); `wait`: co_await wait_gate() and ask
     /// again; `give_up`: return take_failure().
@@ -36,7 +54,11 @@ public:
     /// Prepares attempt `attempt`: false when the deadline has already passed
     /// (the failure to return is then take_failure()).
     bool begin_attempt(int attempt, attempt_context& ctx);
-    void succeeded(int attempt, breaker_permit& permit);
+    void succeeded(int attempt, breaker_permit& permit) {
+        if (permit) permit_succeeded(attempt, permit);
+        if (const auto& b = p_.opts_.budget) b->on_success();
+        if (events_) emit_simple(event_type::attempt_succeeded, attempt);
+    }
 
     /// Records a failed attempt (held in `f`). Returns true and sets `wake`
     /// when the loop should sleep until `wake` and try again; false when it
@@ -62,6 +84,9 @@ public:
     clock& time() const noexcept { return *p_.clock_; }
 
 private:
+    bool fast_gates(breaker_permit& permit);
+    void emit_simple(event_type t, int attempt);
+    void permit_succeeded(int attempt, breaker_permit& permit);
     void emit(event& e);
     void status(const std::string& text);
     void finish(failure& f, int attempts, give_up_reason why);
@@ -74,6 +99,7 @@ private:
     const retry_policy& policy_;
     time_point start_{};
     bool started_ = false;
+    bool events_ = false;
     bool gated_ = false;
     bool have_scope_key_ = false;
     duration previous_delay_{};
