@@ -149,6 +149,53 @@ BOOST_FIXTURE_TEST_CASE(waiters_admitted_when_probe_succeeds, fixture) {
     BOOST_TEST(during_outage <= 100u + 2u);  // first attempts (all in flight at t0) + probes
 }
 
+BOOST_FIXTURE_TEST_CASE(half_open_admits_exactly_n_probes, fixture) {
+    auto ro = options();
+    ro.breaker = make_breaker(1, 10s, 2);
+    ro.breaker->isolate();  // OPEN now, until reset
+    pipeline p(ro);
+    int done = 0, ok = 0;
+    for (int i = 0; i < 50; ++i)
+        asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+            auto r = co_await p.run([&] { return recovering(*this, t0, 1s); });
+            if (r) ++ok;
+            ++done;
+        }, test::rethrow{});
+    asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+        co_await clk.sleep_until(t0 + 5s);
+        BOOST_TEST(ro.breaker->waiters() == 50u);
+        // Reset, then open it again by hand to get a timed OPEN period: isolate()
+        // holds callers until reset, a threshold failure opens for open_timeout.
+        ro.breaker->reset();
+    }, test::rethrow{});
+    BOOST_TEST(testing::run_virtual(ctx, clk, [&] { return done == 50; }));
+    BOOST_TEST(ok == 50);
+    BOOST_TEST(calls.size() == 50u);
+    BOOST_TEST(std::count(calls.begin(), calls.end(), t0 + 5s) == 50);
+
+    // Now a timed open period: one counted failure opens it for 10 s; 50
+    // callers wait; at the end exactly 2 probes run, then everyone else.
+    calls.clear();
+    done = ok = 0;
+    const time_point t1 = clk.now();
+    asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+        call_options c;
+        c.admission = admission_mode::fail_fast;
+        co_await p.run([&] { return failing(*this); }, std::move(c));
+    }, test::rethrow{});
+    for (int i = 0; i < 50; ++i)
+        asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+            auto r = co_await p.run([&] { return recovering(*this, t0, 1s); });
+            if (r) ++ok;
+            ++done;
+        }, test::rethrow{});
+    BOOST_TEST(testing::run_virtual(ctx, clk, [&] { return done == 50; }));
+    BOOST_TEST(ok == 50);
+    BOOST_TEST(std::count(calls.begin(), calls.end(), t1 + 10s) == 2);  // the two probes
+    BOOST_TEST(std::count(calls.begin(), calls.end(), t1 + 11s) == 48);  // admitted when a probe closed it
+    BOOST_TEST(calls.size() == 51u);
+}
+
 BOOST_FIXTURE_TEST_CASE(cancelled_probe_frees_its_slot, fixture) {
     auto ro = options();
     ro.breaker = make_breaker(1, 10s);
