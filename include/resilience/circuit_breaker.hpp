@@ -178,7 +178,7 @@ public:
 
     /// Report success / failure (kind `k`) / no verdict. Each ends the permit.
     /// They return the transition the outcome caused, if any.
-    std::optional<breaker_transition> succeeded();
+    inline std::optional<breaker_transition> succeeded();
     std::optional<breaker_transition> failed(error_kind k);
     void abandon() noexcept;
 
@@ -210,7 +210,21 @@ public:
     /// Asks to run one call now. Lock-free while CLOSED.
     acquire_result try_acquire();
     /// A permit if the breaker is CLOSED (lock-free, no side effect otherwise).
-    breaker_permit try_acquire_closed() noexcept;
+    breaker_permit try_acquire_closed() noexcept {
+        breaker_permit p;
+        try_acquire_closed(p);
+        return p;
+    }
+    /// Same, into an empty `p`; false (and `p` untouched) unless CLOSED.
+    bool try_acquire_closed(breaker_permit& p) noexcept {
+        const std::uint64_t w = word_.load(std::memory_order_acquire);
+        if ((w & state_mask) != static_cast<std::uint64_t>(breaker_state::closed)) return false;
+        p.b_ = this;
+        p.a_ = breaker_machine::admission{};
+        p.a_.admitted = true;
+        p.a_.generation = w >> gen_shift;
+        return true;
+    }
 
     /// Completes when the breaker's generation differs from `version` (at once
     /// if it already does), or with operation_aborted on per-operation
@@ -237,6 +251,11 @@ public:
 
 private:
     friend class breaker_permit;
+    // word_: bits 0-1 state, bit 2 "CLOSED with a failure streak", the rest the generation.
+    static constexpr std::uint64_t state_mask = 3;
+    static constexpr std::uint64_t streak_bit = 4;
+    static constexpr int gen_shift = 3;
+    std::optional<breaker_transition> succeeded_slow(const breaker_machine::admission& a);
     using tx = std::optional<breaker_transition>;
     void finish(const breaker_machine::admission& a, int outcome, error_kind k, tx& t) noexcept;
     void after_change_locked(const tx& t, std::vector<std::shared_ptr<waiter>>& wake, bool generation_changed);
@@ -244,7 +263,6 @@ private:
     void notify(const tx& t, std::vector<std::shared_ptr<waiter>>& wake) noexcept;
     void remove_waiter(const std::shared_ptr<waiter>& w);
 
-    // word_: bits 0-1 state, bit 2 "CLOSED with a failure streak", rest: generation.
     std::atomic<std::uint64_t> word_{0};
     breaker_options opts_;
     clock* clock_;
@@ -253,6 +271,17 @@ private:
     std::vector<breaker_transition> history_;
     std::vector<std::shared_ptr<waiter>> waiters_;
 };
+
+inline std::optional<breaker_transition> breaker_permit::succeeded() {
+    circuit_breaker* b = b_;
+    if (!b) return std::nullopt;
+    b_ = nullptr;
+    // Fast path: CLOSED in the same generation with no failure streak, not a
+    // probe: nothing to record, no lock.
+    if (!a_.probe && b->word_.load(std::memory_order_acquire) == (a_.generation << circuit_breaker::gen_shift))
+        return std::nullopt;
+    return b->succeeded_slow(a_);
+}
 
 }  // namespace resilience
 

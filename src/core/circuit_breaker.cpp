@@ -119,12 +119,6 @@ void breaker_machine::reset(time_point now, std::optional<breaker_transition>& t
 // ---------------------------------------------------------------------------
 // circuit_breaker
 
-namespace {
-constexpr std::uint64_t state_mask = 3;
-constexpr std::uint64_t streak_bit = 4;
-constexpr int gen_shift = 3;
-}  // namespace
-
 // A coroutine suspended in wait_for_change. Its handler is taken (under the
 // breaker's mutex) by whoever completes it first: a change, or cancellation.
 // (A small type erasure of our own: Asio 1.81's any_completion_handler
@@ -174,15 +168,6 @@ void circuit_breaker::publish_locked() noexcept {
 
 breaker_state circuit_breaker::state() const noexcept {
     return static_cast<breaker_state>(word_.load(std::memory_order_acquire) & state_mask);
-}
-
-breaker_permit circuit_breaker::try_acquire_closed() noexcept {
-    const std::uint64_t w = word_.load(std::memory_order_acquire);
-    if ((w & state_mask) != static_cast<std::uint64_t>(breaker_state::closed)) return {};
-    breaker_machine::admission a;
-    a.admitted = true;
-    a.generation = w >> gen_shift;
-    return breaker_permit(this, a);
 }
 
 circuit_breaker::acquire_result circuit_breaker::try_acquire() {
@@ -258,16 +243,9 @@ void circuit_breaker::finish(const breaker_machine::admission& a, int outcome, e
     notify(t, wake);
 }
 
-std::optional<breaker_transition> breaker_permit::succeeded() {
-    circuit_breaker* b = b_;
-    if (!b) return std::nullopt;
-    b_ = nullptr;
-    // Fast path: CLOSED with no failure streak, not a probe: nothing to record.
-    if (!a_.probe && b->word_.load(std::memory_order_acquire) ==
-                         (static_cast<std::uint64_t>(breaker_state::closed) | (a_.generation << gen_shift)))
-        return std::nullopt;
+std::optional<breaker_transition> circuit_breaker::succeeded_slow(const breaker_machine::admission& a) {
     std::optional<breaker_transition> t;
-    b->finish(a_, 0, error_kind::non_retryable_client, t);
+    finish(a, 0, error_kind::non_retryable_client, t);
     return t;
 }
 

@@ -170,15 +170,6 @@ failure retry_state::cancelled_in_gate(int attempt) {
     return f;
 }
 
-bool retry_state::fast_gates(breaker_permit& permit) {
-    if (const auto& cd = p_.opts_.cooldown; cd && !cd->never_deferred() && !cd->clear_at(time().now())) return false;
-    if (const auto& b = p_.opts_.breaker) {
-        permit = b->try_acquire_closed();
-        if (!permit) return false;
-    }
-    return true;
-}
-
 void retry_state::emit_simple(event_type t, int attempt) {
     event e;
     e.type = t;

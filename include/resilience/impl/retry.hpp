@@ -84,7 +84,12 @@ public:
     clock& time() const noexcept { return *p_.clock_; }
 
 private:
-    bool fast_gates(breaker_permit& permit);
+    bool fast_gates(breaker_permit& permit) {
+        if (const auto& cd = p_.opts_.cooldown; cd && !cd->never_deferred() && !cd->clear_at(time().now()))
+            return false;
+        if (const auto& b = p_.opts_.breaker) return b->try_acquire_closed(permit);
+        return true;
+    }
     void emit_simple(event_type t, int attempt);
     void permit_succeeded(int attempt, breaker_permit& permit);
     void emit(event& e);
