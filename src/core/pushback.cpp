@@ -74,7 +74,14 @@ std::optional<std::chrono::system_clock::time_point> make_time(int y, int mo, in
     if (h > 23 || mi > 59 || se > 60) return std::nullopt;
     year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
     if (!ymd.ok()) return std::nullopt;
-    return sys_days{ymd} + hours{h} + minutes{mi} + seconds{se};
+    // system_clock counts nanoseconds here (years 1677..2262): a date outside
+    // that range saturates instead of wrapping around ("Fri, 31 Dec 9999"
+    // must be far in the future, not in the past).
+    using tp = std::chrono::system_clock::time_point;
+    const sys_seconds t = sys_days{ymd} + hours{h} + minutes{mi} + seconds{se};
+    if (t >= floor<seconds>(tp::max())) return tp::max();
+    if (t <= ceil<seconds>(tp::min())) return tp::min();
+    return time_point_cast<tp::duration>(t);
 }
 
 }  // namespace
