@@ -1,5 +1,7 @@
 #include <resilience/retry.hpp>
 
+#include <boost/asio/this_coro.hpp>
+
 #include <random>
 
 namespace resilience {
@@ -172,6 +174,17 @@ bool retry_state::failed(failure& f, int attempt, bool cancelled, time_point& wa
         emit(e);
     }
     return true;
+}
+
+boost::asio::awaitable<bool> retry_state::backoff(failure& f, int attempt, time_point wake) {
+    namespace asio = boost::asio;
+    error_code ec = co_await time().sleep_until(wake);
+    auto cs = co_await asio::this_coro::cancellation_state;
+    if (ec || cs.cancelled() != asio::cancellation_type::none) {
+        f = cancelled(std::move(f), attempt);
+        co_return false;
+    }
+    co_return true;
 }
 
 }  // namespace detail

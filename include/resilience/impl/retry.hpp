@@ -36,6 +36,11 @@ public:
 
     clock& time() const noexcept { return *p_.clock_; }
 
+    /// Sleeps the backoff after failed attempt `attempt` until `wake`. True to
+    /// try again; false when cancelled (`f` is then the final failure). Out of
+    /// line, so that run's coroutine frame stays small.
+    boost::asio::awaitable<bool> backoff(failure& f, int attempt, time_point wake);
+
 private:
     void emit(event& e);
     void status(const std::string& text);
@@ -71,51 +76,61 @@ boost::asio::awaitable<result<T>> await_as_result(Awaitable a) {
     }
 }
 
+/// One attempt without a deadline: the factory's own awaitable when it
+/// already yields result<T>, otherwise wrapped so that exceptions become failures.
+template <class T, class Factory>
+boost::asio::awaitable<result<T>> start_attempt(Factory& factory, const attempt_context& actx) {
+    using V = typename awaitable_value<factory_awaitable_t<Factory>>::type;
+    if constexpr (unwrap_result<V>::is_result)
+        return call_factory(factory, actx);
+    else
+        return await_as_result<T>(call_factory(factory, actx));
+}
+
+/// One attempt raced against its deadline. A separate coroutine so that the
+/// parallel group's state stays out of pipeline::run's frame: that frame must
+/// stay under Asio's recycling limit (about 1 KB), or every call allocates.
+template <class T, class Factory>
+boost::asio::awaitable<result<T>> run_attempt_until(Factory& factory, const attempt_context& actx, retry_state& st) {
+    using namespace boost::asio::experimental::awaitable_operators;
+    auto raced = co_await (await_as_result<T>(call_factory(factory, actx)) || st.time().sleep_until(actx.deadline));
+    if (raced.index() == 0) co_return std::move(std::get<0>(raced));
+    if (std::get<1>(raced)) co_return failure(std::get<1>(raced));  // the timer was cancelled: per-operation cancellation
+    co_return st.timed_out(actx);
+}
+
 }  // namespace detail
 
 template <class Factory>
 boost::asio::awaitable<result<detail::factory_value_t<Factory>>> pipeline::run(Factory factory, call_options call) {
     using T = detail::factory_value_t<Factory>;
-    using V = typename detail::awaitable_value<detail::factory_awaitable_t<Factory>>::type;
     namespace asio = boost::asio;
 
     detail::retry_state st(*this, call);
+    failure f;  // one failure object for the whole loop keeps the frame small
     for (int attempt = 0;; ++attempt) {
         attempt_context actx;
-        failure early;
-        if (!st.begin_attempt(attempt, actx, early)) co_return early;
+        if (!st.begin_attempt(attempt, actx, f)) co_return std::move(f);
 
-        result<T> r = failure();
-        if (actx.deadline == time_point::max()) {
-            if constexpr (detail::unwrap_result<V>::is_result)
-                r = co_await detail::call_factory(factory, actx);
-            else
-                r = co_await detail::await_as_result<T>(detail::call_factory(factory, actx));
-        } else {
-            using namespace asio::experimental::awaitable_operators;
-            auto raced = co_await (detail::await_as_result<T>(detail::call_factory(factory, actx)) ||
-                                   st.time().sleep_until(actx.deadline));
-            if (raced.index() == 0) {
-                r = std::move(std::get<0>(raced));
-            } else if (std::get<1>(raced)) {
-                r = failure(std::get<1>(raced));  // the timer was cancelled: per-operation cancellation
-            } else {
-                r = st.timed_out(actx);
-            }
-        }
+        // One co_await that initialises r directly: every co_await site and
+        // every local adds to this frame, which must stay small (see run_attempt_until).
+        // (Named, not a conditional inside the co_await: g++ 12 frees such a temporary twice.)
+        asio::awaitable<result<T>> a = actx.deadline == time_point::max()
+                                           ? detail::start_attempt<T>(factory, actx)
+                                           : detail::run_attempt_until<T>(factory, actx, st);
+        result<T> r = co_await std::move(a);
 
         if (r) {
             st.succeeded(attempt);
             co_return r;
         }
+        // Read the cancellation state first: co_await of an awaitable throws
+        // once the coroutine is cancelled (Asio's throw_if_cancelled default).
         auto cs = co_await asio::this_coro::cancellation_state;
-        bool cancelled = cs.cancelled() != asio::cancellation_type::none;
         time_point wake;
-        failure f = std::move(r).error();
-        if (!st.failed(f, attempt, cancelled, wake)) co_return f;
-        if (error_code ec = co_await st.time().sleep_until(wake)) co_return st.cancelled(std::move(f), attempt);
-        cs = co_await asio::this_coro::cancellation_state;
-        if (cs.cancelled() != asio::cancellation_type::none) co_return st.cancelled(std::move(f), attempt);
+        f = std::move(r).error();
+        if (!st.failed(f, attempt, cs.cancelled() != asio::cancellation_type::none, wake)) co_return std::move(f);
+        if (!co_await st.backoff(f, attempt, wake)) co_return std::move(f);
     }
 }
 
