@@ -133,9 +133,14 @@ std::optional<duration> parse_retry_after(std::string_view value, std::chrono::s
     auto date = parse_http_date(value);
     if (!date) return std::nullopt;
     if (*date <= now) return duration::zero();
-    auto diff = *date - now;
-    if (diff >= std::chrono::duration_cast<std::chrono::system_clock::duration>(max_pushback)) return max_pushback;
-    return std::chrono::duration_cast<duration>(diff);
+    // Saturating: neither a date at the end of the clock's range nor an odd
+    // `now` may overflow the subtraction.
+    using sys_duration = std::chrono::system_clock::duration;
+    sys_duration::rep diff = 0;
+    if (__builtin_sub_overflow(date->time_since_epoch().count(), now.time_since_epoch().count(), &diff) ||
+        sys_duration(diff) >= std::chrono::duration_cast<sys_duration>(max_pushback))
+        return max_pushback;
+    return std::chrono::duration_cast<duration>(sys_duration(diff));
 }
 
 std::optional<duration> parse_proto_duration(std::string_view s) noexcept {

@@ -145,6 +145,23 @@ BOOST_AUTO_TEST_CASE(retry_after_dates) {
         BOOST_TEST_REQUIRE(d.has_value());
         BOOST_TEST(d->count() == 0);
     }
+    // Odd clocks: nothing overflows.
+    d = parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", sc::system_clock::time_point::min());
+    BOOST_TEST_REQUIRE(d.has_value());
+    BOOST_TEST(d->count() == max_pushback.count());
+    d = parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", sc::system_clock::time_point::max());
+    BOOST_TEST_REQUIRE(d.has_value());
+    BOOST_TEST(d->count() == 0);
+    // Dates beyond the nanosecond clock's range (years 1677..2262) saturate.
+    auto far = parse_http_date("Fri, 31 Dec 9999 23:59:59 GMT");
+    BOOST_TEST_REQUIRE(far.has_value());
+    BOOST_TEST((*far == sc::system_clock::time_point::max()));
+    auto old = parse_http_date("Thu, 01 Jan 1001 00:00:00 GMT");
+    BOOST_TEST_REQUIRE(old.has_value());
+    BOOST_TEST((*old == sc::system_clock::time_point::min()));
+    d = parse_retry_after("Thu, 01 Jan 1001 00:00:00 GMT", before);
+    BOOST_TEST_REQUIRE(d.has_value());
+    BOOST_TEST(d->count() == 0);
     // A date far in the future saturates.
     d = parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", before);
     BOOST_TEST_REQUIRE(d.has_value());
