@@ -2,6 +2,8 @@
 // operation in the same run:
 //   immediate_bare / immediate_retry: an awaitable that completes at once
 //   post_bare / post_retry:           an asio::post round trip
+// and immediate_wrap: the operation inside one trivial coroutine that only
+// awaits it, the floor for any combinator written as a coroutine.
 // Run: build/bench/bench_retry --benchmark_min_time=0.5
 #include <resilience/retry.hpp>
 
@@ -56,6 +58,19 @@ void immediate_retry(benchmark::State& state) {
     });
 }
 
+template <class Factory>
+asio::awaitable<resilience::result<int>> wrap(Factory f) {
+    co_return co_await f();
+}
+
+void immediate_wrap(benchmark::State& state) {
+    run_loop(state, [](std::int64_t n) -> asio::awaitable<void> {
+        long sum = 0;
+        for (std::int64_t i = 0; i < n; ++i) sum += (co_await wrap([] { return immediate_op(1); })).value();
+        benchmark::DoNotOptimize(sum);
+    });
+}
+
 void post_bare(benchmark::State& state) {
     run_loop(state, [](std::int64_t n) -> asio::awaitable<void> {
         long sum = 0;
@@ -76,6 +91,7 @@ void post_retry(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(immediate_bare)->Arg(10000);
+BENCHMARK(immediate_wrap)->Arg(10000);
 BENCHMARK(immediate_retry)->Arg(10000);
 BENCHMARK(post_bare)->Arg(10000);
 BENCHMARK(post_retry)->Arg(10000);
