@@ -6,6 +6,8 @@
 //   retry budget (all CLOSED / idle: the success path).
 // Each runs with 1 and 2 benchmark threads (->Threads(1)->Threads(2)); with 2,
 // each thread has its own io_context and both share the pipeline and gates.
+// immediate_wrap: the operation inside one trivial coroutine that only awaits
+// it, the floor for any combinator written as a coroutine.
 // Run: build/bench/bench_retry --benchmark_min_time=0.5
 #include <resilience/retry.hpp>
 
@@ -112,8 +114,22 @@ void post_retry(benchmark::State& state) {
     });
 }
 
+template <class Factory>
+asio::awaitable<resilience::result<int>> wrap(Factory f) {
+    co_return co_await f();
+}
+
+void immediate_wrap(benchmark::State& state) {
+    run_loop(state, [](std::int64_t n) -> asio::awaitable<void> {
+        long sum = 0;
+        for (std::int64_t i = 0; i < n; ++i) sum += (co_await wrap([] { return immediate_op(1); })).value();
+        benchmark::DoNotOptimize(sum);
+    });
+}
+
 }  // namespace
 
+BENCHMARK(immediate_wrap)->Arg(10000)->Threads(1)->Threads(2);
 BENCHMARK(immediate_bare)->Arg(10000)->Threads(1)->Threads(2);
 BENCHMARK(immediate_retry)->Arg(10000)->Threads(1)->Threads(2);
 BENCHMARK(immediate_retry_gates)->Arg(10000)->Threads(1)->Threads(2);

@@ -33,17 +33,16 @@ duration backoff_cap(const backoff_policy& p, int retry) noexcept {
     const double initial = static_cast<double>(duration(p.initial_delay).count());
     const double mult = p.multiplier >= 1.0 ? p.multiplier : 1.0;
     const int k = std::max(retry, 1);
-    // initial * mult^(k-1), computed in log space so that it saturates instead of overflowing.
+    // initial * mult^(k-1). std::pow is exact for the usual integral
+    // multipliers (log/exp is not: 4 s came out as 3.999999999 s), and it
+    // saturates to infinity instead of overflowing; clamp_ns caps at max_delay.
     double ns;
     if (initial <= 0)
         ns = 0;
     else if (mult == 1.0)
         ns = initial;
-    else {
-        double lg = std::log(initial) + (k - 1) * std::log(mult);
-        ns = lg >= std::log(static_cast<double>(maxd.count()) + 1.0) ? static_cast<double>(maxd.count())
-                                                                       : std::exp(lg);
-    }
+    else
+        ns = std::round(initial * std::pow(mult, static_cast<double>(k - 1)));
     return clamp_ns(ns, maxd);
 }
 

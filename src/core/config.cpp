@@ -1,6 +1,7 @@
 #include <resilience/config.hpp>
 
 #include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
 
 #include <cctype>
 #include <charconv>
@@ -84,7 +85,9 @@ std::optional<std::string> process_env(const char* name) {
     return std::string(v);
 }
 
-result<config> load_config(const config_overrides& o, const env_lookup& env) {
+namespace {
+
+result<config> load_config_impl(const config_overrides& o, const env_lookup& env) {
     config c;
     std::optional<long long> n;
     if (auto f = read_int(env, "GEMINI_RETRY_MAX_ATTEMPTS", 0, 1000, n)) return *f;
@@ -141,13 +144,39 @@ result<config> load_config(const config_overrides& o, const env_lookup& env) {
     if (auto r = validate(c.breaker); !r) return r.error();
     if (!c.base_url.empty()) {
         auto u = boost::urls::parse_absolute_uri(c.base_url);
+        // Shown without query, fragment or credentials: they may carry a key.
         std::string shown = c.base_url.substr(0, c.base_url.find_first_of("?#"));
+        if (u && u->has_userinfo()) {
+            boost::urls::url stripped(*u);
+            stripped.remove_userinfo().remove_query().remove_fragment();
+            shown = std::string(stripped.buffer());
+        }
         if (!u || (u->scheme() != "http" && u->scheme() != "https") || u->host().empty())
             return bad("GEMINI_BASE_URL=" + quoted(shown) + " is not an http:// or https:// URL");
         if (u->has_query() || u->has_userinfo())
             return bad("GEMINI_BASE_URL=" + quoted(shown) + " must not carry a query or credentials (the API key travels in a header)");
     }
     return c;
+}
+
+// Replaces every occurrence of `secret` in `s`.
+void redact(std::string& s, std::string_view secret) {
+    if (secret.size() < 6) return;  // too short to be a key; redacting it would garble the message
+    for (auto pos = s.find(secret); pos != std::string::npos; pos = s.find(secret, pos + 10))
+        s.replace(pos, secret.size(), "<redacted>");
+}
+
+}  // namespace
+
+result<config> load_config(const config_overrides& o, const env_lookup& env) {
+    auto r = load_config_impl(o, env);
+    if (r) return r;
+    // The API key's value never appears in an error, even when it was pasted
+    // into another variable (a base URL with ?key=..., a key in the wrong place).
+    failure f = std::move(r).error();
+    if (o.api_key) redact(f.diag.message, trim(*o.api_key));
+    if (auto k = env("GEMINI_API_KEY")) redact(f.diag.message, trim(*k));
+    return f;
 }
 
 }  // namespace resilience

@@ -74,7 +74,14 @@ std::optional<std::chrono::system_clock::time_point> make_time(int y, int mo, in
     if (h > 23 || mi > 59 || se > 60) return std::nullopt;
     year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
     if (!ymd.ok()) return std::nullopt;
-    return sys_days{ymd} + hours{h} + minutes{mi} + seconds{se};
+    // system_clock counts nanoseconds here (years 1677..2262): a date outside
+    // that range saturates instead of wrapping around ("Fri, 31 Dec 9999"
+    // must be far in the future, not in the past).
+    using tp = std::chrono::system_clock::time_point;
+    const sys_seconds t = sys_days{ymd} + hours{h} + minutes{mi} + seconds{se};
+    if (t >= floor<seconds>(tp::max())) return tp::max();
+    if (t <= ceil<seconds>(tp::min())) return tp::min();
+    return time_point_cast<tp::duration>(t);
 }
 
 }  // namespace
@@ -126,9 +133,14 @@ std::optional<duration> parse_retry_after(std::string_view value, std::chrono::s
     auto date = parse_http_date(value);
     if (!date) return std::nullopt;
     if (*date <= now) return duration::zero();
-    auto diff = *date - now;
-    if (diff >= std::chrono::duration_cast<std::chrono::system_clock::duration>(max_pushback)) return max_pushback;
-    return std::chrono::duration_cast<duration>(diff);
+    // Saturating: neither a date at the end of the clock's range nor an odd
+    // `now` may overflow the subtraction.
+    using sys_duration = std::chrono::system_clock::duration;
+    sys_duration::rep diff = 0;
+    if (__builtin_sub_overflow(date->time_since_epoch().count(), now.time_since_epoch().count(), &diff) ||
+        sys_duration(diff) >= std::chrono::duration_cast<sys_duration>(max_pushback))
+        return max_pushback;
+    return std::chrono::duration_cast<duration>(sys_duration(diff));
 }
 
 std::optional<duration> parse_proto_duration(std::string_view s) noexcept {

@@ -276,6 +276,8 @@ bool retry_state::failed(failure& f, int attempt, bool cancelled, time_point& wa
         status(status::failed(attempt + 1, message));
         return false;
     };
+    // The deadline cut the attempt short: nothing to retry within it.
+    if (f.code == errc::deadline_exceeded) return give_up(give_up_reason::deadline);
     if (!is_retryable(kind)) return give_up(give_up_reason::non_retryable);
     if (attempt >= policy_.max_retries) return give_up(give_up_reason::max_retries);
     if (budget && !budget->retry_allowed()) {
