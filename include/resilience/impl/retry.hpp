@@ -75,6 +75,14 @@ public:
     }
     bool has_failure() const noexcept { return f_ != nullptr; }
     void stash(failure f) { f_ = std::make_unique<failure>(std::move(f)); }
+    /// Attempt 0 failed on the fast path while the call was being cancelled:
+    /// records it (a cancellation is never retried) and returns the failure.
+    failure cancelled_fast(breaker_permit& permit) {
+        failure f = take_failure();
+        time_point wake;
+        failed(f, 0, true, wake, permit);
+        return f;
+    }
     /// Cancellation during a gate wait.
     failure cancelled_in_gate(int attempt);
 
@@ -223,6 +231,10 @@ boost::asio::awaitable<result<detail::factory_value_t<Factory>>> pipeline::run(F
             co_return r;
         }
         st.stash(std::move(r).error());  // attempt 0's failure, for retry_loop
+        // Checked before the next co_await: once the coroutine is cancelled,
+        // awaiting another awaitable throws (Asio's throw_if_cancelled).
+        auto cs = co_await boost::asio::this_coro::cancellation_state;
+        if (cs.cancelled() != boost::asio::cancellation_type::none) co_return st.cancelled_fast(permit);
     }
     co_return co_await detail::retry_loop<T>(factory, st, permit);
 }
@@ -241,6 +253,10 @@ boost::asio::awaitable<result<detail::factory_value_t<Factory>>> pipeline::run(F
             co_return r;
         }
         st.stash(std::move(r).error());  // attempt 0's failure, for retry_loop
+        // Checked before the next co_await: once the coroutine is cancelled,
+        // awaiting another awaitable throws (Asio's throw_if_cancelled).
+        auto cs = co_await boost::asio::this_coro::cancellation_state;
+        if (cs.cancelled() != boost::asio::cancellation_type::none) co_return st.cancelled_fast(permit);
     }
     co_return co_await detail::retry_loop<T>(factory, st, permit);
 }
