@@ -334,11 +334,13 @@ asio::awaitable<result<conn_ptr>> open_connection(client::impl& self, const targ
     co_return c;
 }
 
+// Not an aggregate, and no owning members: g++ 12 coroutine bug (PREAMBLE).
 struct exchange_result {
+    exchange_result() = default;
     error_code ec;
     bool response_started = false;  // a byte of the response arrived
     bool keep_alive = false;
-    std::string what;               // the failing step, for messages
+    const char* what = "";          // the failing step, for messages
 };
 
 template <class Stream, class Message>
@@ -366,11 +368,10 @@ asio::awaitable<exchange_result> write_and_read(client::impl& self, connection& 
         bhttp::request_serializer<bhttp::buffer_body> sr(msg);
         std::vector<char> chunk(std::size_t(256) * 1024);
         std::uint64_t remaining = fr.length;
-        msg.body().data = nullptr;
-        msg.body().size = 0;
-        msg.body().more = remaining > 0;
         for (;;) {
-            if (remaining > 0 && msg.body().size == 0) {
+            // Each round hands the serializer the next chunk (the serializer
+            // does not clear a consumed buffer_body chunk itself).
+            if (remaining > 0) {
                 std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, chunk.size()));
                 std::size_t n = f.read(chunk.data(), want, ec);
                 if (ec || n == 0) {
@@ -382,6 +383,10 @@ asio::awaitable<exchange_result> write_and_read(client::impl& self, connection& 
                 msg.body().data = chunk.data();
                 msg.body().size = n;
                 msg.body().more = remaining > 0;
+            } else {
+                msg.body().data = nullptr;
+                msg.body().size = 0;
+                msg.body().more = false;
             }
             limit = min_limit(deadline, io);
             low.expires_at(limit);
@@ -441,8 +446,10 @@ template <class Message>
 asio::awaitable<exchange_result> exchange(client::impl& self, connection& c, Message& msg, const request& req,
                                           response& out, steady::time_point deadline,
                                           const asio::cancellation_state& cs) {
-    if (c.tls) co_return co_await write_and_read(self, c, *c.tls, msg, req, out, deadline, cs);
-    co_return co_await write_and_read(self, c, c.plain, msg, req, out, deadline, cs);
+    exchange_result r;
+    if (c.tls) r = co_await write_and_read(self, c, *c.tls, msg, req, out, deadline, cs);
+    else r = co_await write_and_read(self, c, c.plain, msg, req, out, deadline, cs);
+    co_return r;
 }
 
 // Copies the caller's headers and adds what HTTP/1.1 needs.
@@ -551,8 +558,9 @@ asio::awaitable<result<response>> client::impl::run(request req) {
             ++reused;
         }
         response out;
-        exchange_result ex_r = file_msg ? co_await exchange(*this, *slot.conn, *file_msg, req, out, deadline, cs)
-                                        : co_await exchange(*this, *slot.conn, *mem_msg, req, out, deadline, cs);
+        exchange_result ex_r;
+        if (file_msg) ex_r = co_await exchange(*this, *slot.conn, *file_msg, req, out, deadline, cs);
+        else ex_r = co_await exchange(*this, *slot.conn, *mem_msg, req, out, deadline, cs);
         if (!ex_r.ec) {
             slot.keep = ex_r.keep_alive;
             co_return out;
