@@ -1,0 +1,178 @@
+// Throughput of resilience::http::client beside a minimal raw Beast
+// keep-alive client, in one run, against the same in-process loopback Beast
+// server (own thread). Both sides run 16 concurrent request loops on one
+// client thread: the raw client on 16 fixed connections, ours through its pool
+// (max 16 connections per origin). The body is a small JSON File resource.
+//
+// Prints one JSON object per line: each side's requests_per_s, then the
+// comparison with ratio = client / raw (target >= 0.8).
+//
+// Run: build/bench/bench_http [seconds per round, default 2] [rounds, default 3]
+#include <resilience/http/client.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+constexpr int concurrency = 16;
+const std::string body_json =
+    R"({"name":"files/abc-123","displayName":"video.mp4","mimeType":"video/mp4","sizeBytes":"1048576",)"
+    R"("state":"ACTIVE","uri":"https://example.invalid/v1beta/files/abc-123"})";
+
+asio::awaitable<void> serve_session(tcp::socket s) {
+    beast::flat_buffer buf;
+    bhttp::response<bhttp::string_body> res{bhttp::status::ok, 11};
+    res.set(bhttp::field::content_type, "application/json; charset=UTF-8");
+    res.body() = body_json;
+    res.prepare_payload();
+    res.keep_alive(true);
+    boost::system::error_code ec;
+    for (;;) {
+        bhttp::request<bhttp::string_body> req;
+        co_await bhttp::async_read(s, buf, req, asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) co_return;
+        co_await bhttp::async_write(s, res, asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) co_return;
+    }
+}
+
+asio::awaitable<void> accept_loop(tcp::acceptor& a) {
+    for (;;) {
+        boost::system::error_code ec;
+        tcp::socket s = co_await a.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) co_return;
+        s.set_option(tcp::no_delay(true));
+        asio::co_spawn(a.get_executor(), serve_session(std::move(s)), asio::detached);
+    }
+}
+
+struct round_state {
+    steady::time_point end;
+    long done = 0;
+    long errors = 0;
+};
+
+asio::awaitable<void> raw_loop(tcp::endpoint ep, round_state& st) {
+    auto ex = co_await asio::this_coro::executor;
+    beast::tcp_stream stream(ex);
+    co_await stream.async_connect(ep, asio::use_awaitable);
+    stream.socket().set_option(tcp::no_delay(true));
+    beast::flat_buffer buf;
+    bhttp::request<bhttp::empty_body> req{bhttp::verb::get, "/v1beta/files/abc-123", 11};
+    req.set(bhttp::field::host, "127.0.0.1");
+    req.set("x-goog-api-key", "bench-key");
+    while (steady::now() < st.end) {
+        co_await bhttp::async_write(stream, req, asio::use_awaitable);
+        bhttp::response<bhttp::string_body> res;
+        co_await bhttp::async_read(stream, buf, res, asio::use_awaitable);
+        if (res.result_int() == 200 && res.body().size() == body_json.size()) ++st.done;
+        else ++st.errors;
+    }
+}
+
+asio::awaitable<void> client_loop(resilience::http::client& c, const std::string& url, round_state& st) {
+    while (steady::now() < st.end) {
+        resilience::http::request req;
+        req.url = url;
+        req.headers.set("x-goog-api-key", "bench-key");
+        auto r = co_await c.send(std::move(req));
+        if (r && r->status == 200 && r->body.size() == body_json.size()) ++st.done;
+        else ++st.errors;
+    }
+}
+
+// `spawn` starts the loops; `finish` runs after them, before the io_context
+// (which owns the sockets) is destroyed.
+template <class Spawn, class Finish>
+double run_round(double seconds, Spawn spawn, Finish finish, long& errors) {
+    asio::io_context ctx(1);
+    round_state st;
+    auto start = steady::now();
+    st.end = start + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(seconds));
+    spawn(ctx, st);
+    ctx.run();
+    finish();
+    double took = std::chrono::duration<double>(steady::now() - start).count();
+    errors += st.errors;
+    return static_cast<double>(st.done) / took;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    double seconds = argc > 1 ? std::atof(argv[1]) : 2.0;
+    int rounds = argc > 2 ? std::atoi(argv[2]) : 3;
+    if (!(seconds > 0) || rounds < 1) {
+        std::fprintf(stderr, "usage: bench_http [seconds per round > 0] [rounds >= 1]\n");
+        return 2;
+    }
+
+    asio::io_context server_ctx(1);
+    tcp::acceptor acceptor(server_ctx, {asio::ip::make_address("127.0.0.1"), 0});
+    const auto ep = acceptor.local_endpoint();
+    asio::co_spawn(server_ctx, accept_loop(acceptor), asio::detached);
+    std::thread server_thread([&] { server_ctx.run(); });
+
+    const std::string url = "http://127.0.0.1:" + std::to_string(ep.port()) + "/v1beta/files/abc-123";
+    double best_raw = 0, best_client = 0;
+    long raw_errors = 0, client_errors = 0;
+    resilience::http::pool_stats stats;
+    for (int i = 0; i < rounds; ++i) {
+        best_raw = std::max(best_raw, run_round(seconds, [&](asio::io_context& ctx, round_state& st) {
+            for (int k = 0; k < concurrency; ++k)
+                asio::co_spawn(ctx, raw_loop(ep, st), [&st](std::exception_ptr p) { if (p) ++st.errors; });
+        }, [] {}, raw_errors));
+        std::optional<resilience::http::client> c;
+        best_client = std::max(best_client, run_round(seconds, [&](asio::io_context& ctx, round_state& st) {
+            resilience::http::client_options o;
+            o.max_connections_per_origin = concurrency;
+            if (std::getenv("BENCH_NO_TIMEOUT")) o.io_timeout = {};
+            c.emplace(ctx.get_executor(), o);
+            for (int k = 0; k < concurrency; ++k)
+                asio::co_spawn(ctx, client_loop(*c, url, st), [&st](std::exception_ptr p) { if (p) ++st.errors; });
+        }, [&] {
+            stats = c->stats();
+            c.reset();
+        }, client_errors));
+    }
+
+    std::printf("{\"name\":\"raw_beast_keepalive\",\"concurrency\":%d,\"requests_per_s\":%.0f,\"errors\":%ld}\n",
+                concurrency, best_raw, raw_errors);
+    std::printf("{\"name\":\"http_client_pool\",\"concurrency\":%d,\"requests_per_s\":%.0f,\"errors\":%ld,"
+                "\"connections_opened\":%llu}\n",
+                concurrency, best_client, client_errors, static_cast<unsigned long long>(stats.opened));
+    std::printf("{\"name\":\"http_client_vs_raw\",\"concurrency\":%d,\"requests_per_s\":%.0f,\"ratio\":%.3f,"
+                "\"rounds\":%d,\"seconds_per_round\":%.2f}\n",
+                concurrency, best_client, best_raw > 0 ? best_client / best_raw : 0.0, rounds, seconds);
+
+    acceptor.close();
+    server_ctx.stop();
+    server_thread.join();
+    return raw_errors + client_errors == 0 ? 0 : 1;
+}
