@@ -102,9 +102,9 @@ asio::awaitable<void> serve_connection(std::shared_ptr<server_impl> self, tcp::s
             s.counts.total.fetch_add(1, std::memory_order_relaxed);
             s.counts.requests[static_cast<std::size_t>(route::other)].fetch_add(1, std::memory_order_relaxed);
             auto res = error_response(status, msg, 11, false);
+            s.record(s.clk.now(), route::other, status);
             auto [wec, wn] = co_await http::async_write(stream, res, use_tuple);
             (void)wn;
-            s.record(s.clk.now(), route::other, status);
             boost::system::error_code ignored;
             stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
             break;
@@ -150,6 +150,7 @@ asio::awaitable<void> serve_connection(std::shared_ptr<server_impl> self, tcp::s
             break;
         }
         if (transport == fault_kind::reset_after_headers || transport == fault_kind::truncated_body) {
+            s.record(received, t.r, transport == fault_kind::truncated_body ? status : 0);
             res.keep_alive(false);
             http::response_serializer<http::string_body> sr(res);
             auto [hec, hn] = co_await http::async_write_header(stream, sr, use_tuple);
@@ -161,7 +162,6 @@ asio::awaitable<void> serve_connection(std::shared_ptr<server_impl> self, tcp::s
                 (void)bec;
                 (void)bn;
             }
-            s.record(received, t.r, transport == fault_kind::truncated_body ? status : 0);
             if (transport == fault_kind::reset_after_headers) {
                 reset_connection(stream.socket());
             } else {
@@ -180,9 +180,9 @@ asio::awaitable<void> serve_connection(std::shared_ptr<server_impl> self, tcp::s
             res.prepare_payload();
         }
         bool keep = res.keep_alive();
+        s.record(received, t.r, status);  // before the write: a client that has the answer sees it counted
         auto [wec, wn] = co_await http::async_write(stream, res, use_tuple);
         (void)wn;
-        s.record(received, t.r, status);
         if (wec) break;
         if (!keep) {
             boost::system::error_code ignored;

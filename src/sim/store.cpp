@@ -230,11 +230,14 @@ bool store::list(std::size_t page_size, std::string_view token, time_point now, 
                  std::string& next_token) {
     std::uint64_t from = 0;
     if (!token.empty()) {
-        // Tokens are "sim1-<seq>", base64-wrapped so that clients treat them as opaque.
+        // Tokens are "sim1-<seq>" in URL-safe base64 without padding, so that
+        // clients treat them as opaque and they need no escaping in a query.
+        std::string b64(token);
+        for (auto& c : b64) c = c == '-' ? '+' : c == '_' ? '/' : c;
         std::string raw;
-        raw.resize(boost::beast::detail::base64::decoded_size(token.size()));
-        auto [n, consumed] = boost::beast::detail::base64::decode(raw.data(), token.data(), token.size());
-        if (consumed != token.size()) return false;
+        raw.resize(b64.size());  // enough: decoding shrinks (decoded_size assumes padding)
+        auto [n, consumed] = boost::beast::detail::base64::decode(raw.data(), b64.data(), b64.size());
+        if (consumed != b64.size()) return false;
         raw.resize(n);
         if (!raw.starts_with("sim1-")) return false;
         auto digits = std::string_view(raw).substr(5);
@@ -253,6 +256,8 @@ bool store::list(std::size_t page_size, std::string_view token, time_point now, 
         if (!f) continue;
         if (files.size() == page_size) {
             next_token = base64("sim1-" + std::to_string(seq));
+            while (!next_token.empty() && next_token.back() == '=') next_token.pop_back();
+            for (auto& c : next_token) c = c == '+' ? '-' : c == '/' ? '_' : c;
             break;
         }
         files.push_back(render_locked(*f, now));
