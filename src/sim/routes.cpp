@@ -214,9 +214,14 @@ response upload_chunk(server_impl& s, const request& req, const target_info& t, 
 }
 
 response files_get(server_impl& s, const request& req, const target_info& t, time_point now) {
-    auto file = s.files.get(t.file_id, now, true);
-    if (!file) return error_response(403, permission_file(t.file_id), req.version(), req.keep_alive());
-    return json_response(200, *file, req.version(), req.keep_alive());
+    response res{http::status::ok, req.version()};
+    if (!s.files.get(t.file_id, now, res.body()))
+        return error_response(403, permission_file(t.file_id), req.version(), req.keep_alive());
+    res.set(http::field::content_type, "application/json; charset=UTF-8");
+    res.set(http::field::server, "resilience-gemini-sim");
+    res.keep_alive(req.keep_alive());
+    res.prepare_payload();
+    return res;
 }
 
 response files_list(server_impl& s, const request& req, const target_info& t, time_point now) {

@@ -92,7 +92,7 @@ json::object store::render_locked(const file_record& f, time_point now) const {
 }
 
 file_record* store::find_locked(std::string_view id, time_point now) {
-    auto it = files_.find(std::string(id));
+    auto it = files_.find(id);
     if (it == files_.end()) return nullptr;
     if (now >= it->second.created + file_ttl) {  // expired: gone, as the real service does
         by_seq_.erase(it->second.seq);
@@ -127,7 +127,7 @@ chunk_outcome store::chunk(std::string_view upload_id, unsigned commands, std::o
                            std::string_view bytes, time_point now) {
     chunk_outcome out;
     std::lock_guard lk(mu_);
-    auto it = sessions_.find(std::string(upload_id));
+    auto it = sessions_.find(upload_id);
     if (it == sessions_.end()) {
         out.status = 404;
         out.message = "No upload session with this id (it may have expired or been cancelled).";
@@ -214,16 +214,20 @@ chunk_outcome store::chunk(std::string_view upload_id, unsigned commands, std::o
     return out;
 }
 
-std::optional<json::object> store::get(std::string_view id, time_point now, bool count_poll) {
+bool store::get(std::string_view id, time_point now, std::string& body) {
     std::lock_guard lk(mu_);
-    if (count_poll) {
-        std::string key = "files/";
-        key += id;
-        ++polls_[key];
-    }
+    auto p = polls_.find(id);
+    if (p == polls_.end()) p = polls_.emplace(std::string(id), 0).first;
+    ++p->second;
     auto* f = find_locked(id, now);
-    if (!f) return std::nullopt;
-    return render_locked(*f, now);
+    if (!f) return false;
+    int state = now < f->ready_at ? 0 : f->fails ? 2 : 1;
+    if (f->body_state != state) {
+        f->body = pretty(render_locked(*f, now));
+        f->body_state = state;
+    }
+    body = f->body;
+    return true;
 }
 
 bool store::list(std::size_t page_size, std::string_view token, time_point now, json::array& files,
@@ -329,7 +333,9 @@ std::size_t store::file_count() const {
 
 std::map<std::string, std::uint64_t> store::polls() const {
     std::lock_guard lk(mu_);
-    return polls_;
+    std::map<std::string, std::uint64_t> out;
+    for (const auto& [id, n] : polls_) out.emplace("files/" + id, n);
+    return out;
 }
 
 void store::reset_polls() {

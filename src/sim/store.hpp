@@ -37,6 +37,15 @@ struct file_record {
     time_point ready_at{};
     bool fails = false;
     std::uint64_t seq = 0;
+    // The pretty-printed File of files.get, rendered once per state.
+    std::string body;
+    int body_state = -1;
+};
+
+/// Hash and equality that let unordered_map<std::string, T> be searched with a string_view.
+struct string_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 
 struct upload_session {
@@ -77,8 +86,9 @@ public:
     chunk_outcome chunk(std::string_view upload_id, unsigned commands, std::optional<std::uint64_t> offset,
                         std::string_view bytes, time_point now);
 
-    /// The File JSON of `id`, counting a poll; empty if missing or expired.
-    std::optional<json::object> get(std::string_view id, time_point now, bool count_poll);
+    /// The File of `id` as files.get answers it (pretty JSON), counting a
+    /// poll; false if missing or expired.
+    bool get(std::string_view id, time_point now, std::string& body);
     /// A page of Files; `token` is the opaque page token (empty: first page).
     /// Returns false if the token is invalid.
     bool list(std::size_t page_size, std::string_view token, time_point now, json::array& files,
@@ -112,10 +122,10 @@ private:
     mutable std::mutex mu_;
     std::mt19937_64 rng_;
     std::uint64_t next_seq_ = 1;
-    std::unordered_map<std::string, file_record> files_;
+    std::unordered_map<std::string, file_record, string_hash, std::equal_to<>> files_;
     std::map<std::uint64_t, std::string> by_seq_;  // listing order
-    std::unordered_map<std::string, upload_session> sessions_;
-    std::map<std::string, std::uint64_t> polls_;
+    std::unordered_map<std::string, upload_session, string_hash, std::equal_to<>> sessions_;
+    std::unordered_map<std::string, std::uint64_t, string_hash, std::equal_to<>> polls_;  // by id
 };
 
 /// "files/abc" or "abc" -> "abc" (empty if not a valid id).
