@@ -12,6 +12,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
@@ -84,8 +86,23 @@ asio::awaitable<void> serve_connection(std::shared_ptr<server_impl> self, tcp::s
         http::request_parser<http::string_body> parser;
         parser.body_limit(s.cfg.body_limit);
         parser.header_limit(64 * 1024);
-        auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
+        auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
         (void)n;
+        if (!ec && !parser.is_done()) {
+            // curl sends "Expect: 100-continue" before large bodies and waits for it.
+            auto expect = parser.get()[http::field::expect];
+            if (beast::iequals(expect, "100-continue")) {
+                http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
+                auto [cec, cn] = co_await http::async_write(stream, cont, use_tuple);
+                (void)cn;
+                ec = cec;
+            }
+            if (!ec) {
+                auto [bec, bn] = co_await http::async_read(stream, buffer, parser, use_tuple);
+                (void)bn;
+                ec = bec;
+            }
+        }
         if (ec) {
             if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
                 ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor ||

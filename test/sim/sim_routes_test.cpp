@@ -8,6 +8,7 @@
 
 #include <openssl/sha.h>
 
+#include <atomic>
 #include <regex>
 #include <thread>
 
@@ -417,6 +418,50 @@ BOOST_AUTO_TEST_CASE(server_on_caller_context) {
     }
     t.join();  // stop() closed the acceptor and the connections, so run() returns
     BOOST_CHECK(srv.base_url().starts_with("http://127.0.0.1:"));
+}
+
+BOOST_AUTO_TEST_CASE(expect_100_continue) {
+    sim::server srv(base_config());
+    srv.start();
+    sync_client c(srv.port());
+    auto t = session_target(c, "", 5, "text/plain");
+    beast::error_code ec;
+    auto cont = c.send_raw("POST " + t + " HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n"
+                           "X-Goog-Upload-Command: upload, finalize\r\nX-Goog-Upload-Offset: 0\r\n\r\n", ec);
+    BOOST_REQUIRE(!ec);
+    BOOST_CHECK_EQUAL(cont.result_int(), 100);
+    auto res = c.send_raw("hello", ec);
+    BOOST_REQUIRE(!ec);
+    BOOST_CHECK_EQUAL(res.result_int(), 200);
+    BOOST_CHECK_EQUAL(res["x-goog-upload-status"], "final");
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_clients_on_several_threads) {
+    auto cfg = base_config();
+    cfg.threads = 2;
+    cfg.faults.faults.push_back(sim::fault::sometimes(sim::fault_kind::internal, sim::route::get, 0.2));
+    sim::server srv(cfg);
+    srv.start();
+    auto name = srv.add_file("x");
+    std::atomic<int> ok{0}, failed{0};
+    std::vector<std::thread> ts;
+    for (int i = 0; i < 4; ++i)
+        ts.emplace_back([&] {
+            sync_client c(srv.port());
+            for (int j = 0; j < 200; ++j) {
+                auto st = c.send(http::verb::get, "/v1beta/" + name, "", with_key()).result_int();
+                (st == 200 ? ok : failed)++;
+            }
+        });
+    for (auto& t : ts) t.join();
+    auto st = srv.snapshot();
+    BOOST_CHECK_EQUAL(ok + failed, 800);
+    BOOST_CHECK_EQUAL(st.requests(sim::route::get), 800u);
+    BOOST_CHECK_EQUAL(st.count(sim::route::get, 500), static_cast<std::uint64_t>(failed.load()));
+    BOOST_CHECK_EQUAL(st.faults_of("internal"), static_cast<std::uint64_t>(failed.load()));
+    BOOST_CHECK_EQUAL(st.polls_of(name), static_cast<std::uint64_t>(ok.load()));
+    BOOST_CHECK_EQUAL(st.total_connections, 4u + static_cast<std::uint64_t>(0));
+    BOOST_CHECK_GT(failed.load(), 80);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
