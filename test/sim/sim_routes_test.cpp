@@ -9,6 +9,7 @@
 #include <openssl/sha.h>
 
 #include <atomic>
+#include <random>
 #include <regex>
 #include <thread>
 
@@ -418,6 +419,43 @@ BOOST_AUTO_TEST_CASE(server_on_caller_context) {
     }
     t.join();  // stop() closed the acceptor and the connections, so run() returns
     BOOST_CHECK(srv.base_url().starts_with("http://127.0.0.1:"));
+}
+
+BOOST_AUTO_TEST_CASE(random_bytes_never_crash_it) {
+    sim::server srv(base_config());
+    srv.start();
+    std::mt19937 rng(5);
+    const std::vector<std::string> seeds = {
+        "GET /v1beta/files HTTP/1.1\r\nHost: x\r\n\r\n",
+        "POST /upload/v1beta/files HTTP/1.1\r\nHost: x\r\nx-goog-api-key: test-key\r\nX-Goog-Upload-Protocol: resumable\r\n"
+        "X-Goog-Upload-Command: start\r\nX-Goog-Upload-Header-Content-Type: text/plain\r\nContent-Length: 30\r\n\r\n"
+        "{'file': {'display_name': 'x'}}",
+        "POST /v1beta/models/m:generateContent HTTP/1.1\r\nHost: x\r\nx-goog-api-key: test-key\r\nContent-Length: 60\r\n\r\n"
+        "{\"contents\":[{\"parts\":[{\"file_data\":{\"file_uri\":\"files/abc\"}}]}]}",
+        "POST /admin/faults HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n{\"faults\": [{\"kind\": \"internal\", \"count\": 1}]}"};
+    for (int i = 0; i < 300; ++i) {
+        std::string msg = seeds[rng() % seeds.size()];
+        int mutations = 1 + static_cast<int>(rng() % 8);
+        for (int m = 0; m < mutations && !msg.empty(); ++m) {
+            auto pos = rng() % msg.size();
+            switch (rng() % 3) {
+            case 0: msg[pos] = static_cast<char>(rng() % 256); break;
+            case 1: msg.erase(pos, 1 + rng() % 4); break;
+            default: msg.insert(pos, 1 + rng() % 3, static_cast<char>(rng() % 256)); break;
+            }
+        }
+        asio::io_context ioc;
+        tcp::socket sock(ioc);
+        sock.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), srv.port()));
+        beast::error_code ec;
+        asio::write(sock, asio::buffer(msg), ec);
+        sock.shutdown(tcp::socket::shutdown_send, ec);
+        char buf[4096];
+        while (!ec) sock.read_some(asio::buffer(buf), ec);  // until the server closes
+    }
+    srv.clear_faults();
+    sync_client c(srv.port());
+    BOOST_CHECK_EQUAL(c.send(http::verb::get, "/v1beta/files", "", with_key()).result_int(), 200);
 }
 
 BOOST_AUTO_TEST_CASE(expect_100_continue) {
