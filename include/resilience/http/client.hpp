@@ -1,0 +1,190 @@
+#ifndef RESILIENCE_HTTP_CLIENT_HPP
+#define RESILIENCE_HTTP_CLIENT_HPP
+
+// An HTTP/1.1 client on Beast: TCP and TLS (OpenSSL, verification on by
+// default), a keep-alive pool per origin, timeouts, size limits, and every
+// failure turned into a classified error (DESIGN.md, Classification).
+//
+//   resilience::http::client c(ctx.get_executor());
+//   resilience::http::request req;
+//   req.method = boost::beast::http::verb::get;
+//   req.url = "https://generativelanguage.googleapis.com/v1beta/files/abc";
+//   req.headers.set("x-goog-api-key", key);   // never in the URL
+//   resilience::result<resilience::http::response> r = co_await c.send(std::move(req));
+//   if (!r) ...                                // network, TLS, parse, limit, timeout, cancellation
+//   else if (!r->ok()) return resilience::http::to_failure(*r);  // HTTP error status
+//
+// An HTTP error status is a response, not a failure: `to_failure(response)`
+// (or `check(response)`) maps it to the library's code, diagnostics and the
+// server's pushback.
+//
+// Timeouts and cancellation: `request::deadline` (a time point on the
+// client's clock, e.g. attempt_context::deadline) and
+// `client_options::request_timeout` bound the whole request; expiring
+// completes with errc::attempt_timeout. `connect_timeout` bounds resolve,
+// connect and the TLS handshake; `io_timeout` bounds each period without
+// progress while writing or reading; those complete with
+// boost::asio::error::timed_out. The awaiting coroutine's per-operation
+// cancellation (terminal) reaches every step (waiting for a pool slot,
+// resolve, connect, handshake, write, read) and completes with
+// boost::asio::error::operation_aborted. A connection whose request failed
+// or was cancelled is closed, never pooled again; its slot is released.
+//
+// Socket timeouts use real time (asio::steady_timer); the injected
+// resilience::clock is used only to convert `request::deadline` into
+// remaining time.
+//
+// Stale connections: an idempotent request (GET, HEAD, PUT, DELETE, OPTIONS)
+// that fails on a reused pooled connection before any byte of the response
+// arrived is re-sent once on a fresh connection. This is transparent (it is
+// not a retry attempt) and counted in pool_stats::stale_resends.
+//
+// Secrets: error messages and diagnostics name the scheme, host, port and
+// path only, never a request header nor the query string.
+//
+// Thread safety: a client and its pool live on the client's executor. Any
+// number of coroutines may share one client concurrently when they all run on
+// that executor (the usual case: one io_context run by one thread); then
+// send() involves no executor hop. A coroutine running on another executor
+// (another thread) may also call send(): the request then runs on the
+// client's executor (co_spawn) and completes back on the caller's executor.
+// For an io_context run by several threads, construct the client with a
+// strand. stats() must be called from the client's executor. The client must
+// outlive every send() in flight; destroying it closes idle connections.
+
+#include <resilience/clock.hpp>
+#include <resilience/diagnostics.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/verb.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace resilience::http {
+
+using verb = boost::beast::http::verb;
+/// Header fields (case-insensitive names, insertion order kept).
+using fields = boost::beast::http::fields;
+
+/// A request body streamed from a part of a file: `length` bytes from
+/// `offset`. The file is read in chunks while sending; it never sits in
+/// memory whole.
+struct file_range {
+    file_range() = default;
+    std::string path;
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+};
+
+/// A request. Not an aggregate on purpose (g++ 12 coroutine bug: build it as
+/// a named object and std::move it into send()).
+struct request {
+    request() = default;
+    verb method = verb::get;
+    std::string url;   ///< absolute http:// or https:// URL (parsed with Boost.URL)
+    fields headers;    ///< Host, Content-Length and User-Agent are set by the client unless present
+    std::string body;  ///< the body, from memory (ignored when `file` is set)
+    std::optional<file_range> file;  ///< the body, streamed from a file range
+    /// When the whole request must be over, on the client's clock
+    /// (time_point::max() = no deadline). Expiry: errc::attempt_timeout.
+    time_point deadline = time_point::max();
+};
+
+/// A response: any status, including 4xx and 5xx.
+struct response {
+    response() = default;
+    int status = 0;
+    fields headers;
+    std::string body;
+
+    bool ok() const noexcept { return status >= 200 && status < 300; }
+};
+
+/// Client configuration. Defaults are documented next to each field.
+struct client_options {
+    client_options() = default;
+    clock* time = nullptr;  ///< converts request::deadline; nullptr = steady_clock()
+
+    std::size_t max_connections_per_origin = 16;  ///< callers beyond it wait (bounded by deadline, cancellation)
+    duration pool_idle_timeout = std::chrono::seconds(30);  ///< an idle pooled connection older than this is closed
+
+    duration connect_timeout = std::chrono::seconds(30);  ///< resolve + connect + TLS handshake; 0 = none
+    duration io_timeout = std::chrono::seconds(60);       ///< longest stall while writing or reading; 0 = none
+    duration request_timeout = std::chrono::seconds(0);   ///< whole request incl. waiting for a slot; 0 = none
+
+    std::uint32_t max_header_bytes = 64 * 1024;           ///< response header limit (errc::response_too_large)
+    std::uint64_t max_body_bytes = 64ull * 1024 * 1024;   ///< response body limit (errc::response_too_large)
+
+    std::string extra_ca_pem;   ///< PEM certificate(s) trusted in addition to the system store
+    std::string extra_ca_file;  ///< a PEM file of certificates trusted in addition to the system store
+    /// Disables certificate and host name verification. Only for tests
+    /// against servers with throw-away certificates; never in production.
+    bool insecure_skip_tls_verify = false;
+
+    std::string user_agent = "asio-resilience/0.1";  ///< sent unless the request sets User-Agent
+};
+
+/// Pool counters, for tests and benchmarks (all origins together).
+struct pool_stats {
+    std::uint64_t opened = 0;         ///< connections established (TCP, and TLS if https)
+    std::uint64_t reused = 0;         ///< requests sent on a pooled connection
+    std::uint64_t stale_resends = 0;  ///< idempotent requests re-sent after a stale pooled connection failed
+    std::size_t in_use = 0;           ///< connection slots held by requests now (including connecting)
+    std::size_t idle = 0;             ///< idle connections kept in the pool now
+    std::size_t waiting = 0;          ///< requests waiting for a slot now
+};
+
+class client {
+public:
+    using executor_type = boost::asio::any_io_executor;
+
+    /// Throws resilience::error (errc::invalid_config) if the options are
+    /// unusable (e.g. extra_ca_pem is not PEM).
+    explicit client(executor_type ex, client_options opts = client_options());
+    explicit client(boost::asio::io_context& ctx, client_options opts = client_options());
+    ~client();
+    client(const client&) = delete;
+    client& operator=(const client&) = delete;
+
+    /// Sends one request and reads its response. Fails with a network, TLS,
+    /// parse, limit (errc::response_too_large), timeout, invalid_argument
+    /// (bad URL, unreadable file) or operation_aborted code; an HTTP error
+    /// status is a successful result.
+    boost::asio::awaitable<result<response>> send(request req);
+
+    pool_stats stats() const noexcept;
+
+    /// Closes every idle pooled connection.
+    void close_idle() noexcept;
+
+    executor_type get_executor() const noexcept;
+    const client_options& options() const noexcept;
+
+    struct impl;
+
+private:
+    std::shared_ptr<impl> impl_;
+};
+
+/// For a non-2xx response: the library's code (http_status_to_error) and
+/// diagnostics: http_status; Google's status and message when the body is a
+/// Google error JSON, otherwise the first line of a plain-text body (bounded);
+/// retry_after from the Retry-After header (against `now`) or from a
+/// RetryInfo in the body; quota_id and reason when present. A 2xx response
+/// gives a failure with an empty code.
+failure to_failure(const response& r,
+                   std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+
+/// The response itself when 2xx, otherwise to_failure(r).
+result<response> check(response r);
+
+}  // namespace resilience::http
+
+#endif
