@@ -251,6 +251,7 @@ asio::awaitable<result<file>> client::upload(std::string path, upload_options o)
         call_options start_call;
         start_call.deadline = o.deadline;
         start_call.subject = display;
+        start_call.policy = o.retry;
         auto start_op = [&](const attempt_context& a) { return d.upload_start(size, mime, display, a); };
         auto session = co_await d.pipe.run(start_op, std::move(start_call));
         if (!session) co_return session.error();
@@ -260,6 +261,7 @@ asio::awaitable<result<file>> client::upload(std::string path, upload_options o)
             call_options chunk_call;
             chunk_call.deadline = o.deadline;
             chunk_call.subject = display;
+            chunk_call.policy = o.retry;
             auto chunk_op = [&](const attempt_context& a) { return d.upload_chunk(*session, path, size, offset, a); };
             auto c = co_await d.pipe.run(chunk_op, std::move(chunk_call));
             if (!c) co_return c.error();
@@ -332,7 +334,7 @@ asio::awaitable<result<void>> client::remove(std::string name, time_point deadli
 }
 
 asio::awaitable<result<generate_result>> client::generate_content(std::string model, std::vector<content> contents,
-                                                                  time_point deadline) {
+                                                                  time_point deadline, const retry_policy* retry) {
     impl& d = *impl_;
     d.calls.fetch_add(1, std::memory_order_relaxed);
     std::string_view m = model;
@@ -343,6 +345,7 @@ asio::awaitable<result<generate_result>> client::generate_content(std::string mo
     call_options call;
     call.deadline = deadline;
     call.subject = "models/" + std::string(m);
+    call.policy = retry;
     auto op = [&](const attempt_context& a) -> asio::awaitable<result<generate_result>> {
         http::request req = d.make_request(http::verb::post, url, a);
         req.headers.set(bhttp::field::content_type, "application/json");
@@ -370,6 +373,7 @@ asio::awaitable<result<file>> client::wait_until_active(std::string name, wait_o
         call_options call;
         call.deadline = o.deadline;
         call.subject = n;
+        call.policy = o.retry;
         if (user_status) call.on_status = say;
         auto op = [&](const attempt_context& a) { return d.get_once(url, a); };
         d.polls.fetch_add(1, std::memory_order_relaxed);

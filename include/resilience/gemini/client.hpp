@@ -64,6 +64,7 @@ struct upload_options {
     std::string display_name;  ///< default: the file's base name
     std::string mime_type;     ///< default: from the extension
     time_point deadline = time_point::max();
+    const retry_policy* retry = nullptr;  ///< replaces the client's policy for this upload (must outlive it)
 };
 
 struct wait_options {
@@ -74,6 +75,7 @@ struct wait_options {
     double poll_jitter = 0.1;                         ///< +/- share of each pause, spreads many waiters
     time_point deadline = time_point::max();          ///< overall; ends with the last state seen
     status_handler on_status;                         ///< replaces the client's for this wait
+    const retry_policy* retry = nullptr;              ///< replaces the client's policy for failed polls
 };
 
 /// Counters of everything the client did (thread-safe snapshots).
@@ -112,7 +114,8 @@ public:
 
     /// models/{model}:generateContent.
     boost::asio::awaitable<result<generate_result>> generate_content(std::string model, std::vector<content> contents,
-                                                                     time_point deadline = time_point::max());
+                                                                     time_point deadline = time_point::max(),
+                                                                     const retry_policy* retry = nullptr);
 
     /// Polls files.get until the file is ACTIVE (returned), FAILED
     /// (errc::file_failed with the server's error), or the deadline
