@@ -252,6 +252,7 @@ asio::awaitable<result<file>> client::upload(std::string path, upload_options o)
         start_call.deadline = o.deadline;
         start_call.subject = display;
         start_call.policy = o.retry;
+        start_call.on_status = o.on_status;
         auto start_op = [&](const attempt_context& a) { return d.upload_start(size, mime, display, a); };
         auto session = co_await d.pipe.run(start_op, std::move(start_call));
         if (!session) co_return session.error();
@@ -262,6 +263,7 @@ asio::awaitable<result<file>> client::upload(std::string path, upload_options o)
             chunk_call.deadline = o.deadline;
             chunk_call.subject = display;
             chunk_call.policy = o.retry;
+            chunk_call.on_status = o.on_status;
             auto chunk_op = [&](const attempt_context& a) { return d.upload_chunk(*session, path, size, offset, a); };
             auto c = co_await d.pipe.run(chunk_op, std::move(chunk_call));
             if (!c) co_return c.error();
@@ -334,7 +336,8 @@ asio::awaitable<result<void>> client::remove(std::string name, time_point deadli
 }
 
 asio::awaitable<result<generate_result>> client::generate_content(std::string model, std::vector<content> contents,
-                                                                  time_point deadline, const retry_policy* retry) {
+                                                                  time_point deadline, const retry_policy* retry,
+                                                                  status_handler on_status) {
     impl& d = *impl_;
     d.calls.fetch_add(1, std::memory_order_relaxed);
     std::string_view m = model;
@@ -346,6 +349,7 @@ asio::awaitable<result<generate_result>> client::generate_content(std::string mo
     call.deadline = deadline;
     call.subject = "models/" + std::string(m);
     call.policy = retry;
+    call.on_status = std::move(on_status);
     auto op = [&](const attempt_context& a) -> asio::awaitable<result<generate_result>> {
         http::request req = d.make_request(http::verb::post, url, a);
         req.headers.set(bhttp::field::content_type, "application/json");

@@ -14,6 +14,7 @@ asio::awaitable<result<media_task_result>> run_media_task(client& c, media_task_
     const retry_policy* policy = o.retry ? &*o.retry : nullptr;
     upload_options up;
     up.retry = policy;
+    up.on_status = o.on_status;
     up.mime_type = o.mime_type;
     up.display_name = o.display_name;
     up.deadline = o.deadline;
@@ -30,7 +31,7 @@ asio::awaitable<result<media_task_result>> run_media_task(client& c, media_task_
 
     status(o.generating_status);
     std::vector<content> contents = o.build_contents(*active);
-    auto generated = co_await c.generate_content(o.model, std::move(contents), o.deadline, policy);
+    auto generated = co_await c.generate_content(o.model, std::move(contents), o.deadline, policy, o.on_status);
     if (!generated) co_return generated.error();
 
     if (o.delete_after) (void)co_await c.remove(active->name, o.deadline);

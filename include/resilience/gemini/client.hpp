@@ -65,6 +65,7 @@ struct upload_options {
     std::string mime_type;     ///< default: from the extension
     time_point deadline = time_point::max();
     const retry_policy* retry = nullptr;  ///< replaces the client's policy for this upload (must outlive it)
+    status_handler on_status;             ///< replaces the client's for this upload
 };
 
 struct wait_options {
@@ -115,7 +116,8 @@ public:
     /// models/{model}:generateContent.
     boost::asio::awaitable<result<generate_result>> generate_content(std::string model, std::vector<content> contents,
                                                                      time_point deadline = time_point::max(),
-                                                                     const retry_policy* retry = nullptr);
+                                                                     const retry_policy* retry = nullptr,
+                                                                     status_handler on_status = status_handler());
 
     /// Polls files.get until the file is ACTIVE (returned), FAILED
     /// (errc::file_failed with the server's error), or the deadline
