@@ -1,0 +1,617 @@
+// The HTTP client: URL handling, the per-origin pool, connection set-up
+// (resolve, connect, TLS) and one request/response exchange, each step
+// bounded by a time limit and by per-operation cancellation.
+#include <resilience/http/client.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/file.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <deque>
+#include <unordered_map>
+#include <vector>
+
+namespace resilience::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace ssl = boost::asio::ssl;
+using tcp = asio::ip::tcp;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+inline auto use_nothrow(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
+
+bool is_idempotent(verb v) noexcept {
+    return v == verb::get || v == verb::head || v == verb::put || v == verb::delete_ || v == verb::options;
+}
+
+bool cancelled(const asio::cancellation_state& cs) noexcept {
+    return cs.cancelled() != asio::cancellation_type::none;
+}
+
+// One connection: a TCP stream, optionally wrapped in TLS, and its read buffer.
+struct connection {
+    explicit connection(const asio::any_io_executor& ex) : plain(ex) {}
+    beast::tcp_stream plain;                                // used when tls is null
+    std::unique_ptr<ssl::stream<beast::tcp_stream>> tls;    // owns its own tcp_stream
+    beast::flat_buffer buffer;
+    steady::time_point idle_since{};
+
+    beast::tcp_stream& lowest() noexcept { return tls ? tls->next_layer() : plain; }
+    void close() noexcept {
+        error_code ec;
+        lowest().socket().close(ec);
+    }
+    // A pooled connection the peer has closed (or sent unsolicited bytes on)
+    // is readable; a healthy idle one is not.
+    bool looks_closed() noexcept {
+        auto& s = lowest().socket();
+        if (!s.is_open()) return true;
+        char c;
+        ssize_t n = ::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n == 0) return true;
+        if (n > 0) return true;
+        return !(errno == EAGAIN || errno == EWOULDBLOCK);
+    }
+};
+
+using conn_ptr = std::unique_ptr<connection>;
+
+struct waiter {
+    explicit waiter(const asio::any_io_executor& ex) : timer(ex) {}
+    asio::steady_timer timer;
+    conn_ptr conn;  // a pooled connection handed over, or null (= connect a new one)
+    bool granted = false;
+};
+
+struct origin {
+    std::size_t active = 0;       // slots held (connecting or sending)
+    std::vector<conn_ptr> idle;   // most recently used at the back
+    std::deque<waiter*> waiters;
+};
+
+// Everything we need from a URL, with views into the caller's string.
+struct target_info {
+    bool tls = false;
+    std::string host;        // for resolve and TLS (IPv6 without brackets)
+    bool host_is_ip = false;
+    std::uint16_t port = 0;
+    std::string host_header; // host[:port], IPv6 in brackets
+    std::string target;      // path?query
+    std::string safe_name;   // scheme://host:port/path, for messages (no query)
+    std::string origin_key;
+};
+
+result<target_info> parse_target(const std::string& url_text) {
+    auto parsed = boost::urls::parse_absolute_uri(url_text);
+    if (!parsed) return failure(make_error_code(errc::invalid_argument), "invalid URL (not an absolute http(s) URL)");
+    boost::urls::url_view u = *parsed;
+    target_info t;
+    auto sid = u.scheme_id();
+    if (sid == boost::urls::scheme::https) t.tls = true;
+    else if (sid != boost::urls::scheme::http)
+        return failure(make_error_code(errc::invalid_argument), "unsupported URL scheme (only http and https)");
+    if (u.host_type() == boost::urls::host_type::none || u.encoded_host().empty())
+        return failure(make_error_code(errc::invalid_argument), "URL has no host");
+    if (u.host_type() == boost::urls::host_type::ipvfuture)
+        return failure(make_error_code(errc::invalid_argument), "unsupported host in URL");
+    t.host_is_ip = u.host_type() == boost::urls::host_type::ipv4 || u.host_type() == boost::urls::host_type::ipv6;
+    t.host = t.host_is_ip ? std::string(u.encoded_host_address()) : std::string(u.host());
+    if (t.host.empty()) return failure(make_error_code(errc::invalid_argument), "URL has no host");
+    if (u.has_port()) {
+        if (u.port().empty() || u.port_number() == 0)
+            return failure(make_error_code(errc::invalid_argument), "invalid port in URL");
+        t.port = u.port_number();
+    } else {
+        t.port = t.tls ? 443 : 80;
+    }
+    t.host_header = std::string(u.encoded_host_and_port());
+    t.target = std::string(u.encoded_target());
+    if (t.target.empty() || t.target.front() != '/') t.target.insert(0, "/");
+    std::string scheme = t.tls ? "https://" : "http://";
+    std::string hp = std::string(u.encoded_host());
+    t.origin_key = scheme + hp + ':' + std::to_string(t.port);
+    t.safe_name = t.origin_key + std::string(u.encoded_path());
+    return t;
+}
+
+struct timing {
+    steady::time_point deadline = steady::time_point::max();  // the whole request (caller + request_timeout)
+};
+
+steady::time_point min_limit(steady::time_point deadline, duration d) noexcept {
+    if (d.count() <= 0) return deadline;
+    auto now = steady::now();
+    if (deadline - now <= d) return deadline;
+    return now + d;
+}
+
+}  // namespace
+
+struct client::impl {
+    impl(asio::any_io_executor e, client_options o)
+        : ex(std::move(e)), opts(std::move(o)), tls_ctx(ssl::context::tls_client) {
+        if (!opts.time) opts.time = &resilience::steady_clock();
+        if (opts.max_connections_per_origin == 0)
+            throw error(failure(make_error_code(errc::invalid_config), "http: max_connections_per_origin must be at least 1"));
+        error_code ec;
+        tls_ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                                ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
+                            ec);
+        if (!opts.insecure_skip_tls_verify) {
+            tls_ctx.set_default_verify_paths(ec);  // a missing system store is not fatal: extra CAs may follow
+            if (!opts.extra_ca_pem.empty()) {
+                tls_ctx.add_certificate_authority(asio::buffer(opts.extra_ca_pem), ec);
+                if (ec)
+                    throw error(failure(make_error_code(errc::invalid_config),
+                                        "http: extra_ca_pem is not a usable PEM certificate: " + ec.message()));
+            }
+            if (!opts.extra_ca_file.empty()) {
+                tls_ctx.load_verify_file(opts.extra_ca_file, ec);
+                if (ec)
+                    throw error(failure(make_error_code(errc::invalid_config),
+                                        "http: extra_ca_file could not be loaded: " + ec.message()));
+            }
+            tls_ctx.set_verify_mode(ssl::verify_peer);
+        } else {
+            tls_ctx.set_verify_mode(ssl::verify_none);
+        }
+    }
+
+    ~impl() { close_idle(); }
+
+    void close_idle() noexcept {
+        for (auto& [k, o] : origins) {
+            for (auto& c : o->idle) c->close();
+            o->idle.clear();
+        }
+    }
+
+    origin& find_origin(const std::string& key) {
+        auto it = origins.find(key);
+        if (it == origins.end()) it = origins.emplace(key, std::make_unique<origin>()).first;
+        return *it->second;
+    }
+
+    // Hands a freed slot (with a connection to reuse, or none) to the first
+    // waiter; with no waiter, pools the connection or frees the slot.
+    void release(origin& o, conn_ptr c) noexcept {
+        if (!o.waiters.empty()) {
+            waiter* w = o.waiters.front();
+            o.waiters.pop_front();
+            w->granted = true;
+            w->conn = std::move(c);
+            w->timer.cancel();
+            return;
+        }
+        --o.active;
+        if (c) {
+            c->idle_since = steady::now();
+            o.idle.push_back(std::move(c));
+        }
+    }
+
+    asio::awaitable<result<response>> run(request req);
+
+    asio::any_io_executor ex;
+    client_options opts;
+    ssl::context tls_ctx;
+    std::unordered_map<std::string, std::unique_ptr<origin>> origins;
+    std::uint64_t opened = 0, reused = 0, stale_resends = 0;
+};
+
+namespace {
+
+// Holds one pool slot of an origin; releases it on every path.
+struct slot_guard {
+    client::impl* pool;
+    origin* o;
+    conn_ptr conn;
+    bool keep = false;  // return the connection to the pool
+    slot_guard(client::impl* p, origin* org) : pool(p), o(org) {}
+    slot_guard(const slot_guard&) = delete;
+    slot_guard& operator=(const slot_guard&) = delete;
+    ~slot_guard() {
+        if (!keep && conn) {
+            conn->close();
+            conn.reset();
+        }
+        pool->release(*o, keep ? std::move(conn) : conn_ptr());
+    }
+};
+
+failure fail(error_code ec, const std::string& what, const target_info& t) {
+    return failure(ec, "HTTP " + what + " " + t.safe_name + ": " + ec.message());
+}
+
+// A timer-driven wait for a resolve, so that both the time limit and
+// per-operation cancellation end it at once (a resolve in progress runs in
+// a background thread and cannot itself be interrupted).
+asio::awaitable<error_code> resolve(const asio::any_io_executor& ex, const target_info& t,
+                                    steady::time_point limit, tcp::resolver::results_type& out) {
+    struct state {
+        explicit state(const asio::any_io_executor& e) : r(e), timer(e) {}
+        tcp::resolver r;
+        asio::steady_timer timer;
+        error_code ec;
+        tcp::resolver::results_type res;
+        bool done = false;
+    };
+    auto st = std::make_shared<state>(ex);
+    st->timer.expires_at(limit);
+    auto on_resolved = [st](error_code ec, tcp::resolver::results_type res) {
+        st->ec = ec;
+        st->res = std::move(res);
+        st->done = true;
+        st->timer.cancel();
+    };
+    st->r.async_resolve(t.host, std::to_string(t.port), std::move(on_resolved));
+    error_code wec;
+    co_await st->timer.async_wait(use_nothrow(wec));
+    if (st->done) {
+        out = std::move(st->res);
+        co_return st->ec;
+    }
+    st->r.cancel();
+    co_return wec == asio::error::operation_aborted ? error_code(asio::error::operation_aborted)
+                                                    : error_code(asio::error::timed_out);
+}
+
+// Maps a Beast/Asio error of an I/O step to what the caller sees.
+error_code map_io_error(error_code ec, const asio::cancellation_state& cs, steady::time_point limit,
+                        steady::time_point deadline) {
+    if (cancelled(cs)) return asio::error::operation_aborted;
+    if (ec == beast::error::timeout) {
+        if (limit >= deadline) return make_error_code(errc::attempt_timeout);
+        return asio::error::timed_out;
+    }
+    if (ec == bhttp::error::body_limit || ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow)
+        return make_error_code(errc::response_too_large);
+    return ec;
+}
+
+// Opens a connection (resolve, connect, TLS handshake).
+asio::awaitable<result<conn_ptr>> open_connection(client::impl& self, const target_info& t, steady::time_point deadline,
+                                                  const asio::cancellation_state& cs) {
+    const auto limit = min_limit(deadline, self.opts.connect_timeout);
+    tcp::resolver::results_type endpoints;
+    if (t.host_is_ip) {
+        error_code ec;
+        auto addr = asio::ip::make_address(t.host, ec);
+        if (ec) co_return fail(make_error_code(errc::invalid_argument), "bad address for", t);
+        endpoints = tcp::resolver::results_type::create(tcp::endpoint(addr, t.port), t.host, std::to_string(t.port));
+    } else {
+        error_code ec = co_await resolve(self.ex, t, limit, endpoints);
+        if (!ec && cancelled(cs)) ec = asio::error::operation_aborted;
+        if (ec == asio::error::timed_out && limit >= deadline) ec = errc::attempt_timeout;
+        if (ec) co_return fail(ec, "resolve", t);
+    }
+    auto c = std::make_unique<connection>(self.ex);
+    if (t.tls) c->tls = std::make_unique<ssl::stream<beast::tcp_stream>>(self.ex, self.tls_ctx);
+    auto& low = c->lowest();
+    low.expires_at(limit);
+    error_code ec;
+    co_await low.async_connect(endpoints, use_nothrow(ec));
+    if (!ec && cancelled(cs)) ec = asio::error::operation_aborted;
+    if (ec) co_return fail(map_io_error(ec, cs, limit, deadline), "connect", t);
+    low.socket().set_option(tcp::no_delay(true), ec);
+    if (t.tls) {
+        auto* h = c->tls->native_handle();
+        if (!t.host_is_ip && !SSL_set_tlsext_host_name(h, t.host.c_str()))
+            co_return fail(error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()), "TLS SNI", t);
+        if (!self.opts.insecure_skip_tls_verify) c->tls->set_verify_callback(ssl::host_name_verification(t.host));
+        co_await c->tls->async_handshake(ssl::stream_base::client, use_nothrow(ec));
+        if (!ec && cancelled(cs)) ec = asio::error::operation_aborted;
+        if (ec) co_return fail(map_io_error(ec, cs, limit, deadline), "TLS handshake with", t);
+    }
+    ++self.opened;
+    co_return c;
+}
+
+struct exchange_result {
+    error_code ec;
+    bool response_started = false;  // a byte of the response arrived
+    bool keep_alive = false;
+    std::string what;               // the failing step, for messages
+};
+
+template <class Stream, class Message>
+asio::awaitable<exchange_result> write_and_read(client::impl& self, connection& c, Stream& s, Message& msg,
+                                                const request& req, response& out, steady::time_point deadline,
+                                                const asio::cancellation_state& cs) {
+    exchange_result r;
+    auto& low = c.lowest();
+    const auto io = self.opts.io_timeout;
+    error_code ec;
+    steady::time_point limit;
+
+    // Write.
+    if constexpr (std::is_same_v<typename Message::body_type, bhttp::buffer_body>) {
+        // Stream a file range in chunks; the file is re-read if the request is re-sent.
+        const file_range& fr = *req.file;
+        beast::file f;
+        f.open(fr.path.c_str(), beast::file_mode::read, ec);
+        if (!ec) f.seek(fr.offset, ec);
+        if (ec) {
+            r.ec = make_error_code(errc::invalid_argument);
+            r.what = "reading the body file for";
+            co_return r;
+        }
+        bhttp::request_serializer<bhttp::buffer_body> sr(msg);
+        std::vector<char> chunk(std::size_t(256) * 1024);
+        std::uint64_t remaining = fr.length;
+        msg.body().data = nullptr;
+        msg.body().size = 0;
+        msg.body().more = remaining > 0;
+        for (;;) {
+            if (remaining > 0 && msg.body().size == 0) {
+                std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, chunk.size()));
+                std::size_t n = f.read(chunk.data(), want, ec);
+                if (ec || n == 0) {
+                    r.ec = make_error_code(errc::invalid_argument);
+                    r.what = "reading the body file (shorter than the range?) for";
+                    co_return r;
+                }
+                remaining -= n;
+                msg.body().data = chunk.data();
+                msg.body().size = n;
+                msg.body().more = remaining > 0;
+            }
+            limit = min_limit(deadline, io);
+            low.expires_at(limit);
+            co_await bhttp::async_write(s, sr, use_nothrow(ec));
+            if (ec == bhttp::error::need_buffer) ec = {};
+            if (!ec && cancelled(cs)) ec = asio::error::operation_aborted;
+            if (ec) {
+                r.ec = map_io_error(ec, cs, limit, deadline);
+                r.what = "write to";
+                co_return r;
+            }
+            if (sr.is_done()) break;
+        }
+    } else {
+        bhttp::request_serializer<typename Message::body_type> sr(msg);
+        while (!sr.is_done()) {
+            limit = min_limit(deadline, io);
+            low.expires_at(limit);
+            co_await bhttp::async_write_some(s, sr, use_nothrow(ec));
+            if (!ec && cancelled(cs)) ec = asio::error::operation_aborted;
+            if (ec) {
+                r.ec = map_io_error(ec, cs, limit, deadline);
+                r.what = "write to";
+                co_return r;
+            }
+        }
+    }
+
+    // Read.
+    bhttp::response_parser<bhttp::string_body> p;
+    p.header_limit(self.opts.max_header_bytes);
+    p.body_limit(self.opts.max_body_bytes);
+    if (req.method == verb::head) p.skip(true);
+    if (c.buffer.size() > 0) r.response_started = true;
+    while (!p.is_done()) {
+        limit = min_limit(deadline, io);
+        low.expires_at(limit);
+        std::size_t n = co_await bhttp::async_read_some(s, c.buffer, p, use_nothrow(ec));
+        if (n > 0 || c.buffer.size() > 0) r.response_started = true;
+        if (!ec && cancelled(cs)) ec = asio::error::operation_aborted;
+        if (ec) {
+            r.ec = map_io_error(ec, cs, limit, deadline);
+            r.what = "read from";
+            co_return r;
+        }
+    }
+    low.expires_never();
+    auto& m = p.get();
+    out.status = static_cast<int>(m.result_int());
+    r.keep_alive = m.keep_alive() && c.buffer.size() == 0;
+    out.body = std::move(m.body());
+    out.headers = std::move(static_cast<fields&>(m.base()));
+    co_return r;
+}
+
+template <class Message>
+asio::awaitable<exchange_result> exchange(client::impl& self, connection& c, Message& msg, const request& req,
+                                          response& out, steady::time_point deadline,
+                                          const asio::cancellation_state& cs) {
+    if (c.tls) co_return co_await write_and_read(self, c, *c.tls, msg, req, out, deadline, cs);
+    co_return co_await write_and_read(self, c, c.plain, msg, req, out, deadline, cs);
+}
+
+// Copies the caller's headers and adds what HTTP/1.1 needs.
+template <class Message>
+void prepare_headers(Message& msg, const client_options& opts, const request& req, const target_info& t) {
+    msg.method(req.method);
+    msg.target(t.target);
+    msg.version(11);
+    if (msg.find(bhttp::field::host) == msg.end()) msg.set(bhttp::field::host, t.host_header);
+    if (msg.find(bhttp::field::user_agent) == msg.end() && !opts.user_agent.empty())
+        msg.set(bhttp::field::user_agent, opts.user_agent);
+}
+
+}  // namespace
+
+asio::awaitable<result<response>> client::impl::run(request req) {
+    auto cs = co_await asio::this_coro::cancellation_state;
+    auto parsed = parse_target(req.url);
+    if (!parsed) co_return parsed.error();
+    const target_info& t = *parsed;
+
+    // The whole request's time limit, in real time.
+    steady::time_point deadline = steady::time_point::max();
+    if (req.deadline != time_point::max()) {
+        auto remaining = req.deadline - opts.time->now();
+        if (remaining.count() <= 0)
+            co_return fail(make_error_code(errc::attempt_timeout), "deadline passed before", t);
+        auto now = steady::now();
+        if (remaining < steady::time_point::max() - now) deadline = now + remaining;
+    }
+    deadline = min_limit(deadline, opts.request_timeout);
+
+    // The message, built once (a stale connection may make us send it twice).
+    std::optional<bhttp::request<bhttp::string_body>> mem_msg;
+    std::optional<bhttp::request<bhttp::buffer_body>> file_msg;
+    if (req.file) {
+        beast::file probe;
+        error_code ec;
+        probe.open(req.file->path.c_str(), beast::file_mode::read, ec);
+        std::uint64_t size = ec ? 0 : probe.size(ec);
+        if (ec) co_return fail(make_error_code(errc::invalid_argument), "cannot open the body file for", t);
+        if (req.file->offset > size || req.file->length > size - req.file->offset)
+            co_return fail(make_error_code(errc::invalid_argument), "the body file range lies outside the file for", t);
+        file_msg.emplace(std::piecewise_construct, std::make_tuple(), std::forward_as_tuple(std::move(req.headers)));
+        prepare_headers(*file_msg, opts, req, t);
+        file_msg->content_length(req.file->length);
+    } else {
+        mem_msg.emplace(std::piecewise_construct, std::forward_as_tuple(std::move(req.body)),
+                        std::forward_as_tuple(std::move(req.headers)));
+        prepare_headers(*mem_msg, opts, req, t);
+        if (!mem_msg->body().empty() || req.method == verb::post || req.method == verb::put || req.method == verb::patch)
+            mem_msg->content_length(mem_msg->body().size());
+    }
+
+    // A slot of the origin's pool.
+    origin& o = find_origin(t.origin_key);
+    conn_ptr c;
+    bool from_pool = false;
+    // Drop idle connections that have been idle too long (oldest first).
+    if (!o.idle.empty()) {
+        auto now = steady::now();
+        auto too_old = [&](const conn_ptr& p) { return now - p->idle_since > opts.pool_idle_timeout; };
+        auto it = std::find_if_not(o.idle.begin(), o.idle.end(), too_old);
+        for (auto i = o.idle.begin(); i != it; ++i) (*i)->close();
+        o.idle.erase(o.idle.begin(), it);
+    }
+    if (!o.idle.empty()) {
+        c = std::move(o.idle.back());
+        o.idle.pop_back();
+        ++o.active;
+        from_pool = true;
+    } else if (o.active < opts.max_connections_per_origin) {
+        ++o.active;
+    } else {
+        waiter w(ex);
+        w.timer.expires_at(deadline);
+        o.waiters.push_back(&w);
+        error_code ec;
+        co_await w.timer.async_wait(use_nothrow(ec));
+        if (!w.granted) {
+            o.waiters.erase(std::find(o.waiters.begin(), o.waiters.end(), &w));
+            if (ec == asio::error::operation_aborted || cancelled(cs))
+                co_return fail(asio::error::operation_aborted, "cancelled while waiting for a connection to", t);
+            co_return fail(make_error_code(errc::attempt_timeout), "timed out waiting for a connection to", t);
+        }
+        c = std::move(w.conn);
+        from_pool = c != nullptr;
+    }
+    slot_guard slot(this, &o);
+    slot.conn = std::move(c);
+    if (cancelled(cs)) co_return fail(asio::error::operation_aborted, "cancelled", t);
+
+    const bool idem = is_idempotent(req.method);
+    for (int round = 0;; ++round) {
+        if (slot.conn && from_pool && !idem && slot.conn->looks_closed()) {
+            slot.conn->close();
+            slot.conn.reset();
+            from_pool = false;
+        }
+        if (!slot.conn) {
+            auto oc = co_await open_connection(*this, t, deadline, cs);
+            if (!oc) co_return std::move(oc).error();
+            slot.conn = std::move(*oc);
+            from_pool = false;
+        } else if (from_pool) {
+            ++reused;
+        }
+        response out;
+        exchange_result ex_r = file_msg ? co_await exchange(*this, *slot.conn, *file_msg, req, out, deadline, cs)
+                                        : co_await exchange(*this, *slot.conn, *mem_msg, req, out, deadline, cs);
+        if (!ex_r.ec) {
+            slot.keep = ex_r.keep_alive;
+            co_return out;
+        }
+        // A pooled connection the server had closed: re-send once on a fresh one.
+        const bool stale = from_pool && round == 0 && idem && !ex_r.response_started && !cancelled(cs) &&
+                           ex_r.ec != asio::error::operation_aborted && ex_r.ec != errc::attempt_timeout &&
+                           ex_r.ec != asio::error::timed_out && ex_r.ec != errc::invalid_argument &&
+                           ex_r.ec != errc::response_too_large;
+        slot.conn->close();
+        slot.conn.reset();
+        if (!stale) co_return fail(ex_r.ec, ex_r.what, t);
+        ++stale_resends;
+        from_pool = false;
+    }
+}
+
+client::client(executor_type ex, client_options opts) : impl_(std::make_shared<impl>(std::move(ex), std::move(opts))) {}
+client::client(asio::io_context& ctx, client_options opts) : client(ctx.get_executor(), std::move(opts)) {}
+client::~client() {
+    if (impl_) impl_->close_idle();
+}
+
+asio::awaitable<result<response>> client::send(request req) {
+    auto self = impl_;
+    const bool old_throw = co_await asio::this_coro::throw_if_cancelled();
+    co_await asio::this_coro::throw_if_cancelled(false);
+    result<response> r = failure();
+    try {
+        auto ex = co_await asio::this_coro::executor;
+        if (ex == self->ex) {
+            r = co_await self->run(std::move(req));
+        } else {
+            r = co_await asio::co_spawn(self->ex, self->run(std::move(req)), asio::use_awaitable);
+        }
+    } catch (const boost::system::system_error& e) {
+        r = failure(e.code(), std::string("HTTP request failed: ") + e.code().message());
+    } catch (const std::bad_alloc&) {
+        r = failure(make_error_code(boost::system::errc::not_enough_memory), "HTTP request failed: out of memory");
+    }
+    co_await asio::this_coro::throw_if_cancelled(old_throw);
+    co_return r;
+}
+
+pool_stats client::stats() const noexcept {
+    pool_stats s;
+    s.opened = impl_->opened;
+    s.reused = impl_->reused;
+    s.stale_resends = impl_->stale_resends;
+    for (auto& [k, o] : impl_->origins) {
+        s.in_use += o->active;
+        s.idle += o->idle.size();
+        s.waiting += o->waiters.size();
+    }
+    return s;
+}
+
+void client::close_idle() noexcept { impl_->close_idle(); }
+client::executor_type client::get_executor() const noexcept { return impl_->ex; }
+const client_options& client::options() const noexcept { return impl_->opts; }
+
+}  // namespace resilience::http
