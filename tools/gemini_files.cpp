@@ -8,7 +8,9 @@
 //     list                               list the project's files
 //     delete NAME...                     delete files
 //     config                             print the effective configuration, validated
-//     demo [--files N] [--generate K]    run against an in-process simulator with faults
+//     demo [--files N] [--generate K] [--time-scale F]
+//                                        run against an in-process simulator with faults
+//   --poll-interval SECONDS sets the first pause between polls of `wait` and `run`.
 //
 // GEMINI_API_KEY is required except for `demo`. GEMINI_BASE_URL or --base-url
 // points at another server. Exit status: 0 when everything asked for ended
@@ -48,13 +50,15 @@ struct cli {
     std::string model = "gemini-2.0-flash";
     int demo_files = 200;
     int demo_generate = 20;
+    std::optional<double> poll_s;
+    double time_scale = 1.0;
 };
 
 [[noreturn]] void usage_error(const std::string& msg) {
     std::cerr << "gemini-files: " << msg << "\n"
-              << "usage: gemini-files [--base-url URL] [--timeout SECONDS] [--json] COMMAND [ARGS]\n"
+              << "usage: gemini-files [--base-url URL] [--timeout SECONDS] [--poll-interval SECONDS] [--json] COMMAND [ARGS]\n"
               << "commands: upload FILE... | wait NAME... | run FILE --prompt TEXT [--model M] | list |\n"
-              << "          delete NAME... | config | demo [--files N] [--generate K]\n";
+              << "          delete NAME... | config | demo [--files N] [--generate K] [--time-scale F]\n";
     std::exit(2);
 }
 
@@ -84,6 +88,20 @@ cli parse(int argc, char** argv) {
             if (v.empty() || ec != std::errc() || p != v.data() + v.size() || !(d > 0) || d > 86400 * 7)
                 usage_error("--timeout \"" + v + "\" is not a number of seconds between 0 and 604800");
             c.timeout_s = d;
+        } else if (s == "--poll-interval") {
+            std::string v = value("--poll-interval");
+            double d = 0;
+            auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+            if (v.empty() || ec != std::errc() || p != v.data() + v.size() || !(d > 0) || d > 3600)
+                usage_error("--poll-interval \"" + v + "\" is not a number of seconds between 0 and 3600");
+            c.poll_s = d;
+        } else if (s == "--time-scale") {
+            std::string v = value("--time-scale");
+            double d = 0;
+            auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+            if (v.empty() || ec != std::errc() || p != v.data() + v.size() || !(d >= 0.001) || d > 100)
+                usage_error("--time-scale \"" + v + "\" is not a number between 0.001 and 100");
+            c.time_scale = d;
         } else if (s == "--json") c.json = true;
         else if (s == "--prompt") c.prompt = value("--prompt");
         else if (s == "--model") c.model = value("--model");
@@ -95,6 +113,12 @@ cli parse(int argc, char** argv) {
     }
     if (c.command.empty()) usage_error("no command");
     return c;
+}
+
+void apply_poll(const cli& c, gemini::wait_options& w) {
+    if (!c.poll_s) return;
+    w.poll_initial = std::chrono::duration_cast<resilience::duration>(std::chrono::duration<double>(*c.poll_s));
+    w.poll_max = std::max(w.poll_max, w.poll_initial);
 }
 
 template <class F>
@@ -191,6 +215,7 @@ int run_command(const cli& c, gemini::client_options opts) {
             run_coroutine(ctx, [&, name]() -> asio::awaitable<void> {
                 gemini::wait_options wo;
                 wo.deadline = deadline();
+                apply_poll(c, wo);
                 auto r = co_await g.wait_until_active(name, std::move(wo));
                 --pr.per_state["PROCESSING"];
                 ++pr.per_state[state_of(r)];
@@ -228,6 +253,7 @@ int run_command(const cli& c, gemini::client_options opts) {
             t.file_path = c.args[0];
             t.model = c.model;
             t.deadline = deadline();
+            apply_poll(c, t.wait);
             const std::string prompt = c.prompt;
             t.build_contents = [prompt](const gemini::file& f) {
                 gemini::content ct;
@@ -336,6 +362,7 @@ int main(int argc, char** argv) {
             s.files = c.demo_files;
             s.generate = c.demo_generate;
             s.json = c.json;
+            s.time_scale = c.time_scale;
             s.api_key_from_env = opts->api_key;
             return gemini_files_demo::run(s, *opts);
         }

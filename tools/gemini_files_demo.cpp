@@ -44,49 +44,60 @@ std::vector<std::string> make_media_files(const std::filesystem::path& dir, int 
     return paths;
 }
 
-sim::fault_plan realistic_faults() {
+sim::fault_plan realistic_faults(double k) {
+    auto scaled = [k](resilience::duration d) {
+        return std::chrono::duration_cast<resilience::duration>(d * k);
+    };
     using sim::fault;
     using sim::fault_kind;
     using sim::route;
     sim::fault_plan p;
     p.seed = 7;
     fault rl = fault::sometimes(fault_kind::rate_limit, route::get, 0.01);
-    rl.retry_delay = 2s;
+    rl.retry_delay = scaled(2s);
     p.faults.push_back(rl);
     p.faults.push_back(fault::sometimes(fault_kind::overloaded, route::all, 0.03));
     p.faults.push_back(fault::sometimes(fault_kind::internal, route::all, 0.02));
     p.faults.push_back(fault::sometimes(fault_kind::reset_before_headers, route::get, 0.01));
     p.faults.push_back(fault::sometimes(fault_kind::truncated_body, route::get, 0.005));
     fault slow = fault::sometimes(fault_kind::latency, route::all, 0.05);
-    slow.latency = 150ms;
+    slow.latency = scaled(150ms);
     p.faults.push_back(slow);
-    p.outages.push_back(sim::outage(4s, 2s, route::get));
-    p.quotas.push_back(sim::quota(route::generate, 10, 3s));
+    p.outages.push_back(sim::outage(scaled(4s), scaled(2s), route::get));
+    p.quotas.push_back(sim::quota(route::generate, 10, scaled(3s)));
     return p;
 }
 
 }  // namespace
 
 int run(const settings& s, gemini::client_options opts) {
+    const double k = s.time_scale;
+    auto scaled = [k](resilience::duration d) {
+        return std::chrono::duration_cast<resilience::duration>(d * k);
+    };
+    auto scaled_ms = [k](std::chrono::milliseconds d) {
+        return std::max(std::chrono::milliseconds(1),
+                        std::chrono::duration_cast<std::chrono::milliseconds>(d * k));
+    };
     const bool real = !s.api_key_from_env.empty();
     std::unique_ptr<sim::server> srv;
     if (!real) {
         sim::config cfg;
         cfg.api_key = "demo-key-" + std::to_string(std::random_device{}());
-        cfg.processing = sim::processing_time::uniform(500ms, 4s);
+        cfg.processing = sim::processing_time::uniform(scaled(500ms), scaled(4s));
         cfg.fail_share = 0.01;
         cfg.threads = 1;
-        cfg.faults = realistic_faults();
+        cfg.faults = realistic_faults(k);
         srv = std::make_unique<sim::server>(cfg);
         srv->start();
         opts.base_url = srv->base_url();
         opts.api_key = cfg.api_key;
         // Demo-sized schedule: the simulator's faults clear within seconds.
         opts.retry.max_retries = 8;
-        opts.retry.backoff.initial_delay = 200ms;
-        opts.retry.backoff.max_delay = 3s;
+        opts.retry.backoff.initial_delay = scaled_ms(200ms);
+        opts.retry.backoff.max_delay = scaled_ms(3000ms);
         opts.breaker.failure_threshold = 5;
-        opts.breaker.open_timeout = 1500ms;
+        opts.breaker.open_timeout = scaled_ms(1500ms);
         std::cout << "gemini-files demo: simulator at " << opts.base_url << " with 429/503/500/resets/"
                      "truncation/outage/quota faults\n";
     } else {
@@ -128,8 +139,8 @@ int run(const settings& s, gemini::client_options opts) {
                 co_return;
             }
             gemini::wait_options w;
-            w.poll_initial = 250ms;
-            w.poll_max = 2s;
+            w.poll_initial = scaled(250ms);
+            w.poll_max = scaled(2s);
             w.deadline = g.time().now() + 120s;
             auto f = co_await g.wait_until_active(up->name, std::move(w));
             if (!f) {

@@ -9,6 +9,7 @@ struct settings {
     int files = 200;       ///< media files to upload and wait for
     int generate = 20;     ///< generateContent calls on ACTIVE files
     bool json = false;     ///< print the summary as JSON
+    double time_scale = 1.0;  ///< multiplies every simulated time and client delay (tests use 0.05)
     std::string api_key_from_env;  ///< with a key, the demo runs (small) against the configured service
 };
 

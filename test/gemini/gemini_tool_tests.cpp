@@ -62,7 +62,7 @@ BOOST_AUTO_TEST_CASE(upload_wait_list_delete_with_json) {
     std::string name(uj.as_array()[0].at("file").at("name").as_string());
     BOOST_TEST(name.starts_with("files/"));
 
-    auto w = run_tool(env, "--json --timeout 30 wait " + name);
+    auto w = run_tool(env, "--json --timeout 30 --poll-interval 0.05 wait " + name);
     BOOST_TEST_REQUIRE(w.status == 0, w.out);
     auto wj = boost::json::parse(w.out.substr(w.out.find('[')));
     BOOST_TEST(wj.as_array()[0].at("ok").as_bool());
@@ -82,7 +82,7 @@ BOOST_AUTO_TEST_CASE(upload_wait_list_delete_with_json) {
 BOOST_AUTO_TEST_CASE(run_generates_from_a_file) {
     auto path = std::filesystem::temp_directory_path() / ("tool-run-" + std::to_string(::getpid()) + ".png");
     std::ofstream(path) << std::string(3000, 'p');
-    auto r = run_tool(env, "--timeout 30 run " + path.string() + " --prompt 'Describe it'");
+    auto r = run_tool(env, "--timeout 30 --poll-interval 0.05 run " + path.string() + " --prompt 'Describe it'");
     BOOST_TEST(r.status == 0, r.out);
     BOOST_TEST(r.out.find("Generating content...") != std::string::npos);
     BOOST_TEST(r.out.find(tool_key) == std::string::npos);
@@ -129,7 +129,7 @@ BOOST_AUTO_TEST_CASE(config_shows_the_effective_configuration_without_the_key) {
 }
 
 BOOST_AUTO_TEST_CASE(demo_runs_against_the_in_process_simulator) {
-    auto d = run_tool("env -u GEMINI_API_KEY -u GEMINI_BASE_URL", "--json demo --files 40 --generate 5");
+    auto d = run_tool("env -u GEMINI_API_KEY -u GEMINI_BASE_URL", "--json demo --files 40 --generate 5 --time-scale 0.05");
     BOOST_TEST_REQUIRE(d.status == 0, d.out);
     auto j = boost::json::parse(d.out.substr(d.out.rfind("\n{") + 1));
     BOOST_TEST(j.at("files").as_int64() == 40);
