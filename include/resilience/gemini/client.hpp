@@ -1,0 +1,144 @@
+#ifndef RESILIENCE_GEMINI_CLIENT_HPP
+#define RESILIENCE_GEMINI_CLIENT_HPP
+
+// The Gemini Files API client: resumable upload, get, list, delete,
+// generateContent, and wait_until_active, every call through one retry
+// pipeline per client (so thousands of concurrent calls share its connection
+// pool, circuit breaker, cooldown and retry budget).
+//
+//   auto opts = resilience::gemini::client_options::from_env().value();
+//   resilience::gemini::client gemini(ctx.get_executor(), std::move(opts));
+//   auto f = co_await gemini.upload("clip.mp4");                  // result<file>
+//   auto ready = co_await gemini.wait_until_active(f->name);      // result<file>
+//
+// Error model: every call returns resilience::result<T>; a failure carries
+// the last error's code and diagnostics (HTTP status, Google status, server
+// message, RetryInfo, quota, attempts, elapsed). A per-day or file-storage
+// quota is errc::quota_exhausted and is not retried.
+//
+// Lifetimes: the client must outlive every call in flight. Arguments are
+// copied into the call. Executor: calls run on the awaiting coroutine's
+// executor; the client is meant to be used from the io_context (or strand) it
+// was created with. Cancellation: per-operation (terminal) cancellation of
+// the awaiting coroutine ends any call at once with operation_aborted.
+//
+// Secrets: the API key travels only in the x-goog-api-key header; it never
+// appears in a URL, a status line, an event or an error message.
+
+#include <resilience/config.hpp>
+#include <resilience/events.hpp>
+#include <resilience/gemini/types.hpp>
+#include <resilience/http/client.hpp>
+#include <resilience/retry.hpp>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+
+namespace resilience::gemini {
+
+inline constexpr std::uint64_t upload_granularity = 8ull * 1024 * 1024;
+
+struct client_options {
+    client_options() = default;
+    std::string api_key;                                                ///< required; never printed
+    std::string base_url = "https://generativelanguage.googleapis.com"; ///< no trailing path needed
+    std::string api_version = "v1beta";
+    retry_policy retry{};         ///< shared by every call (a call may override it)
+    breaker_config breaker{};     ///< the client's circuit breaker
+    std::chrono::milliseconds request_timeout{60000};  ///< per attempt (upload chunks included); 0 = none
+    std::uint64_t chunk_size = upload_granularity;     ///< upload chunk; a multiple of 8 MiB
+    status_handler on_status;     ///< status text of every call
+    event_handler on_event;       ///< structured events of every call
+    clock* time = nullptr;        ///< nullptr = steady_clock()
+    std::uint64_t seed = 0;       ///< jitter seed; 0 = random
+    http::client_options http{};  ///< pool size, timeouts, TLS
+
+    /// Defaults, then the GEMINI_* environment, then `overrides` (code wins).
+    static result<client_options> from_env(const config_overrides& overrides = {},
+                                           const env_lookup& env = process_env);
+};
+
+struct upload_options {
+    upload_options() = default;
+    std::string display_name;  ///< default: the file's base name
+    std::string mime_type;     ///< default: from the extension
+    time_point deadline = time_point::max();
+    const retry_policy* retry = nullptr;  ///< replaces the client's policy for this upload (must outlive it)
+    status_handler on_status;             ///< replaces the client's for this upload
+};
+
+struct wait_options {
+    wait_options() = default;
+    duration poll_initial = std::chrono::seconds(1);  ///< first pause between polls while PROCESSING
+    double poll_multiplier = 1.5;                     ///< growth of the pause per poll
+    duration poll_max = std::chrono::seconds(10);     ///< the pause never exceeds this
+    double poll_jitter = 0.1;                         ///< +/- share of each pause, spreads many waiters
+    time_point deadline = time_point::max();          ///< overall; ends with the last state seen
+    status_handler on_status;                         ///< replaces the client's for this wait
+    const retry_policy* retry = nullptr;              ///< replaces the client's policy for failed polls
+};
+
+/// Counters of everything the client did (thread-safe snapshots).
+struct client_stats {
+    std::uint64_t calls = 0;          ///< API calls (each may take several attempts)
+    std::uint64_t attempts = 0;       ///< HTTP requests sent through the retry pipeline
+    std::uint64_t retries = 0;
+    std::uint64_t retries_by_kind[6] = {};  ///< indexed by error_kind
+    std::uint64_t gave_up = 0;
+    std::uint64_t cooldown_waits = 0;
+    std::uint64_t breaker_waits = 0;
+    std::uint64_t breaker_transitions = 0;
+    std::uint64_t polls = 0;          ///< files.get calls made by wait_until_active
+};
+
+class client {
+public:
+    client(boost::asio::any_io_executor ex, client_options opts);
+    ~client();
+    client(const client&) = delete;
+    client& operator=(const client&) = delete;
+
+    /// Resumable upload in chunk_size pieces streamed from the file. A failed
+    /// chunk asks the server where it stands (`query`) and resumes; a session
+    /// the server no longer knows is restarted (at most twice).
+    boost::asio::awaitable<result<file>> upload(std::string path, upload_options opts = upload_options());
+
+    /// files.get. `name` is "files/ID", "ID" or a file URI.
+    boost::asio::awaitable<result<file>> get(std::string name, time_point deadline = time_point::max());
+
+    /// files.list, every page.
+    boost::asio::awaitable<result<std::vector<file>>> list(time_point deadline = time_point::max());
+
+    /// files.delete.
+    boost::asio::awaitable<result<void>> remove(std::string name, time_point deadline = time_point::max());
+
+    /// models/{model}:generateContent.
+    boost::asio::awaitable<result<generate_result>> generate_content(std::string model, std::vector<content> contents,
+                                                                     time_point deadline = time_point::max(),
+                                                                     const retry_policy* retry = nullptr,
+                                                                     status_handler on_status = status_handler());
+
+    /// Polls files.get until the file is ACTIVE (returned), FAILED
+    /// (errc::file_failed with the server's error), or the deadline
+    /// (errc::deadline_exceeded naming the last state seen). While PROCESSING
+    /// the pause grows from poll_initial by poll_multiplier up to poll_max;
+    /// failed requests follow the retry policy, and the circuit breaker is
+    /// waited for rather than failed on. Status text is prefixed "files/ID: ".
+    boost::asio::awaitable<result<file>> wait_until_active(std::string name, wait_options opts = wait_options());
+
+    client_stats stats() const noexcept;
+    http::client& http() noexcept;
+    resilience::pipeline& pipeline() noexcept;
+    clock& time() noexcept;
+    const client_options& options() const noexcept;
+
+    struct impl;
+
+private:
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace resilience::gemini
+
+#endif

@@ -1,0 +1,51 @@
+#ifndef RESILIENCE_GEMINI_MEDIA_TASK_HPP
+#define RESILIENCE_GEMINI_MEDIA_TASK_HPP
+
+// The media task: upload a file, wait until it is ACTIVE, generate content
+// from it. The C++ form of the original runGeminiMediaTask.
+//
+//   resilience::gemini::media_task_options t;
+//   t.file_path = "clip.mp4";
+//   t.build_contents = [](const resilience::gemini::file& f) {
+//       return std::vector<resilience::gemini::content>{
+//           {"user", {resilience::gemini::part::from_file(f), resilience::gemini::part::from_text("Describe it")}}};
+//   };
+//   t.on_status = [](std::string_view s) { std::cout << s << '\n'; };
+//   auto r = co_await resilience::gemini::run_media_task(gemini, std::move(t));
+
+#include <resilience/gemini/client.hpp>
+
+#include <functional>
+#include <optional>
+
+namespace resilience::gemini {
+
+struct media_task_options {
+    media_task_options() = default;
+    std::string file_path;
+    std::string mime_type;      ///< default: from the extension
+    std::string display_name;   ///< default: the file's base name
+    std::string model = "gemini-2.0-flash";
+    std::string processing_status = "Processing media file...";  ///< said once the upload is done
+    std::string generating_status = "Generating content...";     ///< said once the file is ACTIVE
+    std::string completion_status = "Done.";                      ///< said at the end
+    /// Builds the request contents from the uploaded (ACTIVE) file. Required.
+    std::function<std::vector<content>(const file&)> build_contents;
+    std::optional<retry_policy> retry;  ///< overrides the client's policy for this task's calls
+    status_handler on_status;           ///< the task's status text (and its calls'); default: the client's
+    wait_options wait{};                ///< poll schedule while PROCESSING (its deadline is ignored)
+    time_point deadline = time_point::max();  ///< for the whole task
+    bool delete_after = false;          ///< delete the uploaded file at the end (best effort)
+};
+
+struct media_task_result {
+    file uploaded;
+    generate_result generated;
+};
+
+/// Upload, wait until ACTIVE, generate. The first failure ends the task.
+boost::asio::awaitable<result<media_task_result>> run_media_task(client& c, media_task_options opts);
+
+}  // namespace resilience::gemini
+
+#endif

@@ -1,0 +1,49 @@
+#ifndef RESILIENCE_GEMINI_WIRE_HPP
+#define RESILIENCE_GEMINI_WIRE_HPP
+
+// Encoding and decoding of the Gemini wire format: pure functions over
+// strings, no I/O, so they are unit-tested and fuzzed directly.
+
+#include <resilience/gemini/types.hpp>
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace resilience::gemini {
+
+/// Parses a File resource (bare, or wrapped as {"file": {...}} as an upload's
+/// final answer is). errc::malformed_response with a clear message otherwise.
+result<file> parse_file(std::string_view json);
+
+/// Parses a files.list page.
+result<file_page> parse_file_page(std::string_view json);
+
+/// Parses a generateContent answer.
+result<generate_result> parse_generate_result(std::string_view json);
+
+/// Builds a generateContent request body.
+std::string make_generate_request(const std::vector<content>& contents);
+
+/// Builds the body of an upload start request: {"file": {"displayName": ...}}.
+std::string make_upload_start_body(std::string_view display_name);
+
+/// Turns an HTTP error answer into a failure: the Google error envelope (also
+/// wrapped in a one-element list) with RetryInfo, QuotaFailure and ErrorInfo,
+/// or a plain-text body. `retry_after` is the Retry-After header, if any.
+/// A per-day quota or the file-storage quota becomes errc::quota_exhausted
+/// (not retried) with a message naming the quota. Never echoes request data.
+failure decode_error(int http_status, std::string_view body, std::string_view retry_after = {},
+                     std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+
+/// MIME type from a file name's extension ("clip.mp4" -> "video/mp4");
+/// "application/octet-stream" when unknown.
+std::string_view mime_type_for(std::string_view path) noexcept;
+
+/// "files/abc" for "abc", "files/abc", or a full file URI; empty if invalid.
+std::string normalize_file_name(std::string_view name_or_uri);
+
+}  // namespace resilience::gemini
+
+#endif

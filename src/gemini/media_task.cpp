@@ -1,0 +1,45 @@
+#include <resilience/gemini/media_task.hpp>
+
+namespace resilience::gemini {
+namespace asio = boost::asio;
+
+asio::awaitable<result<media_task_result>> run_media_task(client& c, media_task_options o) {
+    if (!o.build_contents)
+        co_return failure(make_error_code(errc::invalid_argument), "media task: build_contents is required");
+    const status_handler& say = o.on_status ? o.on_status : c.options().on_status;
+    auto status = [&](const std::string& s) {
+        if (say && !s.empty()) say(s);
+    };
+
+    const retry_policy* policy = o.retry ? &*o.retry : nullptr;
+    upload_options up;
+    up.retry = policy;
+    up.on_status = o.on_status;
+    up.mime_type = o.mime_type;
+    up.display_name = o.display_name;
+    up.deadline = o.deadline;
+    auto uploaded = co_await c.upload(o.file_path, std::move(up));
+    if (!uploaded) co_return uploaded.error();
+
+    status(o.processing_status);
+    wait_options w = o.wait;
+    w.deadline = o.deadline;
+    w.retry = policy;
+    if (o.on_status) w.on_status = o.on_status;
+    auto active = co_await c.wait_until_active(uploaded->name, std::move(w));
+    if (!active) co_return active.error();
+
+    status(o.generating_status);
+    std::vector<content> contents = o.build_contents(*active);
+    auto generated = co_await c.generate_content(o.model, std::move(contents), o.deadline, policy, o.on_status);
+    if (!generated) co_return generated.error();
+
+    if (o.delete_after) (void)co_await c.remove(active->name, o.deadline);
+    status(o.completion_status);
+    media_task_result r;
+    r.uploaded = std::move(*active);
+    r.generated = std::move(*generated);
+    co_return r;
+}
+
+}  // namespace resilience::gemini

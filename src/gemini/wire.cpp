@@ -1,0 +1,284 @@
+#include <resilience/gemini/wire.hpp>
+#include <resilience/pushback.hpp>
+
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+
+namespace resilience::gemini {
+namespace json = boost::json;
+
+namespace {
+
+failure malformed(std::string what) {
+    return failure(make_error_code(errc::malformed_response), std::move(what));
+}
+
+std::string get_string(const json::object& o, std::string_view key) {
+    if (auto* v = o.if_contains(key); v && v->is_string()) return std::string(v->as_string());
+    return {};
+}
+
+// int64 that the wire may carry as a string ("sizeBytes": "64657027") or a number.
+std::int64_t get_int64(const json::object& o, std::string_view key) {
+    auto* v = o.if_contains(key);
+    if (!v) return 0;
+    if (v->is_int64()) return v->as_int64();
+    if (v->is_uint64()) return static_cast<std::int64_t>(std::min<std::uint64_t>(v->as_uint64(), INT64_MAX));
+    if (v->is_string()) {
+        std::string_view s = v->as_string();
+        std::int64_t n = 0;
+        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+        if (ec == std::errc() && p == s.data() + s.size()) return n;
+    }
+    return 0;
+}
+
+std::optional<json::value> parse_json(std::string_view text) {
+    boost::system::error_code ec;
+    json::value v = json::parse(text, ec);
+    if (ec) return std::nullopt;
+    return v;
+}
+
+// A short, single-line excerpt of an untrusted body for an error message.
+std::string excerpt(std::string_view s, std::size_t max = 200) {
+    std::string out;
+    for (char c : s) {
+        if (out.size() >= max) {
+            out += "...";
+            break;
+        }
+        if (c == '\r' || c == '\n') {
+            if (!out.empty()) break;
+            continue;
+        }
+        out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? ' ' : c;
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    return out;
+}
+
+file file_from(const json::object& o) {
+    file f;
+    f.name = get_string(o, "name");
+    f.display_name = get_string(o, "displayName");
+    f.mime_type = get_string(o, "mimeType");
+    f.size_bytes = get_int64(o, "sizeBytes");
+    f.create_time = get_string(o, "createTime");
+    f.update_time = get_string(o, "updateTime");
+    f.expiration_time = get_string(o, "expirationTime");
+    f.sha256_hash = get_string(o, "sha256Hash");
+    f.uri = get_string(o, "uri");
+    f.source = get_string(o, "source");
+    f.state_text = get_string(o, "state");
+    f.state = f.state_text.empty() ? file_state::unspecified : parse_file_state(f.state_text);
+    if (auto* e = o.if_contains("error"); e && e->is_object()) {
+        rpc_status st;
+        st.code = static_cast<int>(get_int64(e->as_object(), "code"));
+        st.message = get_string(e->as_object(), "message");
+        f.error = std::move(st);
+    }
+    return f;
+}
+
+}  // namespace
+
+std::string_view to_string(file_state s) noexcept {
+    switch (s) {
+    case file_state::unspecified: return "STATE_UNSPECIFIED";
+    case file_state::processing: return "PROCESSING";
+    case file_state::active: return "ACTIVE";
+    case file_state::failed: return "FAILED";
+    case file_state::unknown: return "UNKNOWN";
+    }
+    return "UNKNOWN";
+}
+
+file_state parse_file_state(std::string_view s) noexcept {
+    if (s == "PROCESSING") return file_state::processing;
+    if (s == "ACTIVE") return file_state::active;
+    if (s == "FAILED") return file_state::failed;
+    if (s == "STATE_UNSPECIFIED") return file_state::unspecified;
+    return file_state::unknown;
+}
+
+result<file> parse_file(std::string_view text) {
+    auto v = parse_json(text);
+    if (!v) return malformed("file resource is not valid JSON: " + excerpt(text, 80));
+    const json::object* o = v->if_object();
+    if (!o) return malformed("file resource is not a JSON object");
+    if (auto* inner = o->if_contains("file"); inner && inner->is_object()) o = &inner->as_object();
+    file f = file_from(*o);
+    if (f.name.empty()) return malformed("file resource has no name");
+    return f;
+}
+
+result<file_page> parse_file_page(std::string_view text) {
+    auto v = parse_json(text);
+    if (!v || !v->is_object()) return malformed("files.list answer is not a JSON object: " + excerpt(text, 80));
+    file_page page;
+    const auto& o = v->as_object();
+    if (auto* files = o.if_contains("files")) {
+        if (!files->is_array()) return malformed("files.list answer: \"files\" is not an array");
+        for (const auto& f : files->as_array())
+            if (f.is_object()) page.files.push_back(file_from(f.as_object()));
+    }
+    page.next_page_token = get_string(o, "nextPageToken");
+    return page;
+}
+
+result<generate_result> parse_generate_result(std::string_view text) {
+    auto v = parse_json(text);
+    if (!v || !v->is_object()) return malformed("generateContent answer is not a JSON object: " + excerpt(text, 80));
+    const auto& o = v->as_object();
+    generate_result r;
+    if (auto* c = o.if_contains("candidates"); c && c->is_array() && !c->as_array().empty()) {
+        if (auto* cand = c->as_array()[0].if_object()) {
+            r.finish_reason = get_string(*cand, "finishReason");
+            if (auto* content = cand->if_contains("content"); content && content->is_object())
+                if (auto* parts = content->as_object().if_contains("parts"); parts && parts->is_array())
+                    for (const auto& p : parts->as_array())
+                        if (auto* po = p.if_object()) r.text += get_string(*po, "text");
+        }
+    } else if (!o.contains("promptFeedback")) {
+        return malformed("generateContent answer has no candidates");
+    }
+    if (auto* u = o.if_contains("usageMetadata"); u && u->is_object()) {
+        r.usage.prompt_tokens = get_int64(u->as_object(), "promptTokenCount");
+        r.usage.candidates_tokens = get_int64(u->as_object(), "candidatesTokenCount");
+        r.usage.total_tokens = get_int64(u->as_object(), "totalTokenCount");
+    }
+    r.model_version = get_string(o, "modelVersion");
+    return r;
+}
+
+std::string make_generate_request(const std::vector<content>& contents) {
+    json::array arr;
+    for (const auto& c : contents) {
+        json::array parts;
+        for (const auto& p : c.parts) {
+            if (!p.file_uri.empty())
+                parts.push_back(json::object{{"fileData", json::object{{"mimeType", p.mime_type}, {"fileUri", p.file_uri}}}});
+            else
+                parts.push_back(json::object{{"text", p.text}});
+        }
+        arr.push_back(json::object{{"role", c.role}, {"parts", std::move(parts)}});
+    }
+    return json::serialize(json::object{{"contents", std::move(arr)}});
+}
+
+std::string make_upload_start_body(std::string_view display_name) {
+    json::object file;
+    if (!display_name.empty()) file["displayName"] = display_name;
+    return json::serialize(json::object{{"file", std::move(file)}});
+}
+
+failure decode_error(int http_status, std::string_view body, std::string_view retry_after,
+                     std::chrono::system_clock::time_point now) {
+    failure f(http_status_to_error(http_status));
+    if (!f.code) f.code = make_error_code(errc::http_unexpected_status);
+    f.diag.http_status = http_status;
+    if (!retry_after.empty()) f.diag.retry_after = parse_retry_after(retry_after, now);
+
+    bool quota = false;
+    std::string quota_kind;
+    auto v = parse_json(body);
+    if (v && v->is_array() && v->as_array().size() == 1) {  // python-genai accepts a list-wrapped envelope
+        json::value inner = v->as_array()[0];
+        v = std::move(inner);
+    }
+    const json::object* err = nullptr;
+    if (v && v->is_object())
+        if (auto* e = v->as_object().if_contains("error"); e && e->is_object()) err = &e->as_object();
+    if (err) {
+        f.diag.status = get_string(*err, "status");
+        f.diag.message = excerpt(get_string(*err, "message"), 500);
+        if (auto* details = err->if_contains("details"); details && details->is_array()) {
+            for (const auto& d : details->as_array()) {
+                auto* o = d.if_object();
+                if (!o) continue;
+                std::string type = get_string(*o, "@type");
+                if (type.ends_with("google.rpc.QuotaFailure")) {
+                    if (auto* vs = o->if_contains("violations"); vs && vs->is_array())
+                        for (const auto& q : vs->as_array())
+                            if (auto* qo = q.if_object()) {
+                                std::string id = get_string(*qo, "quotaId");
+                                if (f.diag.quota_id.empty() || id.find("PerDay") != std::string::npos ||
+                                    id.find("FileStorage") != std::string::npos)
+                                    f.diag.quota_id = id;
+                            }
+                } else if (type.ends_with("google.rpc.ErrorInfo")) {
+                    f.diag.reason = get_string(*o, "reason");
+                }
+            }
+        }
+        if (!f.diag.retry_after) f.diag.retry_after = parse_retry_info(body);
+        if (f.diag.quota_id.find("PerDay") != std::string::npos) {
+            quota = true;
+            quota_kind = "per-day quota";
+        } else if (f.diag.quota_id.find("FileStorage") != std::string::npos) {
+            quota = true;
+            quota_kind = "file storage quota";
+        }
+    } else {
+        f.diag.message = excerpt(body);
+    }
+    if (f.diag.message.empty()) f.diag.message = "HTTP " + std::to_string(http_status);
+    if (quota) {
+        f.code = make_error_code(errc::quota_exhausted);
+        f.diag.message = quota_kind + " exhausted (" + f.diag.quota_id + "): " + f.diag.message;
+        f.diag.retry_after.reset();  // no sane retry window clears it
+    }
+    return f;
+}
+
+std::string_view mime_type_for(std::string_view path) noexcept {
+    static constexpr std::array<std::pair<std::string_view, std::string_view>, 28> table{{
+        {"mp4", "video/mp4"}, {"mpeg", "video/mpeg"}, {"mpg", "video/mpeg"}, {"mov", "video/mov"},
+        {"avi", "video/avi"}, {"flv", "video/x-flv"}, {"webm", "video/webm"}, {"wmv", "video/wmv"},
+        {"3gp", "video/3gpp"}, {"mp3", "audio/mp3"}, {"wav", "audio/wav"}, {"aiff", "audio/aiff"},
+        {"aac", "audio/aac"}, {"ogg", "audio/ogg"}, {"flac", "audio/flac"}, {"png", "image/png"},
+        {"jpg", "image/jpeg"}, {"jpeg", "image/jpeg"}, {"webp", "image/webp"}, {"heic", "image/heic"},
+        {"heif", "image/heif"}, {"gif", "image/gif"}, {"pdf", "application/pdf"}, {"txt", "text/plain"},
+        {"md", "text/md"}, {"csv", "text/csv"}, {"html", "text/html"}, {"json", "application/json"},
+    }};
+    auto slash = path.find_last_of('/');
+    std::string_view base = slash == std::string_view::npos ? path : path.substr(slash + 1);
+    auto dot = base.find_last_of('.');
+    if (dot == std::string_view::npos) return "application/octet-stream";
+    std::string_view ext = base.substr(dot + 1);
+    for (const auto& [e, m] : table) {
+        if (e.size() != ext.size()) continue;
+        bool eq = true;
+        for (std::size_t i = 0; i < e.size(); ++i)
+            if (e[i] != (ext[i] >= 'A' && ext[i] <= 'Z' ? static_cast<char>(ext[i] - 'A' + 'a') : ext[i])) eq = false;
+        if (eq) return m;
+    }
+    return "application/octet-stream";
+}
+
+std::string normalize_file_name(std::string_view s) {
+    auto valid_id = [](std::string_view id) {
+        if (id.empty() || id.size() > 40 || id.front() == '-' || id.back() == '-') return false;
+        return std::all_of(id.begin(), id.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+        });
+    };
+    if (s.find("://") != std::string_view::npos) {
+        auto u = boost::urls::parse_uri(s);
+        if (!u) return {};
+        std::string_view path = u->encoded_path();
+        auto pos = path.rfind("/files/");
+        if (pos == std::string_view::npos) return {};
+        s = path.substr(pos + 1);
+    }
+    if (s.starts_with("files/")) s.remove_prefix(6);
+    if (!valid_id(s)) return {};
+    return "files/" + std::string(s);
+}
+
+}  // namespace resilience::gemini

@@ -1,0 +1,142 @@
+// The gemini-files tool as users run it: subcommands, exit statuses, --json,
+// and that the API key never appears in anything it prints.
+#include <resilience/sim/server.hpp>
+
+#include <boost/json.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sys/wait.h>
+
+#ifdef GEMINI_FILES_TOOL
+namespace sim = resilience::sim;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string tool_key = "tool-key-8d1e44a07c";
+
+struct run_result {
+    int status = -1;
+    std::string out;  // stdout and stderr together
+};
+
+run_result run_tool(const std::string& env, const std::string& args) {
+    std::string cmd = env + " " + GEMINI_FILES_TOOL + " " + args + " 2>&1 </dev/null";
+    run_result r;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    BOOST_REQUIRE(p);
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
+    int st = ::pclose(p);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return r;
+}
+
+struct tool_fixture {
+    std::unique_ptr<sim::server> srv;
+    std::string env;
+    tool_fixture() {
+        sim::config cfg;
+        cfg.api_key = tool_key;
+        cfg.processing = sim::processing_time::fixed(200ms);
+        srv = std::make_unique<sim::server>(cfg);
+        srv->start();
+        env = "env -u GEMINI_RETRY_MAX_ATTEMPTS GEMINI_API_KEY=" + tool_key + " GEMINI_BASE_URL=" + srv->base_url() +
+              " GEMINI_RETRY_INITIAL_DELAY_MS=10 GEMINI_RETRY_MAX_DELAY_MS=50";
+    }
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(gemini_files_tool, tool_fixture)
+
+BOOST_AUTO_TEST_CASE(upload_wait_list_delete_with_json) {
+    auto path = std::filesystem::temp_directory_path() / ("tool-test-" + std::to_string(::getpid()) + ".mp4");
+    std::ofstream(path) << std::string(5000, 'v');
+    auto up = run_tool(env, "--json upload " + path.string());
+    BOOST_TEST_REQUIRE(up.status == 0, up.out);
+    auto uj = boost::json::parse(up.out.substr(up.out.find('[')));
+    std::string name(uj.as_array()[0].at("file").at("name").as_string());
+    BOOST_TEST(name.starts_with("files/"));
+
+    auto w = run_tool(env, "--json --timeout 30 --poll-interval 0.05 wait " + name);
+    BOOST_TEST_REQUIRE(w.status == 0, w.out);
+    auto wj = boost::json::parse(w.out.substr(w.out.find('[')));
+    BOOST_TEST(wj.as_array()[0].at("ok").as_bool());
+    BOOST_TEST(wj.as_array()[0].at("file").at("state").as_string() == "ACTIVE");
+
+    auto l = run_tool(env, "list");
+    BOOST_TEST(l.status == 0);
+    BOOST_TEST(l.out.find(name) != std::string::npos);
+
+    auto d = run_tool(env, "delete " + name);
+    BOOST_TEST(d.status == 0, d.out);
+    BOOST_TEST(!srv->file(name).has_value());
+    for (auto* o : {&up, &w, &l, &d}) BOOST_TEST(o->out.find(tool_key) == std::string::npos);
+    std::filesystem::remove(path);
+}
+
+BOOST_AUTO_TEST_CASE(run_generates_from_a_file) {
+    auto path = std::filesystem::temp_directory_path() / ("tool-run-" + std::to_string(::getpid()) + ".png");
+    std::ofstream(path) << std::string(3000, 'p');
+    auto r = run_tool(env, "--timeout 30 --poll-interval 0.05 run " + path.string() + " --prompt 'Describe it'");
+    BOOST_TEST(r.status == 0, r.out);
+    BOOST_TEST(r.out.find("Generating content...") != std::string::npos);
+    BOOST_TEST(r.out.find(tool_key) == std::string::npos);
+    std::filesystem::remove(path);
+}
+
+BOOST_AUTO_TEST_CASE(exit_statuses) {
+    // A missing file: the wait fails (403), exit 1, a clear message.
+    auto missing = run_tool(env, "wait files/doesnotexist");
+    BOOST_TEST(missing.status == 1, missing.out);
+    BOOST_TEST(missing.out.find("files/doesnotexist") != std::string::npos);
+    // One good and one missing: still 1.
+    std::string good = srv->add_file("ok");
+    auto mixed = run_tool(env, "--json wait " + good + " files/doesnotexist");
+    BOOST_TEST(mixed.status == 1, mixed.out);
+    // No key: usage error 2, and it says which variable.
+    auto nokey = run_tool("env -u GEMINI_API_KEY GEMINI_BASE_URL=" + srv->base_url(), "list");
+    BOOST_TEST(nokey.status == 2);
+    BOOST_TEST(nokey.out.find("GEMINI_API_KEY") != std::string::npos);
+    // A bad environment value: 2, naming the variable and the value.
+    auto bad = run_tool(env + " GEMINI_RETRY_BACKOFF_MULTIPLIER=0.5", "list");
+    BOOST_TEST(bad.status == 2);
+    BOOST_TEST(bad.out.find("GEMINI_RETRY_BACKOFF_MULTIPLIER") != std::string::npos);
+    BOOST_TEST(bad.out.find("0.5") != std::string::npos);
+    // Unknown command and bad flag values.
+    BOOST_TEST(run_tool(env, "frobnicate").status == 2);
+    BOOST_TEST(run_tool(env, "--timeout -3 list").status == 2);
+    // A wrong key: exit 1, and neither key is printed.
+    auto wrong = run_tool("env GEMINI_API_KEY=not-" + tool_key + " GEMINI_BASE_URL=" + srv->base_url(), "list");
+    BOOST_TEST(wrong.status == 1, wrong.out);
+    BOOST_TEST(wrong.out.find(tool_key) == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(config_shows_the_effective_configuration_without_the_key) {
+    auto c = run_tool(env + " GEMINI_RETRY_MAX_ATTEMPTS=7", "--json config");
+    BOOST_TEST_REQUIRE(c.status == 0, c.out);
+    auto j = boost::json::parse(c.out);
+    BOOST_TEST(j.at("maxRetries").as_int64() == 7);
+    BOOST_TEST(j.at("apiKey").as_string() == "set");
+    BOOST_TEST(c.out.find(tool_key) == std::string::npos);
+    auto zero = run_tool(env + " GEMINI_RETRY_MAX_ATTEMPTS=0", "config");
+    BOOST_TEST(zero.status == 0);
+    BOOST_TEST(zero.out.find("max retries:            0") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(demo_runs_against_the_in_process_simulator) {
+    auto d = run_tool("env -u GEMINI_API_KEY -u GEMINI_BASE_URL", "--json demo --files 40 --generate 5 --time-scale 0.05");
+    BOOST_TEST_REQUIRE(d.status == 0, d.out);
+    auto j = boost::json::parse(d.out.substr(d.out.rfind("\n{") + 1));
+    BOOST_TEST(j.at("files").as_int64() == 40);
+    BOOST_TEST(j.at("errors").as_int64() == 0);
+    BOOST_TEST(j.at("active").as_int64() + j.at("failedByServer").as_int64() == 40);
+    BOOST_TEST(j.at("requestsSent").as_int64() > 40);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+#endif

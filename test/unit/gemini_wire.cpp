@@ -1,0 +1,176 @@
+#include <resilience/gemini/wire.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+using namespace resilience;
+using namespace resilience::gemini;
+using namespace std::chrono_literals;
+
+BOOST_AUTO_TEST_SUITE(gemini_wire)
+
+BOOST_AUTO_TEST_CASE(file_resource_as_the_service_writes_it) {
+    auto f = parse_file(R"({
+  "name": "files/4if4o2bqvugf",
+  "displayName": "Big Buck Bunny",
+  "mimeType": "video/mp4",
+  "sizeBytes": "64657027",
+  "createTime": "2024-08-26T08:24:56.068012Z",
+  "updateTime": "2024-08-26T08:25:03.977029Z",
+  "expirationTime": "2024-08-28T08:24:56.049455995Z",
+  "sha256Hash": "Zjc4ZjM5",
+  "uri": "https://generativelanguage.googleapis.com/v1beta/files/4if4o2bqvugf",
+  "state": "ACTIVE",
+  "source": "UPLOADED",
+  "videoMetadata": {"videoDuration": "596s"},
+  "someFutureField": [1, 2, 3]
+})");
+    BOOST_REQUIRE(f);
+    BOOST_TEST(f->name == "files/4if4o2bqvugf");
+    BOOST_TEST(f->display_name == "Big Buck Bunny");
+    BOOST_TEST(f->size_bytes == 64657027);
+    BOOST_TEST((f->state == file_state::active));
+    BOOST_TEST(f->uri.ends_with("/files/4if4o2bqvugf"));
+    BOOST_TEST(!f->error.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(upload_answer_wraps_the_file_and_unknown_states_are_tolerated) {
+    auto f = parse_file(R"({"file": {"name": "files/abc", "state": "ARCHIVED", "sizeBytes": 12}})");
+    BOOST_REQUIRE(f);
+    BOOST_TEST(f->name == "files/abc");
+    BOOST_TEST((f->state == file_state::unknown));
+    BOOST_TEST(f->state_text == "ARCHIVED");
+    BOOST_TEST(f->size_bytes == 12);
+}
+
+BOOST_AUTO_TEST_CASE(failed_file_carries_its_error) {
+    auto f = parse_file(R"({"name": "files/x1", "state": "FAILED", "error": {"code": 13, "message": "Video decode failed"}})");
+    BOOST_REQUIRE(f);
+    BOOST_TEST((f->state == file_state::failed));
+    BOOST_REQUIRE(f->error.has_value());
+    BOOST_TEST(f->error->code == 13);
+    BOOST_TEST(f->error->message == "Video decode failed");
+}
+
+BOOST_AUTO_TEST_CASE(broken_bodies_are_clear_errors) {
+    for (std::string_view body : {"", "{", "[]", "null", "{\"state\": \"ACTIVE\"}", "<html>502</html>"}) {
+        auto f = parse_file(body);
+        BOOST_TEST_CONTEXT(body) {
+            BOOST_TEST(!f);
+            BOOST_TEST((f.error().code == errc::malformed_response));
+            BOOST_TEST(!f.error().diag.message.empty());
+        }
+    }
+    BOOST_TEST(!parse_file_page("[1,2]"));
+    BOOST_TEST(!parse_file_page(R"({"files": 3})"));
+    BOOST_TEST(!parse_generate_result("not json"));
+}
+
+BOOST_AUTO_TEST_CASE(list_pages) {
+    auto p = parse_file_page(R"({"files": [{"name": "files/a"}, {"name": "files/b"}], "nextPageToken": "t2"})");
+    BOOST_REQUIRE(p);
+    BOOST_TEST(p->files.size() == 2u);
+    BOOST_TEST(p->next_page_token == "t2");
+    auto empty = parse_file_page("{}");
+    BOOST_REQUIRE(empty);
+    BOOST_TEST(empty->files.empty());
+    BOOST_TEST(empty->next_page_token.empty());
+}
+
+BOOST_AUTO_TEST_CASE(generate_answer) {
+    auto r = parse_generate_result(
+        R"({"candidates":[{"content":{"parts":[{"text":"A rabbit "},{"text":"wakes up."}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":87,"totalTokenCount":96},"modelVersion":"gemini-2.0-flash"})");
+    BOOST_REQUIRE(r);
+    BOOST_TEST(r->text == "A rabbit wakes up.");
+    BOOST_TEST(r->finish_reason == "STOP");
+    BOOST_TEST(r->usage.prompt_tokens == 9);
+    BOOST_TEST(r->usage.candidates_tokens == 87);
+    BOOST_TEST(r->usage.total_tokens == 96);
+    BOOST_TEST(r->model_version == "gemini-2.0-flash");
+}
+
+BOOST_AUTO_TEST_CASE(generate_request_uses_camel_case_file_data) {
+    file f;
+    f.uri = "https://example.test/v1beta/files/abc";
+    f.mime_type = "video/mp4";
+    std::vector<content> contents{content{"user", {part::from_text("Describe this clip"), part::from_file(f)}}};
+    std::string body = make_generate_request(contents);
+    BOOST_TEST(body.find(R"("fileData":{"mimeType":"video/mp4","fileUri":"https://example.test/v1beta/files/abc"})") !=
+               std::string::npos);
+    BOOST_TEST(body.find(R"({"text":"Describe this clip"})") != std::string::npos);
+    BOOST_TEST(make_upload_start_body("Big \"Buck\"") == R"({"file":{"displayName":"Big \"Buck\""}})");
+}
+
+BOOST_AUTO_TEST_CASE(rate_limit_envelope_with_retry_info) {
+    std::string body = R"({"error": {"code": 429, "message": "You exceeded your current quota", "status": "RESOURCE_EXHAUSTED",
+  "details": [
+    {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests", "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}]},
+    {"@type": "type.googleapis.com/google.rpc.Help", "links": [{"description": "d", "url": "u"}]},
+    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "15s"}]}})";
+    failure f = decode_error(429, body);
+    BOOST_TEST((f.code == errc::http_too_many_requests));
+    BOOST_TEST((classify(f.code) == error_kind::retryable_rate_limit));
+    BOOST_TEST(f.diag.http_status == 429);
+    BOOST_TEST(f.diag.status == "RESOURCE_EXHAUSTED");
+    BOOST_TEST(f.diag.message == "You exceeded your current quota");
+    BOOST_TEST(f.diag.quota_id == "GenerateRequestsPerMinutePerProjectPerModel-FreeTier");
+    BOOST_REQUIRE(f.diag.retry_after.has_value());
+    BOOST_TEST(std::chrono::duration_cast<std::chrono::seconds>(*f.diag.retry_after).count() == 15);
+}
+
+BOOST_AUTO_TEST_CASE(per_day_and_storage_quotas_are_not_retried) {
+    failure day = decode_error(429, R"({"error": {"code": 429, "message": "Quota exceeded", "status": "RESOURCE_EXHAUSTED",
+      "details": [{"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{"quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]},
+                  {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "45.837906927s"}]}})");
+    BOOST_TEST((day.code == errc::quota_exhausted));
+    BOOST_TEST(!is_retryable(classify(day.code)));
+    BOOST_TEST(day.diag.message.find("per-day quota") != std::string::npos);
+    BOOST_TEST(!day.diag.retry_after.has_value());
+
+    failure storage = decode_error(429, R"({"error": {"code": 429, "message": "storage full", "status": "RESOURCE_EXHAUSTED",
+      "details": [{"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{"quotaId": "FileStorageBytesPerProject"}]},
+                  {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "9223372036854775807s"}]}})");
+    BOOST_TEST((storage.code == errc::quota_exhausted));
+    BOOST_TEST(storage.diag.message.find("file storage quota") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(other_envelopes_and_plain_text) {
+    failure bad_key = decode_error(400, R"({"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT",
+      "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com"}]}})");
+    BOOST_TEST((bad_key.code == errc::http_client_error));
+    BOOST_TEST(bad_key.diag.reason == "API_KEY_INVALID");
+
+    failure missing = decode_error(403, R"([{"error": {"code": 403, "message": "You do not have permission to access the File x or it may not exist.", "status": "PERMISSION_DENIED"}}])");
+    BOOST_TEST((missing.code == errc::http_forbidden));
+    BOOST_TEST(missing.diag.status == "PERMISSION_DENIED");
+    BOOST_TEST((classify(missing.code) == error_kind::non_retryable_auth));
+
+    failure text = decode_error(400, "Upload chunk size must be a multiple of 8388608 bytes\nmore lines");
+    BOOST_TEST(text.diag.message == "Upload chunk size must be a multiple of 8388608 bytes");
+    BOOST_TEST((text.code == errc::http_client_error));
+
+    failure overloaded = decode_error(503, "", "120");
+    BOOST_TEST((overloaded.code == errc::http_server_error));
+    BOOST_TEST(overloaded.diag.message == "HTTP 503");
+    BOOST_REQUIRE(overloaded.diag.retry_after.has_value());
+    BOOST_TEST(std::chrono::duration_cast<std::chrono::seconds>(*overloaded.diag.retry_after).count() == 120);
+
+    failure broken = decode_error(500, "{\"error\": {\"code\": 500, \"mess");  // truncated JSON
+    BOOST_TEST((broken.code == errc::http_server_error));
+    BOOST_TEST(!broken.diag.message.empty());
+}
+
+BOOST_AUTO_TEST_CASE(mime_types_and_names) {
+    BOOST_TEST(mime_type_for("clip.mp4") == "video/mp4");
+    BOOST_TEST(mime_type_for("/a/b/Photo.JPG") == "image/jpeg");
+    BOOST_TEST(mime_type_for("noext") == "application/octet-stream");
+    BOOST_TEST(mime_type_for("dir.v2/file") == "application/octet-stream");
+    BOOST_TEST(normalize_file_name("abc123") == "files/abc123");
+    BOOST_TEST(normalize_file_name("files/abc123") == "files/abc123");
+    BOOST_TEST(normalize_file_name("https://generativelanguage.googleapis.com/v1beta/files/abc123") == "files/abc123");
+    BOOST_TEST(normalize_file_name("files/ABC").empty());
+    BOOST_TEST(normalize_file_name("-abc").empty());
+    BOOST_TEST(normalize_file_name("files/../x").empty());
+    BOOST_TEST(normalize_file_name("").empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

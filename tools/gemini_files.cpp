@@ -1,0 +1,378 @@
+// gemini-files: the Gemini Files API from the command line, through
+// asio-resilience (retries, circuit breaker, cooldown, retry budget).
+//
+//   gemini-files [--base-url URL] [--timeout SECONDS] [--json] COMMAND [ARGS]
+//     upload FILE...                     upload files (concurrently), print their names
+//     wait NAME...                       wait until the files are ACTIVE
+//     run FILE --prompt TEXT [--model M] upload, wait, generate; print the answer
+//     list                               list the project's files
+//     delete NAME...                     delete files
+//     config                             print the effective configuration, validated
+//     demo [--files N] [--generate K] [--time-scale F]
+//                                        run against an in-process simulator with faults
+//   --poll-interval SECONDS sets the first pause between polls of `wait` and `run`.
+//
+// GEMINI_API_KEY is required except for `demo`. GEMINI_BASE_URL or --base-url
+// points at another server. Exit status: 0 when everything asked for ended
+// well, 1 when some operation failed, 2 for a usage or configuration error.
+#include "gemini_files_demo.hpp"
+
+#include <resilience/gemini/client.hpp>
+#include <resilience/gemini/media_task.hpp>
+#include <resilience/gemini/wire.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include <charconv>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <unistd.h>
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+namespace gemini = resilience::gemini;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct cli {
+    std::string command;
+    std::vector<std::string> args;
+    std::optional<std::string> base_url;
+    std::optional<double> timeout_s;
+    bool json = false;
+    std::string prompt;
+    std::string model = "gemini-2.0-flash";
+    int demo_files = 200;
+    int demo_generate = 20;
+    std::optional<double> poll_s;
+    double time_scale = 1.0;
+};
+
+[[noreturn]] void usage_error(const std::string& msg) {
+    std::cerr << "gemini-files: " << msg << "\n"
+              << "usage: gemini-files [--base-url URL] [--timeout SECONDS] [--poll-interval SECONDS] [--json] COMMAND [ARGS]\n"
+              << "commands: upload FILE... | wait NAME... | run FILE --prompt TEXT [--model M] | list |\n"
+              << "          delete NAME... | config | demo [--files N] [--generate K] [--time-scale F]\n";
+    std::exit(2);
+}
+
+int parse_int(const std::string& flag, const std::string& v, int lo, int hi) {
+    int n = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (v.empty() || ec != std::errc() || p != v.data() + v.size() || n < lo || n > hi)
+        usage_error(flag + " \"" + v + "\" is not an integer between " + std::to_string(lo) + " and " + std::to_string(hi));
+    return n;
+}
+
+cli parse(int argc, char** argv) {
+    cli c;
+    std::vector<std::string> a(argv + 1, argv + argc);
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const std::string& s = a[i];
+        auto value = [&](const char* flag) -> std::string {
+            if (i + 1 >= a.size()) usage_error(std::string(flag) + " needs a value");
+            return a[++i];
+        };
+        if (s == "--help" || s == "-h") usage_error("help");
+        else if (s == "--base-url") c.base_url = value("--base-url");
+        else if (s == "--timeout") {
+            std::string v = value("--timeout");
+            double d = 0;
+            auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+            if (v.empty() || ec != std::errc() || p != v.data() + v.size() || !(d > 0) || d > 86400 * 7)
+                usage_error("--timeout \"" + v + "\" is not a number of seconds between 0 and 604800");
+            c.timeout_s = d;
+        } else if (s == "--poll-interval") {
+            std::string v = value("--poll-interval");
+            double d = 0;
+            auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+            if (v.empty() || ec != std::errc() || p != v.data() + v.size() || !(d > 0) || d > 3600)
+                usage_error("--poll-interval \"" + v + "\" is not a number of seconds between 0 and 3600");
+            c.poll_s = d;
+        } else if (s == "--time-scale") {
+            std::string v = value("--time-scale");
+            double d = 0;
+            auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+            if (v.empty() || ec != std::errc() || p != v.data() + v.size() || !(d >= 0.001) || d > 100)
+                usage_error("--time-scale \"" + v + "\" is not a number between 0.001 and 100");
+            c.time_scale = d;
+        } else if (s == "--json") c.json = true;
+        else if (s == "--prompt") c.prompt = value("--prompt");
+        else if (s == "--model") c.model = value("--model");
+        else if (s == "--files") c.demo_files = parse_int("--files", value("--files"), 1, 100000);
+        else if (s == "--generate") c.demo_generate = parse_int("--generate", value("--generate"), 0, 100000);
+        else if (s.starts_with("--")) usage_error("unknown option " + s);
+        else if (c.command.empty()) c.command = s;
+        else c.args.push_back(s);
+    }
+    if (c.command.empty()) usage_error("no command");
+    return c;
+}
+
+void apply_poll(const cli& c, gemini::wait_options& w) {
+    if (!c.poll_s) return;
+    w.poll_initial = std::chrono::duration_cast<resilience::duration>(std::chrono::duration<double>(*c.poll_s));
+    w.poll_max = std::max(w.poll_max, w.poll_initial);
+}
+
+template <class F>
+void run_coroutine(asio::io_context& ctx, F f) {
+    asio::co_spawn(ctx, std::move(f), [](std::exception_ptr p) {
+        if (p) std::rethrow_exception(p);
+    });
+}
+
+std::string state_of(const resilience::result<gemini::file>& r) {
+    if (r) return std::string(gemini::to_string(r->state));
+    return "ERROR";
+}
+
+json::object file_json(const gemini::file& f) {
+    return json::object{{"name", f.name},       {"displayName", f.display_name}, {"mimeType", f.mime_type},
+                        {"sizeBytes", f.size_bytes}, {"state", std::string(gemini::to_string(f.state))},
+                        {"uri", f.uri},         {"sha256Hash", f.sha256_hash}};
+}
+
+json::object error_json(const resilience::failure& f) {
+    json::object o{{"code", f.code.message()}, {"kind", std::string(resilience::to_string(resilience::classify(f.code)))},
+                   {"message", f.what()},       {"attempts", f.diag.attempts}};
+    if (f.diag.http_status) o["httpStatus"] = f.diag.http_status;
+    if (!f.diag.status.empty()) o["status"] = f.diag.status;
+    return o;
+}
+
+// Progress of many waits, redrawn in place on a terminal.
+struct progress {
+    std::map<std::string, int> per_state;
+    std::size_t total = 0, done = 0;
+    bool tty = false;
+    resilience::time_point start;
+};
+
+int run_command(const cli& c, gemini::client_options opts) {
+    asio::io_context ctx;
+    const bool tty = ::isatty(1) && !c.json;
+    auto start = std::chrono::steady_clock::now();
+    // Plain status lines go to stderr, unless a terminal shows a progress line instead.
+    std::mutex out_mu;
+    if (!tty)
+        opts.on_status = [&](std::string_view s) {
+            std::lock_guard lk(out_mu);
+            std::cerr << s << '\n';
+        };
+    gemini::client g(ctx.get_executor(), std::move(opts));
+    auto deadline = [&]() {
+        return c.timeout_s ? g.time().now() + std::chrono::duration_cast<resilience::duration>(
+                                                  std::chrono::duration<double>(*c.timeout_s))
+                           : resilience::time_point::max();
+    };
+    int failures = 0;
+    json::array out;
+
+    if (c.command == "upload") {
+        if (c.args.empty()) usage_error("upload needs at least one FILE");
+        for (const auto& path : c.args)
+            run_coroutine(ctx, [&, path]() -> asio::awaitable<void> {
+                gemini::upload_options uo;
+                uo.deadline = deadline();
+                auto r = co_await g.upload(path, std::move(uo));
+                if (r) {
+                    if (c.json) out.push_back(json::object{{"path", path}, {"ok", true}, {"file", file_json(*r)}});
+                    else std::cout << path << ": " << r->name << " (" << gemini::to_string(r->state) << ")\n";
+                } else {
+                    ++failures;
+                    if (c.json) out.push_back(json::object{{"path", path}, {"ok", false}, {"error", error_json(r.error())}});
+                    else std::cerr << path << ": upload failed: " << r.error().what() << '\n';
+                }
+            });
+        ctx.run();
+    } else if (c.command == "wait") {
+        if (c.args.empty()) usage_error("wait needs at least one NAME");
+        progress pr;
+        pr.total = c.args.size();
+        pr.per_state["PROCESSING"] = static_cast<int>(pr.total);
+        auto draw = [&] {
+            auto s = g.stats();
+            auto el = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+            std::string line = "\r" + std::to_string(pr.done) + "/" + std::to_string(pr.total) + " done |";
+            for (auto& [k, v] : pr.per_state)
+                if (v) line += " " + k + " " + std::to_string(v);
+            line += " | attempts " + std::to_string(s.attempts) + " retries " + std::to_string(s.retries);
+            static const char* kinds[] = {"net", "429", "5xx", "auth", "4xx", "abort"};
+            for (int i = 0; i < 3; ++i)
+                if (s.retries_by_kind[i]) line += std::string(" ") + kinds[i] + " " + std::to_string(s.retries_by_kind[i]);
+            line += " | breaker " + std::string(resilience::to_string(g.breaker_state()));
+            line += " | " + resilience::format_seconds(el) + "   ";
+            std::cout << line << std::flush;
+        };
+        for (const auto& name : c.args)
+            run_coroutine(ctx, [&, name]() -> asio::awaitable<void> {
+                gemini::wait_options wo;
+                wo.deadline = deadline();
+                apply_poll(c, wo);
+                auto r = co_await g.wait_until_active(name, std::move(wo));
+                --pr.per_state["PROCESSING"];
+                ++pr.per_state[state_of(r)];
+                ++pr.done;
+                if (!r) ++failures;
+                if (c.json) {
+                    json::object o{{"name", name}, {"ok", bool(r)}};
+                    if (r) o["file"] = file_json(*r);
+                    else o["error"] = error_json(r.error());
+                    out.push_back(std::move(o));
+                } else if (!tty) {
+                    std::lock_guard lk(out_mu);
+                    if (r) std::cout << name << ": ACTIVE\n";
+                    else std::cout << name << ": " << r.error().what() << '\n';
+                }
+            });
+        if (tty) {
+            run_coroutine(ctx, [&]() -> asio::awaitable<void> {
+                asio::steady_timer t(ctx);
+                while (pr.done < pr.total) {
+                    draw();
+                    t.expires_after(200ms);
+                    co_await t.async_wait(asio::use_awaitable);
+                }
+                draw();
+                std::cout << '\n';
+            });
+        }
+        ctx.run();
+    } else if (c.command == "run") {
+        if (c.args.size() != 1) usage_error("run needs exactly one FILE");
+        if (c.prompt.empty()) usage_error("run needs --prompt TEXT");
+        run_coroutine(ctx, [&]() -> asio::awaitable<void> {
+            gemini::media_task_options t;
+            t.file_path = c.args[0];
+            t.model = c.model;
+            t.deadline = deadline();
+            apply_poll(c, t.wait);
+            const std::string prompt = c.prompt;
+            t.build_contents = [prompt](const gemini::file& f) {
+                gemini::content ct;
+                ct.parts = {gemini::part::from_file(f), gemini::part::from_text(prompt)};
+                return std::vector<gemini::content>{ct};
+            };
+            auto r = co_await gemini::run_media_task(g, std::move(t));
+            if (!r) {
+                ++failures;
+                if (c.json) out.push_back(json::object{{"ok", false}, {"error", error_json(r.error())}});
+                else std::cerr << "run failed: " << r.error().what() << '\n';
+                co_return;
+            }
+            if (c.json)
+                out.push_back(json::object{{"ok", true}, {"file", file_json(r->uploaded)}, {"text", r->generated.text},
+                                           {"finishReason", r->generated.finish_reason},
+                                           {"totalTokens", r->generated.usage.total_tokens}});
+            else std::cout << r->generated.text << '\n';
+        });
+        ctx.run();
+    } else if (c.command == "list") {
+        run_coroutine(ctx, [&]() -> asio::awaitable<void> {
+            auto r = co_await g.list(deadline());
+            if (!r) {
+                ++failures;
+                if (c.json) out.push_back(json::object{{"ok", false}, {"error", error_json(r.error())}});
+                else std::cerr << "list failed: " << r.error().what() << '\n';
+                co_return;
+            }
+            for (const auto& f : *r) {
+                if (c.json) out.push_back(file_json(f));
+                else std::cout << f.name << '\t' << gemini::to_string(f.state) << '\t' << f.size_bytes << '\t'
+                               << f.display_name << '\n';
+            }
+        });
+        ctx.run();
+    } else if (c.command == "delete") {
+        if (c.args.empty()) usage_error("delete needs at least one NAME");
+        for (const auto& name : c.args)
+            run_coroutine(ctx, [&, name]() -> asio::awaitable<void> {
+                auto r = co_await g.remove(name, deadline());
+                if (!r) ++failures;
+                if (c.json) {
+                    json::object o{{"name", name}, {"ok", bool(r)}};
+                    if (!r) o["error"] = error_json(r.error());
+                    out.push_back(std::move(o));
+                } else if (r) std::cout << name << ": deleted\n";
+                else std::cerr << name << ": delete failed: " << r.error().what() << '\n';
+            });
+        ctx.run();
+    } else {
+        usage_error("unknown command " + c.command);
+    }
+    if (c.json) std::cout << json::serialize(out) << '\n';
+    return failures == 0 ? 0 : 1;
+}
+
+int show_config(const cli& c, const gemini::client_options& o) {
+    const auto& r = o.retry;
+    if (c.json) {
+        json::object j{{"baseUrl", o.base_url},
+                       {"apiKey", o.api_key.empty() ? "unset" : "set"},
+                       {"maxRetries", r.max_retries},
+                       {"initialDelayMs", r.backoff.initial_delay.count()},
+                       {"maxDelayMs", r.backoff.max_delay.count()},
+                       {"multiplier", r.backoff.multiplier},
+                       {"jitter", std::string(resilience::to_string(r.backoff.jitter))},
+                       {"breakerThreshold", o.breaker.failure_threshold},
+                       {"breakerTimeoutMs", o.breaker.open_timeout.count()},
+                       {"timeoutS", c.timeout_s ? *c.timeout_s : 0.0}};
+        std::cout << json::serialize(j) << '\n';
+    } else {
+        std::cout << "base URL:               " << o.base_url << '\n'
+                  << "API key:                " << (o.api_key.empty() ? "unset" : "set (not shown)") << '\n'
+                  << "max retries:            " << r.max_retries << '\n'
+                  << "initial delay:          " << r.backoff.initial_delay.count() << " ms\n"
+                  << "max delay:              " << r.backoff.max_delay.count() << " ms\n"
+                  << "backoff multiplier:     " << r.backoff.multiplier << '\n'
+                  << "jitter:                 " << resilience::to_string(r.backoff.jitter) << '\n'
+                  << "breaker threshold:      " << o.breaker.failure_threshold << '\n'
+                  << "breaker open timeout:   " << o.breaker.open_timeout.count() << " ms\n"
+                  << "timeout:                " << (c.timeout_s ? std::to_string(*c.timeout_s) + " s" : "none") << '\n';
+    }
+    if (o.api_key.empty()) {
+        std::cerr << "gemini-files: GEMINI_API_KEY is not set (required except for demo)\n";
+        return 2;
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    cli c = parse(argc, argv);
+    resilience::config_overrides ov;
+    if (c.base_url) ov.base_url = *c.base_url;
+    auto opts = gemini::client_options::from_env(ov);
+    if (!opts) {
+        std::cerr << "gemini-files: configuration error: " << opts.error().what() << '\n';
+        return 2;
+    }
+    try {
+        if (c.command == "config") return show_config(c, *opts);
+        if (c.command == "demo") {
+            gemini_files_demo::settings s;
+            s.files = c.demo_files;
+            s.generate = c.demo_generate;
+            s.json = c.json;
+            s.time_scale = c.time_scale;
+            s.api_key_from_env = opts->api_key;
+            return gemini_files_demo::run(s, *opts);
+        }
+        if (opts->api_key.empty()) {
+            std::cerr << "gemini-files: GEMINI_API_KEY is not set (required for " << c.command << ")\n";
+            return 2;
+        }
+        return run_command(c, std::move(*opts));
+    } catch (const resilience::error& e) {
+        std::cerr << "gemini-files: " << e.get_failure().what() << '\n';
+        return 2;
+    }
+}
