@@ -187,6 +187,9 @@ int run(const settings& s, gemini::client_options opts) {
         boost::json::object by;
         for (int k = 0; k < 3; ++k) by[kinds[k]] = st.retries_by_kind[k];
         j["retriesByKind"] = std::move(by);
+        boost::json::array samples;
+        for (const auto& e : error_samples) samples.push_back(boost::json::string(e));
+        j["errorSamples"] = std::move(samples);
         std::cout << boost::json::serialize(j) << '\n';
     } else {
         std::cout << "\nsummary\n"

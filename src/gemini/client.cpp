@@ -1,4 +1,5 @@
 #include <resilience/gemini/client.hpp>
+#include <resilience/cooldown.hpp>
 #include <resilience/gemini/wire.hpp>
 
 #include <boost/asio/this_coro.hpp>
@@ -38,6 +39,17 @@ std::string header(const http::response& r, std::string_view name) {
     return it == r.headers.end() ? std::string() : std::string(it->value());
 }
 
+// A poll whose retries ended on a transient failure (retries or budget
+// exhausted, breaker open): worth another round while the deadline allows.
+bool transient_round(const failure& f, const wait_options& o, int& failed_rounds) {
+    const bool transient = is_retryable(classify(f.code)) &&
+                           (f.diag.gave_up == give_up_reason::max_retries || f.diag.gave_up == give_up_reason::budget ||
+                            f.diag.gave_up == give_up_reason::circuit_open);
+    if (!transient) return false;
+    ++failed_rounds;
+    return o.deadline != time_point::max() || failed_rounds <= o.max_failed_rounds;
+}
+
 struct chunk_outcome {
     std::optional<file> done;    // the finalized file
     bool session_lost = false;   // the server no longer knows the session: start again
@@ -61,6 +73,9 @@ struct client::impl {
     http::client http;
     std::string api_root;  // scheme://host[:port][/prefix]/v1beta
     std::string upload_url;
+    std::shared_ptr<circuit_breaker> breaker;
+    std::shared_ptr<resilience::cooldown> cool = std::make_shared<resilience::cooldown>();
+    std::shared_ptr<retry_budget> budget;
     resilience::pipeline pipe;
 
     std::atomic<std::uint64_t> calls{0}, attempts{0}, retries{0}, gave_up{0}, cooldown_waits{0}, breaker_waits{0},
@@ -81,11 +96,32 @@ struct client::impl {
         r.time = opts.time;
         r.seed = opts.seed;
         r.on_event = [this](const event& e) { count(e); };
+        r.breaker = breaker;
+        r.cooldown = cool;
+        r.budget = budget;
+        r.scope = make_scope(host_of(opts.base_url), opts.api_key);
+        r.admission = admission_mode::wait;  // calls wait for the breaker, bounded by their deadline
         return r;
     }
 
+    static std::shared_ptr<circuit_breaker> make_breaker(const client_options& o) {
+        breaker_options b;
+        b.config = o.breaker;
+        b.time = o.time;
+        return std::make_shared<circuit_breaker>(std::move(b));
+    }
+
+    static std::string host_of(const std::string& base) {
+        auto u = boost::urls::parse_absolute_uri(base.empty() ? std::string(default_base_url) : base);
+        return u ? std::string(u->encoded_authority()) : base;
+    }
+
     impl(asio::any_io_executor ex, client_options o)
-        : opts(std::move(o)), http(ex, http_options(opts)), pipe(retry_opts()) {
+        : opts(std::move(o)),
+          http(ex, http_options(opts)),
+          breaker(make_breaker(opts)),
+          budget(std::make_shared<retry_budget>(opts.budget)),
+          pipe(retry_opts()) {
         std::string base = opts.base_url.empty() ? std::string(default_base_url) : opts.base_url;
         while (!base.empty() && base.back() == '/') base.pop_back();
         auto u = boost::urls::parse_absolute_uri(base);
@@ -373,6 +409,7 @@ asio::awaitable<result<file>> client::wait_until_active(std::string name, wait_o
     };
     duration pause = o.poll_initial;
     std::string last_state = "unknown (no answer yet)";
+    int failed_rounds = 0;
     for (int poll = 0;; ++poll) {
         call_options call;
         call.deadline = o.deadline;
@@ -382,7 +419,12 @@ asio::awaitable<result<file>> client::wait_until_active(std::string name, wait_o
         auto op = [&](const attempt_context& a) { return d.get_once(url, a); };
         d.polls.fetch_add(1, std::memory_order_relaxed);
         auto r = co_await d.pipe.run(op, std::move(call));
-        if (!r) {
+        if (!r && transient_round(r.error(), o, failed_rounds)) {
+            // The service is sick (retries or budget exhausted, breaker open):
+            // the wait is not lost to it. Poll again after the pause, bounded
+            // by the deadline (or by max_failed_rounds without one).
+            last_state = "unknown (last poll failed: " + r.error().what() + ")";
+        } else if (!r) {
             failure f = r.error();
             if (f.diag.gave_up == give_up_reason::deadline || f.code == errc::deadline_exceeded) {
                 f.code = make_error_code(errc::deadline_exceeded);
@@ -390,16 +432,18 @@ asio::awaitable<result<file>> client::wait_until_active(std::string name, wait_o
                                  " (last error: " + r.error().what() + ")";
             }
             co_return f;
-        }
-        file& f = *r;
-        last_state = f.state_text.empty() ? std::string(to_string(f.state)) : f.state_text;
-        if (f.state == file_state::active) co_return std::move(f);
-        if (f.state == file_state::failed) {
-            failure fl(make_error_code(errc::file_failed));
-            fl.diag.message = n + " FAILED: " + (f.error ? f.error->message : std::string("no error given"));
-            if (f.error) fl.diag.status = std::to_string(f.error->code);
-            scrub(fl.diag.message, d.opts.api_key);
-            co_return fl;
+        } else {
+            failed_rounds = 0;
+            file& f = *r;
+            last_state = f.state_text.empty() ? std::string(to_string(f.state)) : f.state_text;
+            if (f.state == file_state::active) co_return std::move(f);
+            if (f.state == file_state::failed) {
+                failure fl(make_error_code(errc::file_failed));
+                fl.diag.message = n + " FAILED: " + (f.error ? f.error->message : std::string("no error given"));
+                if (f.error) fl.diag.status = std::to_string(f.error->code);
+                scrub(fl.diag.message, d.opts.api_key);
+                co_return fl;
+            }
         }
         // PROCESSING (or a state we do not know): wait and poll again.
         double jitter = 1.0 + o.poll_jitter * (2.0 * d.pipe.next_uniform() - 1.0);
@@ -435,6 +479,8 @@ client_stats client::stats() const noexcept {
     return s;
 }
 
+resilience::breaker_state client::breaker_state() const noexcept { return impl_->breaker->state(); }
+circuit_breaker& client::breaker() noexcept { return *impl_->breaker; }
 http::client& client::http() noexcept { return impl_->http; }
 resilience::pipeline& client::pipeline() noexcept { return impl_->pipe; }
 clock& client::time() noexcept { return impl_->pipe.time(); }

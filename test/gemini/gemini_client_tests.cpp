@@ -98,8 +98,10 @@ BOOST_AUTO_TEST_CASE(upload_of_20_mib_resumes_after_a_failed_chunk) {
     BOOST_REQUIRE(stored.has_value());
     BOOST_TEST((*stored == read_all(path)));
     auto s = fx.srv->snapshot();
-    // 3 chunks (8 + 8 + 4 MiB), one failed and re-sent after a query: 5 chunk-route requests.
-    BOOST_TEST(s.requests(sim::route::upload_chunk) == 5u);
+    // 3 chunks (8 + 8 + 4 MiB); the second is stored, then the connection is
+    // reset before the answer: the query says 16 MiB arrived, so the client
+    // goes on with the third. chunk, chunk (reset), query, chunk.
+    BOOST_TEST(s.requests(sim::route::upload_chunk) == 4u);
     BOOST_TEST(s.faults_of("reset_before_headers") == 1u);
     std::filesystem::remove(path);
 }
@@ -145,13 +147,15 @@ BOOST_AUTO_TEST_CASE(wait_rides_out_503_waves_and_connection_resets) {
     fixture fx(cfg, opts);
     std::string name = fx.srv->add_file("video", "video/mp4");
     fx.srv->add_fault(sim::fault::requests(sim::fault_kind::overloaded, sim::route::get, 2, 4));
-    fx.srv->add_fault(sim::fault::requests(sim::fault_kind::reset_before_headers, sim::route::get, 6, 6));
-    fx.srv->add_fault(sim::fault::requests(sim::fault_kind::reset_after_headers, sim::route::get, 8, 8));
+    // A reset before any answer byte on a pooled connection looks stale: the
+    // HTTP client re-sends a GET once by itself, so two in a row reach the retry loop.
+    fx.srv->add_fault(sim::fault::requests(sim::fault_kind::reset_before_headers, sim::route::get, 6, 7));
+    fx.srv->add_fault(sim::fault::requests(sim::fault_kind::reset_after_headers, sim::route::get, 9, 9));
     std::optional<resilience::result<gemini::file>> r;
     fx.run([&]() -> asio::awaitable<void> { r = co_await fx.client->wait_until_active(name); });
     BOOST_REQUIRE(r && *r);
     BOOST_TEST(((*r)->state == gemini::file_state::active));
-    BOOST_TEST(fx.client->stats().retries >= 5u);
+    BOOST_TEST(fx.client->stats().retries >= 4u);  // 3 x 503, then the resets (fault rules count only what earlier rules let through)
     BOOST_TEST(fx.all_status().find("(RETRYABLE_SERVER)") != std::string::npos);
     BOOST_TEST(fx.all_status().find("(RETRYABLE_NETWORK)") != std::string::npos);
 }
@@ -259,8 +263,8 @@ BOOST_AUTO_TEST_CASE(media_task_uploads_waits_and_generates) {
     BOOST_TEST((*r)->generated.finish_reason == "STOP");
     BOOST_TEST((*r)->generated.usage.total_tokens > 0);
     BOOST_REQUIRE(seen.size() >= 3u);
-    BOOST_TEST(std::find(seen.begin(), seen.end(), "Processing media file...") != seen.end());
-    BOOST_TEST(std::find(seen.begin(), seen.end(), "Generating content...") != seen.end());
+    BOOST_TEST((std::find(seen.begin(), seen.end(), "Processing media file...") != seen.end()));
+    BOOST_TEST((std::find(seen.begin(), seen.end(), "Generating content...") != seen.end()));
     BOOST_TEST(seen.back() == "Done.");
     std::filesystem::remove(path);
 }

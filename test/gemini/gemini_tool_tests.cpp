@@ -129,7 +129,7 @@ BOOST_AUTO_TEST_CASE(config_shows_the_effective_configuration_without_the_key) {
 }
 
 BOOST_AUTO_TEST_CASE(demo_runs_against_the_in_process_simulator) {
-    auto d = run_tool("env -u GEMINI_API_KEY -u GEMINI_BASE_URL", "--json demo --files 40 --generate 5 --time-scale 0.05");
+    auto d = run_tool("env -u GEMINI_API_KEY -u GEMINI_BASE_URL", "--json demo --files 40 --generate 5 --time-scale 0.2");
     BOOST_TEST_REQUIRE(d.status == 0, d.out);
     auto j = boost::json::parse(d.out.substr(d.out.rfind("\n{") + 1));
     BOOST_TEST(j.at("files").as_int64() == 40);

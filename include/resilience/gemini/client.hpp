@@ -25,7 +25,9 @@
 // Secrets: the API key travels only in the x-goog-api-key header; it never
 // appears in a URL, a status line, an event or an error message.
 
+#include <resilience/circuit_breaker.hpp>
 #include <resilience/config.hpp>
+#include <resilience/retry_budget.hpp>
 #include <resilience/events.hpp>
 #include <resilience/gemini/types.hpp>
 #include <resilience/http/client.hpp>
@@ -46,6 +48,7 @@ struct client_options {
     std::string api_version = "v1beta";
     retry_policy retry{};         ///< shared by every call (a call may override it)
     breaker_config breaker{};     ///< the client's circuit breaker
+    budget_config budget{};       ///< the client's retry budget (gRPC retry throttling)
     std::chrono::milliseconds request_timeout{60000};  ///< per attempt (upload chunks included); 0 = none
     std::uint64_t chunk_size = upload_granularity;     ///< upload chunk; a multiple of 8 MiB
     status_handler on_status;     ///< status text of every call
@@ -77,6 +80,11 @@ struct wait_options {
     time_point deadline = time_point::max();          ///< overall; ends with the last state seen
     status_handler on_status;                         ///< replaces the client's for this wait
     const retry_policy* retry = nullptr;              ///< replaces the client's policy for failed polls
+    /// A poll whose retries end on a transient failure (retries or budget
+    /// exhausted, breaker open) does not end the wait: the next round comes
+    /// after the pause. With a deadline, rounds go on until it; without one,
+    /// the wait ends after this many such rounds in a row.
+    int max_failed_rounds = 3;
 };
 
 /// Counters of everything the client did (thread-safe snapshots).
@@ -124,10 +132,15 @@ public:
     /// (errc::deadline_exceeded naming the last state seen). While PROCESSING
     /// the pause grows from poll_initial by poll_multiplier up to poll_max;
     /// failed requests follow the retry policy, and the circuit breaker is
-    /// waited for rather than failed on. Status text is prefixed "files/ID: ".
+    /// waited for rather than failed on; an outage shorter than the deadline
+    /// does not end the wait (see max_failed_rounds). Status text is
+    /// prefixed "files/ID: ".
     boost::asio::awaitable<result<file>> wait_until_active(std::string name, wait_options opts = wait_options());
 
     client_stats stats() const noexcept;
+    /// The state of the client's circuit breaker now.
+    resilience::breaker_state breaker_state() const noexcept;
+    resilience::circuit_breaker& breaker() noexcept;
     http::client& http() noexcept;
     resilience::pipeline& pipeline() noexcept;
     clock& time() noexcept;
