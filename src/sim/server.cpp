@@ -130,7 +130,7 @@ asio::awaitable<void> serve_connection(std::shared_ptr<server_impl> self, tcp::s
         time_point now = s.clk.now();
         const time_point received = now;
         target_info t = classify(req);
-        s.counts.total.fetch_add(1, std::memory_order_relaxed);
+        if (t.r != route::admin) s.counts.total.fetch_add(1, std::memory_order_relaxed);
         s.counts.requests[static_cast<std::size_t>(t.r)].fetch_add(1, std::memory_order_relaxed);
 
         decision d = s.faults.decide(t.r, now);

@@ -402,6 +402,8 @@ BOOST_AUTO_TEST_CASE(stats_and_keep_alive) {
         auto js = body_json(c.send(http::verb::get, "/admin/stats")).as_object();
         BOOST_CHECK_EQUAL(js.at("routes").at("list").at("statuses").at("200").to_number<std::uint64_t>(), 5u);
         BOOST_CHECK_EQUAL(js.at("open_connections").to_number<std::uint64_t>(), 1u);
+        BOOST_CHECK_EQUAL(js.at("total_requests").to_number<std::uint64_t>(), 6u);  // admin requests are not counted
+        BOOST_CHECK_EQUAL(srv.snapshot().requests(sim::route::admin), 1u);
     }
     srv.reset_stats();
     BOOST_CHECK_EQUAL(srv.snapshot().total_requests, 0u);

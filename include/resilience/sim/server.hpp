@@ -180,7 +180,7 @@ struct route_stats {
 
 /// A point-in-time copy of the counters.
 struct stats {
-    std::uint64_t total_requests = 0;
+    std::uint64_t total_requests = 0;  ///< every request but the admin endpoints' (those count under route::admin)
     std::uint64_t open_connections = 0;
     std::uint64_t total_connections = 0;
     std::uint64_t faults_injected = 0;
