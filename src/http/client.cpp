@@ -30,6 +30,8 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <unordered_map>
 #include <vector>
@@ -156,32 +158,43 @@ steady::time_point min_limit(steady::time_point deadline, duration d) noexcept {
 
 struct client::impl {
     impl(asio::any_io_executor e, client_options o)
-        : ex(std::move(e)), opts(std::move(o)), tls_ctx(ssl::context::tls_client) {
+        : ex(std::move(e)), same_ex(normalize(ex)), last_caller_ex(ex), opts(std::move(o)) {
         if (!opts.time) opts.time = &resilience::steady_clock();
         if (opts.max_connections_per_origin == 0)
             throw error(failure(make_error_code(errc::invalid_config), "http: max_connections_per_origin must be at least 1"));
+        // With extra CAs, build the TLS context now so that a bad CA is reported
+        // by the constructor; otherwise on first use (it is costly: a plain
+        // HTTP client never pays for it).
+        if (!opts.extra_ca_pem.empty() || !opts.extra_ca_file.empty()) tls_context();
+    }
+
+    ssl::context& tls_context() {
+        if (tls_ctx) return *tls_ctx;
+        ssl::context ctx(ssl::context::tls_client);
         error_code ec;
-        tls_ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
-                                ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
-                            ec);
+        ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                            ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
+                        ec);
         if (!opts.insecure_skip_tls_verify) {
-            tls_ctx.set_default_verify_paths(ec);  // a missing system store is not fatal: extra CAs may follow
+            ctx.set_default_verify_paths(ec);  // a missing system store is not fatal: extra CAs may follow
             if (!opts.extra_ca_pem.empty()) {
-                tls_ctx.add_certificate_authority(asio::buffer(opts.extra_ca_pem), ec);
+                ctx.add_certificate_authority(asio::buffer(opts.extra_ca_pem), ec);
                 if (ec)
                     throw error(failure(make_error_code(errc::invalid_config),
                                         "http: extra_ca_pem is not a usable PEM certificate: " + ec.message()));
             }
             if (!opts.extra_ca_file.empty()) {
-                tls_ctx.load_verify_file(opts.extra_ca_file, ec);
+                ctx.load_verify_file(opts.extra_ca_file, ec);
                 if (ec)
                     throw error(failure(make_error_code(errc::invalid_config),
                                         "http: extra_ca_file could not be loaded: " + ec.message()));
             }
-            tls_ctx.set_verify_mode(ssl::verify_peer);
+            ctx.set_verify_mode(ssl::verify_peer);
         } else {
-            tls_ctx.set_verify_mode(ssl::verify_none);
+            ctx.set_verify_mode(ssl::verify_none);
         }
+        tls_ctx.emplace(std::move(ctx));
+        return *tls_ctx;
     }
 
     ~impl() { close_idle(); }
@@ -219,9 +232,17 @@ struct client::impl {
 
     asio::awaitable<result<response>> run(request req);
 
+    // Executors that differ only in work tracking run handlers alike; the
+    // coroutine's executor usually tracks work while ctx.get_executor() does not.
+    static asio::any_io_executor normalize(const asio::any_io_executor& e) {
+        return asio::prefer(e, asio::execution::outstanding_work.untracked);
+    }
+
     asio::any_io_executor ex;
+    asio::any_io_executor same_ex;         // normalize(ex)
+    asio::any_io_executor last_caller_ex;  // the last caller executor found to be ours
     client_options opts;
-    ssl::context tls_ctx;
+    std::optional<ssl::context> tls_ctx;   // built on first https use
     std::unordered_map<std::string, std::unique_ptr<origin>> origins;
     std::uint64_t opened = 0, reused = 0, stale_resends = 0;
 };
@@ -313,7 +334,7 @@ asio::awaitable<result<conn_ptr>> open_connection(client::impl& self, const targ
         if (ec) co_return fail(ec, "resolve", t);
     }
     auto c = std::make_unique<connection>(self.ex);
-    if (t.tls) c->tls = std::make_unique<ssl::stream<beast::tcp_stream>>(self.ex, self.tls_ctx);
+    if (t.tls) c->tls = std::make_unique<ssl::stream<beast::tcp_stream>>(self.ex, self.tls_context());
     auto& low = c->lowest();
     low.expires_at(limit);
     error_code ec;
@@ -591,7 +612,12 @@ asio::awaitable<result<response>> client::send(request req) {
     result<response> r = failure();
     try {
         auto ex = co_await asio::this_coro::executor;
-        if (ex == self->ex) {
+        bool ours = ex == self->last_caller_ex || ex == self->ex;
+        if (!ours && impl::normalize(ex) == self->same_ex) {
+            ours = true;
+            self->last_caller_ex = ex;
+        }
+        if (ours) {
             r = co_await self->run(std::move(req));
         } else {
             r = co_await asio::co_spawn(self->ex, self->run(std::move(req)), asio::use_awaitable);
