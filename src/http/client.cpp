@@ -489,16 +489,6 @@ asio::awaitable<exchange_result> write_and_read(client::impl& self, connection& 
     co_return r;
 }
 
-template <class Message>
-asio::awaitable<exchange_result> exchange(client::impl& self, connection& c, Message& msg, const request& req,
-                                          response& out, steady::time_point deadline,
-                                          const asio::cancellation_state& cs) {
-    exchange_result r;
-    if (c.tls) r = co_await write_and_read(self, c, *c.tls, msg, req, out, deadline, cs);
-    else r = co_await write_and_read(self, c, c.plain, msg, req, out, deadline, cs);
-    co_return r;
-}
-
 // Copies the caller's headers and adds what HTTP/1.1 needs.
 template <class Message>
 void prepare_headers(Message& msg, const client_options& opts, const request& req, const target_info& t) {
@@ -607,8 +597,15 @@ asio::awaitable<result<response>> client::impl::run(request req) {
         }
         response out;
         exchange_result ex_r;
-        if (file_msg) ex_r = co_await exchange(*this, *slot.conn, *file_msg, req, out, deadline, cs);
-        else ex_r = co_await exchange(*this, *slot.conn, *mem_msg, req, out, deadline, cs);
+        // One coroutine frame per request for the exchange (no dispatching layer).
+        connection& conn = *slot.conn;
+        if (file_msg) {
+            if (conn.tls) ex_r = co_await write_and_read(*this, conn, *conn.tls, *file_msg, req, out, deadline, cs);
+            else ex_r = co_await write_and_read(*this, conn, conn.plain, *file_msg, req, out, deadline, cs);
+        } else {
+            if (conn.tls) ex_r = co_await write_and_read(*this, conn, *conn.tls, *mem_msg, req, out, deadline, cs);
+            else ex_r = co_await write_and_read(*this, conn, conn.plain, *mem_msg, req, out, deadline, cs);
+        }
         if (!ex_r.ec) {
             slot.keep = ex_r.keep_alive;
             co_return out;
