@@ -32,6 +32,8 @@
 #include <string>
 #include <thread>
 
+#include <time.h>
+
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
@@ -109,18 +111,34 @@ asio::awaitable<void> client_loop(resilience::http::client& c, const std::string
 
 // `spawn` starts the loops; `finish` runs after them, before the io_context
 // (which owns the sockets) is destroyed.
+double thread_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+struct round_result {
+    double requests_per_s = 0;
+    double cpu_us_per_request = 0;  // client thread only
+};
+
 template <class Spawn, class Finish>
-double run_round(double seconds, Spawn spawn, Finish finish, long& errors) {
+round_result run_round(double seconds, Spawn spawn, Finish finish, long& errors) {
     asio::io_context ctx(1);
     round_state st;
-    auto start = steady::now();
+    spawn(ctx, st);  // builds the client (if any) and queues the loops; they start in run()
+    const auto start = steady::now();
     st.end = start + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(seconds));
-    spawn(ctx, st);
+    const double cpu0 = thread_cpu_seconds();
     ctx.run();
+    const double took = std::chrono::duration<double>(steady::now() - start).count();
+    const double cpu = thread_cpu_seconds() - cpu0;
     finish();
-    double took = std::chrono::duration<double>(steady::now() - start).count();
     errors += st.errors;
-    return static_cast<double>(st.done) / took;
+    round_result r;
+    r.requests_per_s = static_cast<double>(st.done) / took;
+    r.cpu_us_per_request = st.done > 0 ? cpu * 1e6 / static_cast<double>(st.done) : 0;
+    return r;
 }
 
 }  // namespace
@@ -140,16 +158,22 @@ int main(int argc, char** argv) {
     std::thread server_thread([&] { server_ctx.run(); });
 
     const std::string url = "http://127.0.0.1:" + std::to_string(ep.port()) + "/v1beta/files/abc-123";
-    double best_raw = 0, best_client = 0;
+    round_result best_raw, best_client;
+    auto keep_best = [](round_result& best, round_result r) {
+        if (r.requests_per_s > best.requests_per_s) best.requests_per_s = r.requests_per_s;
+        if (best.cpu_us_per_request == 0 || r.cpu_us_per_request < best.cpu_us_per_request)
+            best.cpu_us_per_request = r.cpu_us_per_request;
+    };
     long raw_errors = 0, client_errors = 0;
     resilience::http::pool_stats stats;
     for (int i = 0; i < rounds; ++i) {
-        best_raw = std::max(best_raw, run_round(seconds, [&](asio::io_context& ctx, round_state& st) {
+        if (!std::getenv("BENCH_CLIENT_ONLY")) keep_best(best_raw, run_round(seconds, [&](asio::io_context& ctx, round_state& st) {
             for (int k = 0; k < concurrency; ++k)
                 asio::co_spawn(ctx, raw_loop(ep, st), [&st](std::exception_ptr p) { if (p) ++st.errors; });
         }, [] {}, raw_errors));
+        if (std::getenv("BENCH_RAW_ONLY")) continue;
         std::optional<resilience::http::client> c;
-        best_client = std::max(best_client, run_round(seconds, [&](asio::io_context& ctx, round_state& st) {
+        keep_best(best_client, run_round(seconds, [&](asio::io_context& ctx, round_state& st) {
             resilience::http::client_options o;
             o.max_connections_per_origin = concurrency;
             if (std::getenv("BENCH_NO_TIMEOUT")) o.io_timeout = {};
@@ -162,14 +186,19 @@ int main(int argc, char** argv) {
         }, client_errors));
     }
 
-    std::printf("{\"name\":\"raw_beast_keepalive\",\"concurrency\":%d,\"requests_per_s\":%.0f,\"errors\":%ld}\n",
-                concurrency, best_raw, raw_errors);
-    std::printf("{\"name\":\"http_client_pool\",\"concurrency\":%d,\"requests_per_s\":%.0f,\"errors\":%ld,"
-                "\"connections_opened\":%llu}\n",
-                concurrency, best_client, client_errors, static_cast<unsigned long long>(stats.opened));
+    std::printf("{\"name\":\"raw_beast_keepalive\",\"concurrency\":%d,\"requests_per_s\":%.0f,"
+                "\"client_cpu_us_per_request\":%.2f,\"errors\":%ld}\n",
+                concurrency, best_raw.requests_per_s, best_raw.cpu_us_per_request, raw_errors);
+    std::printf("{\"name\":\"http_client_pool\",\"concurrency\":%d,\"requests_per_s\":%.0f,"
+                "\"client_cpu_us_per_request\":%.2f,\"errors\":%ld,\"connections_opened\":%llu}\n",
+                concurrency, best_client.requests_per_s, best_client.cpu_us_per_request, client_errors,
+                static_cast<unsigned long long>(stats.opened));
     std::printf("{\"name\":\"http_client_vs_raw\",\"concurrency\":%d,\"requests_per_s\":%.0f,\"ratio\":%.3f,"
-                "\"rounds\":%d,\"seconds_per_round\":%.2f}\n",
-                concurrency, best_client, best_raw > 0 ? best_client / best_raw : 0.0, rounds, seconds);
+                "\"cpu_ratio\":%.3f,\"rounds\":%d,\"seconds_per_round\":%.2f}\n",
+                concurrency, best_client.requests_per_s,
+                best_raw.requests_per_s > 0 ? best_client.requests_per_s / best_raw.requests_per_s : 0.0,
+                best_client.cpu_us_per_request > 0 ? best_raw.cpu_us_per_request / best_client.cpu_us_per_request : 0.0,
+                rounds, seconds);
 
     acceptor.close();
     server_ctx.stop();

@@ -30,6 +30,9 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <unordered_map>
 #include <vector>
@@ -96,19 +99,37 @@ struct origin {
     std::deque<waiter*> waiters;
 };
 
-// Everything we need from a URL, with views into the caller's string.
+// Everything we need from a URL: views into the caller's string (which the
+// request coroutine owns), so that the fast path allocates nothing here.
 struct target_info {
     bool tls = false;
-    std::string host;        // for resolve and TLS (IPv6 without brackets)
     bool host_is_ip = false;
     std::uint16_t port = 0;
-    std::string host_header; // host[:port], IPv6 in brackets
-    std::string target;      // path?query
-    std::string safe_name;   // scheme://host:port/path, for messages (no query)
-    std::string origin_key;
+    std::string_view host;         // for resolve and TLS (IPv6 without brackets)
+    std::string host_decoded;      // set only when the host is percent-encoded
+    std::string_view origin_host;  // encoded host (IPv6 in brackets)
+    std::string_view host_header;  // host[:port]
+    std::string_view target;       // path?query
+    std::string target_fixed;      // set only when the target lacks its leading '/'
+    std::string_view path;         // for messages: never the query
+
+    std::string host_string() const { return host_decoded.empty() ? std::string(host) : host_decoded; }
+    std::string_view target_view() const { return target_fixed.empty() ? target : std::string_view(target_fixed); }
+    /// scheme://host:port/path, for messages (no query, no user info).
+    std::string safe_name() const {
+        std::string s = tls ? "https://" : "http://";
+        s.append(origin_host).append(":").append(std::to_string(port)).append(path);
+        return s;
+    }
+    void origin_key(std::string& out) const {
+        out.assign(tls ? "https://" : "http://").append(origin_host).push_back(':');
+        char buf[8];
+        auto r = std::to_chars(buf, buf + sizeof buf, port);
+        out.append(buf, r.ptr);
+    }
 };
 
-result<target_info> parse_target(const std::string& url_text) {
+result<target_info> parse_target(std::string_view url_text) {
     auto parsed = boost::urls::parse_absolute_uri(url_text);
     if (!parsed) return failure(make_error_code(errc::invalid_argument), "invalid URL (not an absolute http(s) URL)");
     boost::urls::url_view u = *parsed;
@@ -122,8 +143,14 @@ result<target_info> parse_target(const std::string& url_text) {
     if (u.host_type() == boost::urls::host_type::ipvfuture)
         return failure(make_error_code(errc::invalid_argument), "unsupported host in URL");
     t.host_is_ip = u.host_type() == boost::urls::host_type::ipv4 || u.host_type() == boost::urls::host_type::ipv6;
-    t.host = t.host_is_ip ? std::string(u.encoded_host_address()) : std::string(u.host());
-    if (t.host.empty()) return failure(make_error_code(errc::invalid_argument), "URL has no host");
+    if (t.host_is_ip) {
+        t.host = u.encoded_host_address();
+    } else {
+        t.host = u.encoded_host();
+        if (t.host.find('%') != std::string_view::npos) t.host_decoded = u.host();
+    }
+    if (t.host.empty() || (!t.host_is_ip && t.host_string().empty()))
+        return failure(make_error_code(errc::invalid_argument), "URL has no host");
     if (u.has_port()) {
         if (u.port().empty() || u.port_number() == 0)
             return failure(make_error_code(errc::invalid_argument), "invalid port in URL");
@@ -131,13 +158,11 @@ result<target_info> parse_target(const std::string& url_text) {
     } else {
         t.port = t.tls ? 443 : 80;
     }
-    t.host_header = std::string(u.encoded_host_and_port());
-    t.target = std::string(u.encoded_target());
-    if (t.target.empty() || t.target.front() != '/') t.target.insert(0, "/");
-    std::string scheme = t.tls ? "https://" : "http://";
-    std::string hp = std::string(u.encoded_host());
-    t.origin_key = scheme + hp + ':' + std::to_string(t.port);
-    t.safe_name = t.origin_key + std::string(u.encoded_path());
+    t.origin_host = u.encoded_host();
+    t.host_header = u.encoded_host_and_port();
+    t.target = u.encoded_target();
+    if (t.target.empty() || t.target.front() != '/') t.target_fixed = "/" + std::string(t.target);
+    t.path = u.encoded_path();
     return t;
 }
 
@@ -156,32 +181,43 @@ steady::time_point min_limit(steady::time_point deadline, duration d) noexcept {
 
 struct client::impl {
     impl(asio::any_io_executor e, client_options o)
-        : ex(std::move(e)), opts(std::move(o)), tls_ctx(ssl::context::tls_client) {
+        : ex(std::move(e)), same_ex(normalize(ex)), last_caller_ex(ex), opts(std::move(o)) {
         if (!opts.time) opts.time = &resilience::steady_clock();
         if (opts.max_connections_per_origin == 0)
             throw error(failure(make_error_code(errc::invalid_config), "http: max_connections_per_origin must be at least 1"));
+        // With extra CAs, build the TLS context now so that a bad CA is reported
+        // by the constructor; otherwise on first use (it is costly: a plain
+        // HTTP client never pays for it).
+        if (!opts.extra_ca_pem.empty() || !opts.extra_ca_file.empty()) tls_context();
+    }
+
+    ssl::context& tls_context() {
+        if (tls_ctx) return *tls_ctx;
+        ssl::context ctx(ssl::context::tls_client);
         error_code ec;
-        tls_ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
-                                ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
-                            ec);
+        ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                            ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
+                        ec);
         if (!opts.insecure_skip_tls_verify) {
-            tls_ctx.set_default_verify_paths(ec);  // a missing system store is not fatal: extra CAs may follow
+            ctx.set_default_verify_paths(ec);  // a missing system store is not fatal: extra CAs may follow
             if (!opts.extra_ca_pem.empty()) {
-                tls_ctx.add_certificate_authority(asio::buffer(opts.extra_ca_pem), ec);
+                ctx.add_certificate_authority(asio::buffer(opts.extra_ca_pem), ec);
                 if (ec)
                     throw error(failure(make_error_code(errc::invalid_config),
                                         "http: extra_ca_pem is not a usable PEM certificate: " + ec.message()));
             }
             if (!opts.extra_ca_file.empty()) {
-                tls_ctx.load_verify_file(opts.extra_ca_file, ec);
+                ctx.load_verify_file(opts.extra_ca_file, ec);
                 if (ec)
                     throw error(failure(make_error_code(errc::invalid_config),
                                         "http: extra_ca_file could not be loaded: " + ec.message()));
             }
-            tls_ctx.set_verify_mode(ssl::verify_peer);
+            ctx.set_verify_mode(ssl::verify_peer);
         } else {
-            tls_ctx.set_verify_mode(ssl::verify_none);
+            ctx.set_verify_mode(ssl::verify_none);
         }
+        tls_ctx.emplace(std::move(ctx));
+        return *tls_ctx;
     }
 
     ~impl() { close_idle(); }
@@ -219,9 +255,18 @@ struct client::impl {
 
     asio::awaitable<result<response>> run(request req);
 
+    // Executors that differ only in work tracking run handlers alike; the
+    // coroutine's executor usually tracks work while ctx.get_executor() does not.
+    static asio::any_io_executor normalize(const asio::any_io_executor& e) {
+        return asio::prefer(e, asio::execution::outstanding_work.untracked);
+    }
+
     asio::any_io_executor ex;
+    asio::any_io_executor same_ex;         // normalize(ex)
+    asio::any_io_executor last_caller_ex;  // the last caller executor found to be ours
     client_options opts;
-    ssl::context tls_ctx;
+    std::optional<ssl::context> tls_ctx;   // built on first https use
+    std::string key_scratch;               // origin key of the current lookup (no allocation per request)
     std::unordered_map<std::string, std::unique_ptr<origin>> origins;
     std::uint64_t opened = 0, reused = 0, stale_resends = 0;
 };
@@ -247,7 +292,7 @@ struct slot_guard {
 };
 
 failure fail(error_code ec, const std::string& what, const target_info& t) {
-    return failure(ec, "HTTP " + what + " " + t.safe_name + ": " + ec.message());
+    return failure(ec, "HTTP " + what + " " + t.safe_name() + ": " + ec.message());
 }
 
 // A timer-driven wait for a resolve, so that both the time limit and
@@ -271,7 +316,7 @@ asio::awaitable<error_code> resolve(const asio::any_io_executor& ex, const targe
         st->done = true;
         st->timer.cancel();
     };
-    st->r.async_resolve(t.host, std::to_string(t.port), std::move(on_resolved));
+    st->r.async_resolve(t.host_string(), std::to_string(t.port), std::move(on_resolved));
     error_code wec;
     co_await st->timer.async_wait(use_nothrow(wec));
     if (st->done) {
@@ -305,7 +350,8 @@ asio::awaitable<result<conn_ptr>> open_connection(client::impl& self, const targ
         error_code ec;
         auto addr = asio::ip::make_address(t.host, ec);
         if (ec) co_return fail(make_error_code(errc::invalid_argument), "bad address for", t);
-        endpoints = tcp::resolver::results_type::create(tcp::endpoint(addr, t.port), t.host, std::to_string(t.port));
+        endpoints = tcp::resolver::results_type::create(tcp::endpoint(addr, t.port), t.host_string(),
+                                                        std::to_string(t.port));
     } else {
         error_code ec = co_await resolve(self.ex, t, limit, endpoints);
         if (!ec && cancelled(cs)) ec = asio::error::operation_aborted;
@@ -313,7 +359,7 @@ asio::awaitable<result<conn_ptr>> open_connection(client::impl& self, const targ
         if (ec) co_return fail(ec, "resolve", t);
     }
     auto c = std::make_unique<connection>(self.ex);
-    if (t.tls) c->tls = std::make_unique<ssl::stream<beast::tcp_stream>>(self.ex, self.tls_ctx);
+    if (t.tls) c->tls = std::make_unique<ssl::stream<beast::tcp_stream>>(self.ex, self.tls_context());
     auto& low = c->lowest();
     low.expires_at(limit);
     error_code ec;
@@ -323,9 +369,10 @@ asio::awaitable<result<conn_ptr>> open_connection(client::impl& self, const targ
     low.socket().set_option(tcp::no_delay(true), ec);
     if (t.tls) {
         auto* h = c->tls->native_handle();
-        if (!t.host_is_ip && !SSL_set_tlsext_host_name(h, t.host.c_str()))
+        const std::string host = t.host_string();
+        if (!t.host_is_ip && !SSL_set_tlsext_host_name(h, host.c_str()))
             co_return fail(error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()), "TLS SNI", t);
-        if (!self.opts.insecure_skip_tls_verify) c->tls->set_verify_callback(ssl::host_name_verification(t.host));
+        if (!self.opts.insecure_skip_tls_verify) c->tls->set_verify_callback(ssl::host_name_verification(host));
         co_await c->tls->async_handshake(ssl::stream_base::client, use_nothrow(ec));
         if (!ec && cancelled(cs)) ec = asio::error::operation_aborted;
         if (ec) co_return fail(map_io_error(ec, cs, limit, deadline), "TLS handshake with", t);
@@ -442,21 +489,11 @@ asio::awaitable<exchange_result> write_and_read(client::impl& self, connection& 
     co_return r;
 }
 
-template <class Message>
-asio::awaitable<exchange_result> exchange(client::impl& self, connection& c, Message& msg, const request& req,
-                                          response& out, steady::time_point deadline,
-                                          const asio::cancellation_state& cs) {
-    exchange_result r;
-    if (c.tls) r = co_await write_and_read(self, c, *c.tls, msg, req, out, deadline, cs);
-    else r = co_await write_and_read(self, c, c.plain, msg, req, out, deadline, cs);
-    co_return r;
-}
-
 // Copies the caller's headers and adds what HTTP/1.1 needs.
 template <class Message>
 void prepare_headers(Message& msg, const client_options& opts, const request& req, const target_info& t) {
     msg.method(req.method);
-    msg.target(t.target);
+    msg.target(t.target_view());
     msg.version(11);
     if (msg.find(bhttp::field::host) == msg.end()) msg.set(bhttp::field::host, t.host_header);
     if (msg.find(bhttp::field::user_agent) == msg.end() && !opts.user_agent.empty())
@@ -505,7 +542,8 @@ asio::awaitable<result<response>> client::impl::run(request req) {
     }
 
     // A slot of the origin's pool.
-    origin& o = find_origin(t.origin_key);
+    t.origin_key(key_scratch);
+    origin& o = find_origin(key_scratch);
     conn_ptr c;
     bool from_pool = false;
     // Drop idle connections that have been idle too long (oldest first).
@@ -559,8 +597,15 @@ asio::awaitable<result<response>> client::impl::run(request req) {
         }
         response out;
         exchange_result ex_r;
-        if (file_msg) ex_r = co_await exchange(*this, *slot.conn, *file_msg, req, out, deadline, cs);
-        else ex_r = co_await exchange(*this, *slot.conn, *mem_msg, req, out, deadline, cs);
+        // One coroutine frame per request for the exchange (no dispatching layer).
+        connection& conn = *slot.conn;
+        if (file_msg) {
+            if (conn.tls) ex_r = co_await write_and_read(*this, conn, *conn.tls, *file_msg, req, out, deadline, cs);
+            else ex_r = co_await write_and_read(*this, conn, conn.plain, *file_msg, req, out, deadline, cs);
+        } else {
+            if (conn.tls) ex_r = co_await write_and_read(*this, conn, *conn.tls, *mem_msg, req, out, deadline, cs);
+            else ex_r = co_await write_and_read(*this, conn, conn.plain, *mem_msg, req, out, deadline, cs);
+        }
         if (!ex_r.ec) {
             slot.keep = ex_r.keep_alive;
             co_return out;
@@ -591,7 +636,12 @@ asio::awaitable<result<response>> client::send(request req) {
     result<response> r = failure();
     try {
         auto ex = co_await asio::this_coro::executor;
-        if (ex == self->ex) {
+        bool ours = ex == self->last_caller_ex || ex == self->ex;
+        if (!ours && impl::normalize(ex) == self->same_ex) {
+            ours = true;
+            self->last_caller_ex = ex;
+        }
+        if (ours) {
             r = co_await self->run(std::move(req));
         } else {
             r = co_await asio::co_spawn(self->ex, self->run(std::move(req)), asio::use_awaitable);
