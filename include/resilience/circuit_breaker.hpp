@@ -38,6 +38,11 @@
 //
 // Thread safety: every member of circuit_breaker may be called concurrently.
 // breaker_machine is a plain value type.
+//
+// Lifetimes: a coroutine waiting in wait_for_change is owned by the breaker
+// until it is woken; destroy the breaker only when no operation waits on it
+// (and before the io_context those operations run on). isolate() holds
+// waiting callers until reset(), their deadline or their cancellation.
 
 #include <resilience/clock.hpp>
 #include <resilience/config.hpp>

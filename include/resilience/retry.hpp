@@ -33,6 +33,10 @@
 //   auto op = [name] { return client.get(name); };
 //   co_await p.run(op);
 //
+// Cost: without a deadline, attempt timeout or event handler, the success
+// path reads no clock (so diag.elapsed of a failure then counts from the end
+// of the first attempt), and `run(factory)` without call options copies none.
+//
 // Executor: the coroutine runs on the awaiting coroutine's executor.
 // Cancellation: the awaiting coroutine's cancellation state (terminal by
 // default in Asio); a cancelled call completes with operation_aborted.

@@ -243,6 +243,46 @@ BOOST_FIXTURE_TEST_CASE(cancelled_probe_frees_its_slot, fixture) {
     BOOST_TEST((clk.now() < t0 + 16s));
 }
 
+BOOST_FIXTURE_TEST_CASE(probe_cut_by_its_deadline_frees_its_slot, fixture) {
+    auto ro = options();
+    ro.breaker = make_breaker(1, 10s);
+    pipeline p(ro);
+    int done = 0;
+    asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+        call_options c;
+        c.admission = admission_mode::fail_fast;
+        co_await p.run([&] { return failing(*this); }, std::move(c));
+        ++done;
+    }, test::rethrow{});
+    BOOST_TEST(testing::run_virtual(ctx, clk, [&] { return done == 1; }));
+    // The probe (admitted at 10 s) hangs and is cut by its deadline at 12 s;
+    // the caller waiting behind it then probes, and succeeds.
+    bool probe_deadline = false, second_ok = false;
+    time_point second_at{};
+    asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+        call_options c;
+        c.deadline = t0 + 12s;
+        auto r = co_await p.run([&]() -> asio::awaitable<result<int>> {
+            if (error_code ec = co_await clk.sleep_until(clk.now() + 1000s)) co_return failure(ec);
+            co_return 1;
+        }, std::move(c));
+        probe_deadline = !r && r.error().code == errc::deadline_exceeded;
+        ++done;
+    }, test::rethrow{});
+    asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+        co_await clk.sleep_until(t0 + 10500ms);  // after the probe started
+        auto r = co_await p.run([&]() -> asio::awaitable<result<int>> { co_return 2; });
+        second_ok = r.has_value();
+        second_at = clk.now();
+        ++done;
+    }, test::rethrow{});
+    BOOST_TEST(testing::run_virtual(ctx, clk, [&] { return done == 3; }));
+    BOOST_TEST(probe_deadline);
+    BOOST_TEST(second_ok);
+    BOOST_TEST((second_at == t0 + 12s));
+    BOOST_TEST(ro.breaker->state() == breaker_state::closed);
+}
+
 BOOST_FIXTURE_TEST_CASE(waiting_caller_honours_its_cancellation_and_deadline, fixture) {
     auto ro = options();
     ro.breaker = make_breaker(1, 60s);
