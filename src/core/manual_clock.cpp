@@ -32,24 +32,30 @@ boost::asio::awaitable<error_code> manual_clock::sleep_until(time_point tp) {
     namespace asio = boost::asio;
     auto ex = co_await asio::this_coro::executor;
     auto s = std::make_shared<sleeper>(ex);
-    std::multimap<time_point, std::shared_ptr<sleeper>>::iterator it;
     {
         std::lock_guard lk(mu_);
         if (tp <= now()) co_return error_code{};
-        it = sleepers_.emplace(tp, s);
+        sleepers_.emplace(tp, s);
     }
+    // Unregisters the sleeper however the wait ends: woken, cancelled, or
+    // its coroutine destroyed with the io_context (advance() must then not
+    // post to an executor that no longer exists).
+    struct unregister {
+        manual_clock& clk;
+        const std::shared_ptr<sleeper>& s;
+        time_point tp;
+        ~unregister() {
+            std::lock_guard lk(clk.mu_);
+            for (auto i = clk.sleepers_.lower_bound(tp); i != clk.sleepers_.end() && i->first == tp; ++i)
+                if (i->second == s) {
+                    clk.sleepers_.erase(i);
+                    break;
+                }
+        }
+    } guard{*this, s, tp};
     error_code ec;
     co_await s->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (s->fired.load(std::memory_order_acquire)) co_return error_code{};
-    {
-        std::lock_guard lk(mu_);
-        // Not fired: cancelled from outside, so it is still registered.
-        for (auto i = sleepers_.lower_bound(tp); i != sleepers_.end() && i->first == tp; ++i)
-            if (i->second == s) {
-                sleepers_.erase(i);
-                break;
-            }
-    }
     co_return ec ? ec : error_code(asio::error::operation_aborted);
 }
 

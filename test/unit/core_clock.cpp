@@ -56,8 +56,8 @@ BOOST_AUTO_TEST_CASE(starts_fixed_and_advances) {
 }
 
 BOOST_AUTO_TEST_CASE(sleepers_wake_in_order) {
+    manual_clock clk;  // outlives the coroutines asleep on it
     asio::io_context ctx;
-    manual_clock clk;
     const time_point t0 = clk.now();
     std::vector<woke> log;
     // Spawned out of order, with a tie.
@@ -96,8 +96,8 @@ BOOST_AUTO_TEST_CASE(sleepers_wake_in_order) {
 }
 
 BOOST_AUTO_TEST_CASE(run_virtual_jumps_between_sleepers) {
+    manual_clock clk;  // outlives the coroutines asleep on it
     asio::io_context ctx;
-    manual_clock clk;
     const time_point t0 = clk.now();
     std::vector<woke> log;
     for (int i = 5; i >= 1; --i) asio::co_spawn(ctx, sleeper(clk, t0, std::chrono::hours(i), i, log), test::rethrow{});
@@ -113,8 +113,8 @@ BOOST_AUTO_TEST_CASE(run_virtual_jumps_between_sleepers) {
 }
 
 BOOST_AUTO_TEST_CASE(run_virtual_until_done) {
+    manual_clock clk;  // outlives the coroutines asleep on it
     asio::io_context ctx;
-    manual_clock clk;
     const time_point t0 = clk.now();
     std::vector<woke> log;
     asio::co_spawn(ctx, sleeper(clk, t0, 1s, 1, log), test::rethrow{});
@@ -135,8 +135,8 @@ BOOST_AUTO_TEST_CASE(run_virtual_until_done) {
 }
 
 BOOST_AUTO_TEST_CASE(cancelling_a_sleeper) {
+    manual_clock clk;  // outlives the coroutines asleep on it
     asio::io_context ctx;
-    manual_clock clk;
     const time_point t0 = clk.now();
     std::vector<woke> log;
     asio::cancellation_signal sig;

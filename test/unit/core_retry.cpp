@@ -93,8 +93,8 @@ struct event_record {
 };
 
 struct fixture {
+    manual_clock clk;  // outlives the io_context and the coroutines asleep on it
     asio::io_context ctx;
-    manual_clock clk;
     time_point t0 = clk.now();
     std::vector<step> script;
     std::vector<call_record> calls;

@@ -11,7 +11,8 @@
 //   co_spawn(ctx, my_operation(options), rethrow);
 //   resilience::testing::run_virtual(ctx, clk);   // runs to completion in virtual time
 //
-// advance() may be called from any thread; a sleeper is woken by a handler
+// The clock must outlive the coroutines asleep on it (declare it before the
+// io_context). advance() may be called from any thread; a sleeper is woken by a handler
 // posted to its own executor, so sleepers must run on a single-threaded
 // io_context or a strand (use the steady clock for multi-threaded runs).
 
