@@ -42,9 +42,9 @@ std::string header(const http::response& r, std::string_view name) {
 // A poll whose retries ended on a transient failure (retries or budget
 // exhausted, breaker open): worth another round while the deadline allows.
 bool transient_round(const failure& f, const wait_options& o, int& failed_rounds) {
-    const bool transient = is_retryable(classify(f.code)) &&
-                           (f.diag.gave_up == give_up_reason::max_retries || f.diag.gave_up == give_up_reason::budget ||
-                            f.diag.gave_up == give_up_reason::circuit_open);
+    const bool transient = f.code == errc::retry_budget_exhausted || f.code == errc::circuit_open ||
+                           f.diag.gave_up == give_up_reason::budget || f.diag.gave_up == give_up_reason::circuit_open ||
+                           (is_retryable(classify(f.code)) && f.diag.gave_up == give_up_reason::max_retries);
     if (!transient) return false;
     ++failed_rounds;
     return o.deadline != time_point::max() || failed_rounds <= o.max_failed_rounds;

@@ -41,6 +41,7 @@ struct fixture {
         o.seed = 42;
         o.policy.max_retries = 5;
         o.policy.backoff.initial_delay = 1000ms;
+        o.budget = nullptr;  // on by default; these tests set one where they test it
         return o;
     }
 };
