@@ -50,6 +50,24 @@ bool transient_round(const failure& f, const wait_options& o, int& failed_rounds
     return o.deadline != time_point::max() || failed_rounds <= o.max_failed_rounds;
 }
 
+// The options of one API call through the pipeline.
+call_options make_call(time_point deadline, std::string subject, const retry_policy* policy = nullptr,
+                       status_handler on_status = status_handler()) {
+    call_options call;
+    call.deadline = deadline;
+    call.subject = std::move(subject);
+    call.policy = policy;
+    call.on_status = std::move(on_status);
+    return call;
+}
+
+// "files/ID" for a name, an ID or a file URI; errc::invalid_argument otherwise.
+result<std::string> checked_file_name(const std::string& name) {
+    std::string n = normalize_file_name(name);
+    if (n.empty()) return failure(make_error_code(errc::invalid_argument), "not a file name: \"" + name.substr(0, 80) + "\"");
+    return n;
+}
+
 struct chunk_outcome {
     std::optional<file> done;    // the finalized file
     bool session_lost = false;   // the server no longer knows the session: start again
@@ -284,24 +302,14 @@ asio::awaitable<result<file>> client::upload(std::string path, upload_options o)
         o.display_name.empty() ? std::filesystem::path(path).filename().string() : o.display_name;
 
     for (int session_try = 0;; ++session_try) {
-        call_options start_call;
-        start_call.deadline = o.deadline;
-        start_call.subject = display;
-        start_call.policy = o.retry;
-        start_call.on_status = o.on_status;
         auto start_op = [&](const attempt_context& a) { return d.upload_start(size, mime, display, a); };
-        auto session = co_await d.pipe.run(start_op, std::move(start_call));
+        auto session = co_await d.pipe.run(start_op, make_call(o.deadline, display, o.retry, o.on_status));
         if (!session) co_return session.error();
 
         std::uint64_t offset = 0;
         for (;;) {
-            call_options chunk_call;
-            chunk_call.deadline = o.deadline;
-            chunk_call.subject = display;
-            chunk_call.policy = o.retry;
-            chunk_call.on_status = o.on_status;
             auto chunk_op = [&](const attempt_context& a) { return d.upload_chunk(*session, path, size, offset, a); };
-            auto c = co_await d.pipe.run(chunk_op, std::move(chunk_call));
+            auto c = co_await d.pipe.run(chunk_op, make_call(o.deadline, display, o.retry, o.on_status));
             if (!c) co_return c.error();
             if (c->done) co_return std::move(*c->done);
             if (c->session_lost) break;
@@ -315,14 +323,11 @@ asio::awaitable<result<file>> client::upload(std::string path, upload_options o)
 asio::awaitable<result<file>> client::get(std::string name, time_point deadline) {
     impl& d = *impl_;
     d.calls.fetch_add(1, std::memory_order_relaxed);
-    const std::string n = normalize_file_name(name);
-    if (n.empty()) co_return failure(make_error_code(errc::invalid_argument), "not a file name: \"" + name.substr(0, 80) + "\"");
-    const std::string url = d.api_root + "/" + n;
-    call_options call;
-    call.deadline = deadline;
-    call.subject = n;
+    auto n = checked_file_name(name);
+    if (!n) co_return n.error();
+    const std::string url = d.api_root + "/" + *n;
     auto op = [&](const attempt_context& a) { return d.get_once(url, a); };
-    co_return co_await d.pipe.run(op, std::move(call));
+    co_return co_await d.pipe.run(op, make_call(deadline, *n));
 }
 
 asio::awaitable<result<std::vector<file>>> client::list(time_point deadline) {
@@ -335,15 +340,12 @@ asio::awaitable<result<std::vector<file>>> client::list(time_point deadline) {
         u.params().set("pageSize", "100");
         if (!token.empty()) u.params().set("pageToken", token);
         const std::string url(u.buffer());
-        call_options call;
-        call.deadline = deadline;
-        call.subject = "files.list";
         auto op = [&](const attempt_context& a) -> asio::awaitable<result<file_page>> {
             auto r = co_await d.exchange(d.make_request(http::verb::get, url, a));
             if (!r) co_return r.error();
             co_return parse_file_page(r->body);
         };
-        auto p = co_await d.pipe.run(op, std::move(call));
+        auto p = co_await d.pipe.run(op, make_call(deadline, "files.list"));
         if (!p) co_return p.error();
         for (auto& f : p->files) all.push_back(std::move(f));
         if (p->next_page_token.empty()) co_return all;
@@ -357,18 +359,15 @@ asio::awaitable<result<std::vector<file>>> client::list(time_point deadline) {
 asio::awaitable<result<void>> client::remove(std::string name, time_point deadline) {
     impl& d = *impl_;
     d.calls.fetch_add(1, std::memory_order_relaxed);
-    const std::string n = normalize_file_name(name);
-    if (n.empty()) co_return failure(make_error_code(errc::invalid_argument), "not a file name: \"" + name.substr(0, 80) + "\"");
-    const std::string url = d.api_root + "/" + n;
-    call_options call;
-    call.deadline = deadline;
-    call.subject = n;
+    auto n = checked_file_name(name);
+    if (!n) co_return n.error();
+    const std::string url = d.api_root + "/" + *n;
     auto op = [&](const attempt_context& a) -> asio::awaitable<result<void>> {
         auto r = co_await d.exchange(d.make_request(http::verb::delete_, url, a));
         if (!r) co_return r.error();
         co_return result<void>();
     };
-    co_return co_await d.pipe.run(op, std::move(call));
+    co_return co_await d.pipe.run(op, make_call(deadline, *n));
 }
 
 asio::awaitable<result<generate_result>> client::generate_content(std::string model, std::vector<content> contents,
@@ -381,11 +380,6 @@ asio::awaitable<result<generate_result>> client::generate_content(std::string mo
     if (!valid_model(m)) co_return failure(make_error_code(errc::invalid_argument), "not a model name: \"" + model.substr(0, 80) + "\"");
     const std::string url = d.api_root + "/models/" + std::string(m) + ":generateContent";
     const std::string body = make_generate_request(contents);
-    call_options call;
-    call.deadline = deadline;
-    call.subject = "models/" + std::string(m);
-    call.policy = retry;
-    call.on_status = std::move(on_status);
     auto op = [&](const attempt_context& a) -> asio::awaitable<result<generate_result>> {
         http::request req = d.make_request(http::verb::post, url, a);
         req.headers.set(bhttp::field::content_type, "application/json");
@@ -394,13 +388,14 @@ asio::awaitable<result<generate_result>> client::generate_content(std::string mo
         if (!r) co_return r.error();
         co_return parse_generate_result(r->body);
     };
-    co_return co_await d.pipe.run(op, std::move(call));
+    co_return co_await d.pipe.run(op, make_call(deadline, "models/" + std::string(m), retry, std::move(on_status)));
 }
 
 asio::awaitable<result<file>> client::wait_until_active(std::string name, wait_options o) {
     impl& d = *impl_;
-    const std::string n = normalize_file_name(name);
-    if (n.empty()) co_return failure(make_error_code(errc::invalid_argument), "not a file name: \"" + name.substr(0, 80) + "\"");
+    auto checked = checked_file_name(name);
+    if (!checked) co_return checked.error();
+    const std::string n = std::move(*checked);
     const std::string url = d.api_root + "/" + n;
     clock& clk = d.pipe.time();
     const status_handler& user_status = o.on_status ? o.on_status : d.opts.on_status;
@@ -411,14 +406,9 @@ asio::awaitable<result<file>> client::wait_until_active(std::string name, wait_o
     std::string last_state = "unknown (no answer yet)";
     int failed_rounds = 0;
     for (int poll = 0;; ++poll) {
-        call_options call;
-        call.deadline = o.deadline;
-        call.subject = n;
-        call.policy = o.retry;
-        if (user_status) call.on_status = say;
         auto op = [&](const attempt_context& a) { return d.get_once(url, a); };
         d.polls.fetch_add(1, std::memory_order_relaxed);
-        auto r = co_await d.pipe.run(op, std::move(call));
+        auto r = co_await d.pipe.run(op, make_call(o.deadline, n, o.retry, user_status ? status_handler(say) : status_handler()));
         if (!r && transient_round(r.error(), o, failed_rounds)) {
             // The service is sick (retries or budget exhausted, breaker open):
             // the wait is not lost to it. Poll again after the pause, bounded
