@@ -367,6 +367,7 @@ asio::awaitable<result<conn_ptr>> open_connection(client::impl& self, const targ
     if (!ec && cancelled(cs)) ec = asio::error::operation_aborted;
     if (ec) co_return fail(map_io_error(ec, cs, limit, deadline), "connect", t);
     low.socket().set_option(tcp::no_delay(true), ec);
+    if (!t.tls) low.socket().non_blocking(true, ec);  // see the synchronous write fast path
     if (t.tls) {
         auto* h = c->tls->native_handle();
         const std::string host = t.host_string();
@@ -449,6 +450,22 @@ asio::awaitable<exchange_result> write_and_read(client::impl& self, connection& 
         }
     } else {
         bhttp::request_serializer<typename Message::body_type> sr(msg);
+        if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+            // Fast path for plain TCP: the socket is in non-blocking mode, so a
+            // synchronous write either sends the (usually small) request at once
+            // or stops with would_block; the asynchronous loop below (with its
+            // timer) then finishes the job.
+            while (!sr.is_done()) {
+                bhttp::write_some(s, sr, ec);
+                if (ec) break;
+            }
+            if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
+            if (ec) {
+                r.ec = map_io_error(ec, cs, steady::time_point::max(), deadline);
+                r.what = "write to";
+                co_return r;
+            }
+        }
         while (!sr.is_done()) {
             limit = min_limit(deadline, io);
             low.expires_at(limit);
