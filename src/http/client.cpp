@@ -181,7 +181,7 @@ steady::time_point min_limit(steady::time_point deadline, duration d) noexcept {
 
 struct client::impl {
     impl(asio::any_io_executor e, client_options o)
-        : ex(std::move(e)), same_ex(normalize(ex)), last_caller_ex(ex), opts(std::move(o)) {
+        : ex(std::move(e)), same_ex(normalize(ex)), opts(std::move(o)) {
         if (!opts.time) opts.time = &resilience::steady_clock();
         if (opts.max_connections_per_origin == 0)
             throw error(failure(make_error_code(errc::invalid_config), "http: max_connections_per_origin must be at least 1"));
@@ -263,7 +263,7 @@ struct client::impl {
 
     asio::any_io_executor ex;
     asio::any_io_executor same_ex;         // normalize(ex)
-    asio::any_io_executor last_caller_ex;  // the last caller executor found to be ours
+    // ex and same_ex never change after construction: send() reads them from any thread.
     client_options opts;
     std::optional<ssl::context> tls_ctx;   // built on first https use
     std::string key_scratch;               // origin key of the current lookup (no allocation per request)
@@ -653,12 +653,7 @@ asio::awaitable<result<response>> client::send(request req) {
     result<response> r = failure();
     try {
         auto ex = co_await asio::this_coro::executor;
-        bool ours = ex == self->last_caller_ex || ex == self->ex;
-        if (!ours && impl::normalize(ex) == self->same_ex) {
-            ours = true;
-            self->last_caller_ex = ex;
-        }
-        if (ours) {
+        if (ex == self->ex || impl::normalize(ex) == self->same_ex) {
             r = co_await self->run(std::move(req));
         } else {
             r = co_await asio::co_spawn(self->ex, self->run(std::move(req)), asio::use_awaitable);
