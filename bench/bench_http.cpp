@@ -4,10 +4,16 @@
 // client thread: the raw client on 16 fixed connections, ours through its pool
 // (max 16 connections per origin). The body is a small JSON File resource.
 //
-// Prints one JSON object per line: each side's requests_per_s, then the
-// comparison with ratio = client / raw (target >= 0.8).
+// Prints one JSON object per line: each side's requests_per_s (best round)
+// and client_cpu_us_per_request (CPU time of the client thread per request,
+// best round), then the comparison: ratio = client / raw requests_per_s
+// (target >= 0.8) and cpu_ratio = raw / client CPU per request. Rounds
+// alternate raw and client. On a shared, loaded machine the wall-clock
+// figures are noisy; cpu_ratio is the steadier one.
 //
 // Run: build/bench/bench_http [seconds per round, default 2] [rounds, default 3]
+// Knobs (diagnosis only): BENCH_NO_TIMEOUT=1 (client io_timeout off),
+// BENCH_CLIENT_ONLY=1, BENCH_RAW_ONLY=1.
 #include <resilience/http/client.hpp>
 
 #include <boost/asio/co_spawn.hpp>

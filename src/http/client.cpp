@@ -181,7 +181,7 @@ steady::time_point min_limit(steady::time_point deadline, duration d) noexcept {
 
 struct client::impl {
     impl(asio::any_io_executor e, client_options o)
-        : ex(std::move(e)), same_ex(normalize(ex)), last_caller_ex(ex), opts(std::move(o)) {
+        : ex(std::move(e)), same_ex(normalize(ex)), opts(std::move(o)) {
         if (!opts.time) opts.time = &resilience::steady_clock();
         if (opts.max_connections_per_origin == 0)
             throw error(failure(make_error_code(errc::invalid_config), "http: max_connections_per_origin must be at least 1"));
@@ -263,7 +263,7 @@ struct client::impl {
 
     asio::any_io_executor ex;
     asio::any_io_executor same_ex;         // normalize(ex)
-    asio::any_io_executor last_caller_ex;  // the last caller executor found to be ours
+    // ex and same_ex never change after construction: send() reads them from any thread.
     client_options opts;
     std::optional<ssl::context> tls_ctx;   // built on first https use
     std::string key_scratch;               // origin key of the current lookup (no allocation per request)
@@ -367,6 +367,7 @@ asio::awaitable<result<conn_ptr>> open_connection(client::impl& self, const targ
     if (!ec && cancelled(cs)) ec = asio::error::operation_aborted;
     if (ec) co_return fail(map_io_error(ec, cs, limit, deadline), "connect", t);
     low.socket().set_option(tcp::no_delay(true), ec);
+    if (!t.tls) low.socket().non_blocking(true, ec);  // see the synchronous write fast path
     if (t.tls) {
         auto* h = c->tls->native_handle();
         const std::string host = t.host_string();
@@ -449,6 +450,22 @@ asio::awaitable<exchange_result> write_and_read(client::impl& self, connection& 
         }
     } else {
         bhttp::request_serializer<typename Message::body_type> sr(msg);
+        if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+            // Fast path for plain TCP: the socket is in non-blocking mode, so a
+            // synchronous write either sends the (usually small) request at once
+            // or stops with would_block; the asynchronous loop below (with its
+            // timer) then finishes the job.
+            while (!sr.is_done()) {
+                bhttp::write_some(s, sr, ec);
+                if (ec) break;
+            }
+            if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
+            if (ec) {
+                r.ec = map_io_error(ec, cs, steady::time_point::max(), deadline);
+                r.what = "write to";
+                co_return r;
+            }
+        }
         while (!sr.is_done()) {
             limit = min_limit(deadline, io);
             low.expires_at(limit);
@@ -636,12 +653,7 @@ asio::awaitable<result<response>> client::send(request req) {
     result<response> r = failure();
     try {
         auto ex = co_await asio::this_coro::executor;
-        bool ours = ex == self->last_caller_ex || ex == self->ex;
-        if (!ours && impl::normalize(ex) == self->same_ex) {
-            ours = true;
-            self->last_caller_ex = ex;
-        }
-        if (ours) {
+        if (ex == self->ex || impl::normalize(ex) == self->same_ex) {
             r = co_await self->run(std::move(req));
         } else {
             r = co_await asio::co_spawn(self->ex, self->run(std::move(req)), asio::use_awaitable);

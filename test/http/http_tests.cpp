@@ -11,6 +11,7 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -19,6 +20,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <cstdio>
+#include <thread>
 #include <fstream>
 #include <random>
 
@@ -538,6 +540,33 @@ BOOST_AUTO_TEST_CASE(ipv6_loopback) {
         BOOST_TEST(srv.url("/").find("[::1]") != std::string::npos);
         srv.stop();
     });
+}
+
+// A coroutine on another io_context (thread) sends through the client: the
+// request runs on the client's executor and completes back on the caller's.
+BOOST_AUTO_TEST_CASE(caller_on_another_executor) {
+    asio::io_context client_ctx(1);
+    auto guard = asio::make_work_guard(client_ctx);
+    server srv(client_ctx.get_executor(), echo_server());
+    rh::client c(client_ctx);
+    std::thread t([&] { client_ctx.run(); });
+    asio::io_context caller(1);
+    int ok = 0;
+    auto body = [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 20; ++i) {
+            auto r = co_await c.send(get(srv.url("/x")));
+            if (r && r->status == 200) ++ok;
+        }
+    };
+    asio::co_spawn(caller, body(), test::rethrow{});
+    caller.run_for(10s);
+    asio::post(client_ctx, [&] {
+        srv.stop();
+        c.close_idle();
+        guard.reset();
+    });
+    t.join();
+    BOOST_TEST(ok == 20);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

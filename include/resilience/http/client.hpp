@@ -24,7 +24,8 @@
 // completes with errc::attempt_timeout. `connect_timeout` bounds resolve,
 // connect and the TLS handshake; `io_timeout` bounds each period without
 // progress while writing or reading; those complete with
-// boost::asio::error::timed_out. The awaiting coroutine's per-operation
+// boost::asio::error::timed_out (a file body is written in 256 KiB chunks,
+// each chunk bounded by io_timeout). The awaiting coroutine's per-operation
 // cancellation (terminal) reaches every step (waiting for a pool slot,
 // resolve, connect, handshake, write, read) and completes with
 // boost::asio::error::operation_aborted. A connection whose request failed
@@ -34,10 +35,25 @@
 // resilience::clock is used only to convert `request::deadline` into
 // remaining time.
 //
+// TLS: OpenSSL through asio::ssl, TLS 1.2 or later, peer verification
+// against the system store (set_default_verify_paths) plus
+// client_options::extra_ca_pem / extra_ca_file, host name verification
+// (RFC 6125, IP addresses too) and SNI for host names. The TLS context is built
+// by the constructor when extra CAs are given (a bad CA throws), otherwise on
+// the first https request. Certificate failures complete with a code of
+// asio's SSL category ("certificate verify failed").
+//
 // Stale connections: an idempotent request (GET, HEAD, PUT, DELETE, OPTIONS)
 // that fails on a reused pooled connection before any byte of the response
 // arrived is re-sent once on a fresh connection. This is transparent (it is
-// not a retry attempt) and counted in pool_stats::stale_resends.
+// not a retry attempt) and counted in pool_stats::stale_resends. Before a
+// non-idempotent request (POST, PATCH) reuses a pooled connection, a
+// non-blocking peek checks that the server has not closed it.
+//
+// Limits: max_header_bytes (default 64 KiB) and max_body_bytes (default
+// 64 MiB) bound a response; exceeding either completes with
+// errc::response_too_large (not retryable). Content-Length, chunked and
+// read-until-close framings are handled by Beast.
 //
 // Secrets: error messages and diagnostics name the scheme, host, port and
 // path only, never a request header nor the query string.
@@ -113,7 +129,9 @@ struct client_options {
     clock* time = nullptr;  ///< converts request::deadline; nullptr = steady_clock()
 
     std::size_t max_connections_per_origin = 16;  ///< callers beyond it wait (bounded by deadline, cancellation)
-    duration pool_idle_timeout = std::chrono::seconds(30);  ///< an idle pooled connection older than this is closed
+    /// An idle pooled connection older than this is closed instead of reused
+    /// (checked when its origin is next used, or by close_idle(); no background timer).
+    duration pool_idle_timeout = std::chrono::seconds(30);
 
     duration connect_timeout = std::chrono::seconds(30);  ///< resolve + connect + TLS handshake; 0 = none
     duration io_timeout = std::chrono::seconds(60);       ///< longest stall while writing or reading; 0 = none
