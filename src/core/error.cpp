@@ -6,6 +6,9 @@
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http/error.hpp>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 namespace resilience {
 namespace {
 
@@ -114,6 +117,11 @@ error_kind classify(const error_code& ec) noexcept {
         default: return error_kind::non_retryable_client;
         }
     }
+    // A certificate the client refuses (unknown issuer, wrong host name) is a
+    // TLS handshake failure that no retry mends: not retried.
+    if (ec.category() == boost::asio::error::get_ssl_category() &&
+        ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_CERTIFICATE_VERIFY_FAILED)
+        return error_kind::non_retryable_client;
     if (is_network(ec)) return error_kind::retryable_network;
     if (ec.category() == make_error_code(boost::beast::http::error::need_more).category()) {
         // A response the parser could not read: the server (or a proxy) misbehaved,

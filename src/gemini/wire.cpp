@@ -1,5 +1,5 @@
 #include <resilience/gemini/wire.hpp>
-#include <resilience/pushback.hpp>
+#include <resilience/http/client.hpp>
 
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
@@ -179,59 +179,21 @@ std::string make_upload_start_body(std::string_view display_name) {
 
 failure decode_error(int http_status, std::string_view body, std::string_view retry_after,
                      std::chrono::system_clock::time_point now) {
-    failure f(http_status_to_error(http_status));
-    if (!f.code) f.code = make_error_code(errc::http_unexpected_status);
-    f.diag.http_status = http_status;
-    if (!retry_after.empty()) f.diag.retry_after = parse_retry_after(retry_after, now);
-
-    bool quota = false;
-    std::string quota_kind;
-    auto v = parse_json(body);
-    if (v && v->is_array() && v->as_array().size() == 1) {  // python-genai accepts a list-wrapped envelope
-        json::value inner = v->as_array()[0];
-        v = std::move(inner);
-    }
-    const json::object* err = nullptr;
-    if (v && v->is_object())
-        if (auto* e = v->as_object().if_contains("error"); e && e->is_object()) err = &e->as_object();
-    if (err) {
-        f.diag.status = get_string(*err, "status");
-        f.diag.message = excerpt(get_string(*err, "message"), 500);
-        if (auto* details = err->if_contains("details"); details && details->is_array()) {
-            for (const auto& d : details->as_array()) {
-                auto* o = d.if_object();
-                if (!o) continue;
-                std::string type = get_string(*o, "@type");
-                if (type.ends_with("google.rpc.QuotaFailure")) {
-                    if (auto* vs = o->if_contains("violations"); vs && vs->is_array())
-                        for (const auto& q : vs->as_array())
-                            if (auto* qo = q.if_object()) {
-                                std::string id = get_string(*qo, "quotaId");
-                                if (f.diag.quota_id.empty() || id.find("PerDay") != std::string::npos ||
-                                    id.find("FileStorage") != std::string::npos)
-                                    f.diag.quota_id = id;
-                            }
-                } else if (type.ends_with("google.rpc.ErrorInfo")) {
-                    f.diag.reason = get_string(*o, "reason");
-                }
-            }
-        }
-        if (!f.diag.retry_after) f.diag.retry_after = parse_retry_info(body);
-        if (f.diag.quota_id.find("PerDay") != std::string::npos) {
-            quota = true;
-            quota_kind = "per-day quota";
-        } else if (f.diag.quota_id.find("FileStorage") != std::string::npos) {
-            quota = true;
-            quota_kind = "file storage quota";
-        }
-    } else {
-        f.diag.message = excerpt(body);
-    }
-    if (f.diag.message.empty()) f.diag.message = "HTTP " + std::to_string(http_status);
-    if (quota) {
+    http::response r;
+    r.status = http_status;
+    r.body = std::string(body);
+    if (!retry_after.empty()) r.headers.set(boost::beast::http::field::retry_after, retry_after);
+    failure f = http::to_failure(r, now);
+    if (!f.code) f.code = make_error_code(errc::http_unexpected_status);  // a 2xx is not an error answer
+    // A quota that does not clear within any sane retry window is not retried,
+    // and the error says which one it was.
+    std::string_view kind;
+    if (f.diag.quota_id.find("PerDay") != std::string::npos) kind = "per-day quota";
+    else if (f.diag.quota_id.find("FileStorage") != std::string::npos) kind = "file storage quota";
+    if (!kind.empty()) {
         f.code = make_error_code(errc::quota_exhausted);
-        f.diag.message = quota_kind + " exhausted (" + f.diag.quota_id + "): " + f.diag.message;
-        f.diag.retry_after.reset();  // no sane retry window clears it
+        f.diag.message = std::string(kind) + " exhausted (" + f.diag.quota_id + "): " + f.diag.message;
+        f.diag.retry_after.reset();
     }
     return f;
 }

@@ -42,14 +42,16 @@ bool read_google_error(std::string_view body, diagnostics& d) {
             if (type.ends_with("google.rpc.ErrorInfo") && d.reason.empty()) {
                 d.reason = bounded(string_at(it, "reason"));
             } else if (type.ends_with("google.rpc.QuotaFailure") && d.quota_id.empty()) {
+                // The first quota named, unless a later one is one that no
+                // retry window clears (per day, file storage): that one wins.
                 if (auto* vs = it.if_contains("violations"); vs && vs->is_array()) {
                     for (const auto& viol : vs->get_array()) {
                         if (!viol.is_object()) continue;
                         auto q = string_at(viol.get_object(), "quotaId");
-                        if (!q.empty()) {
-                            d.quota_id = bounded(q);
-                            break;
-                        }
+                        if (q.empty()) continue;
+                        const bool lasting = q.find("PerDay") != q.npos || q.find("FileStorage") != q.npos;
+                        if (d.quota_id.empty() || lasting) d.quota_id = bounded(q);
+                        if (lasting) break;
                     }
                 }
             }

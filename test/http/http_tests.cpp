@@ -610,6 +610,9 @@ BOOST_AUTO_TEST_CASE(verification) {
         BOOST_TEST_REQUIRE(!r2.has_value());
         BOOST_TEST_MESSAGE("mismatch: " << r2.error().what());
         BOOST_TEST((r2.error().code.category() == asio::error::get_ssl_category()));
+        // A refused certificate is not worth retrying.
+        BOOST_TEST((resilience::classify(r1.error().code) == resilience::error_kind::non_retryable_client));
+        BOOST_TEST((resilience::classify(r2.error().code) == resilience::error_kind::non_retryable_client));
 
         // A client without the test CA rejects the good server too.
         rh::client plain(ctx);

@@ -111,7 +111,7 @@ BOOST_AUTO_TEST_CASE(rate_limit_envelope_with_retry_info) {
     BOOST_TEST((classify(f.code) == error_kind::retryable_rate_limit));
     BOOST_TEST(f.diag.http_status == 429);
     BOOST_TEST(f.diag.status == "RESOURCE_EXHAUSTED");
-    BOOST_TEST(f.diag.message == "You exceeded your current quota");
+    BOOST_TEST(f.diag.message == "HTTP 429: You exceeded your current quota");
     BOOST_TEST(f.diag.quota_id == "GenerateRequestsPerMinutePerProjectPerModel-FreeTier");
     BOOST_REQUIRE(f.diag.retry_after.has_value());
     BOOST_TEST(std::chrono::duration_cast<std::chrono::seconds>(*f.diag.retry_after).count() == 15);
@@ -145,7 +145,7 @@ BOOST_AUTO_TEST_CASE(other_envelopes_and_plain_text) {
     BOOST_TEST((classify(missing.code) == error_kind::non_retryable_auth));
 
     failure text = decode_error(400, "Upload chunk size must be a multiple of 8388608 bytes\nmore lines");
-    BOOST_TEST(text.diag.message == "Upload chunk size must be a multiple of 8388608 bytes");
+    BOOST_TEST(text.diag.message == "HTTP 400: Upload chunk size must be a multiple of 8388608 bytes");
     BOOST_TEST((text.code == errc::http_client_error));
 
     failure overloaded = decode_error(503, "", "120");

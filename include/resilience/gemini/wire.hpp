@@ -29,11 +29,12 @@ std::string make_generate_request(const std::vector<content>& contents);
 /// Builds the body of an upload start request: {"file": {"displayName": ...}}.
 std::string make_upload_start_body(std::string_view display_name);
 
-/// Turns an HTTP error answer into a failure: the Google error envelope (also
-/// wrapped in a one-element list) with RetryInfo, QuotaFailure and ErrorInfo,
-/// or a plain-text body. `retry_after` is the Retry-After header, if any.
-/// A per-day quota or the file-storage quota becomes errc::quota_exhausted
-/// (not retried) with a message naming the quota. Never echoes request data.
+/// Turns an HTTP error answer into a failure: http::to_failure (the Google
+/// error envelope, also wrapped in a one-element list, with RetryInfo,
+/// QuotaFailure and ErrorInfo, or a plain-text body; `retry_after` is the
+/// Retry-After header, if any), plus Gemini's quotas: a per-day quota or the
+/// file-storage quota becomes errc::quota_exhausted (not retried) with a
+/// message naming the quota. Never echoes request data.
 failure decode_error(int http_status, std::string_view body, std::string_view retry_after = {},
                      std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
