@@ -97,6 +97,10 @@ int run(const settings& s, gemini::client_options opts) {
         opts.retry.backoff.initial_delay = scaled_ms(200ms);
         opts.retry.backoff.max_delay = scaled_ms(3000ms);
         opts.breaker.failure_threshold = 5;
+        // The demo's fault mix fails about a fifth of all requests, far above
+        // what the default budget (100 tokens, retries while > 50) is sized
+        // for; a larger bucket lets the demo show retries rather than throttling.
+        opts.budget.max_tokens = 500;
         opts.breaker.open_timeout = scaled_ms(1500ms);
         std::cout << "gemini-files demo: simulator at " << opts.base_url << " with 429/503/500/resets/"
                      "truncation/outage/quota faults\n";

@@ -8,8 +8,8 @@
 //   Waiting Ns before retry (circuit breaker: STATE)...
 //   Rate limited. Respecting Retry-After header: Xs
 //   Operation failed after X attempts: message
-// Seconds are printed with at most one decimal ("2s", "0.5s", "12.3s"),
-// rounded to the nearest tenth.
+// Seconds are printed rounded to a tenth from 1 s on and to a hundredth
+// below ("2s", "12.3s", "0.5s", "0.05s").
 
 #include <resilience/diagnostics.hpp>
 
@@ -54,7 +54,7 @@ struct event {
 using status_handler = std::function<void(std::string_view)>;
 using event_handler = std::function<void(const event&)>;
 
-/// "2s", "0.5s", "12.3s".
+/// "2s", "12.3s", "0.5s", "0.05s".
 std::string format_seconds(duration d);
 
 namespace status {

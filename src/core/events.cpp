@@ -29,12 +29,21 @@ std::string_view to_string(event_type t) noexcept {
 
 std::string format_seconds(duration d) {
     if (d < duration::zero()) d = duration::zero();
-    // Tenths of a second, rounded to nearest.
-    const long long tenths = (std::chrono::duration_cast<std::chrono::milliseconds>(d).count() + 50) / 100;
-    std::string s = std::to_string(tenths / 10);
-    if (tenths % 10 != 0) {
+    // Tenths of a second from 1 s on, hundredths below (so that a short
+    // backoff does not read "0s"); trailing zeros dropped.
+    const long long ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::min<duration>(d, std::chrono::hours(24 * 365 * 100))).count();
+    const bool fine = ms < 995;
+    const long long unit = fine ? 10 : 100;  // milliseconds per printed step
+    const long long steps = (ms + unit / 2) / unit;
+    const long long per_second = 1000 / unit;
+    std::string s = std::to_string(steps / per_second);
+    long long frac = steps % per_second;
+    if (frac != 0) {
+        std::string digits = std::to_string(frac);
+        digits.insert(0, (fine ? 2 : 1) - digits.size(), '0');
+        while (digits.back() == '0') digits.pop_back();
         s += '.';
-        s += static_cast<char>('0' + tenths % 10);
+        s += digits;
     }
     s += 's';
     return s;

@@ -251,7 +251,10 @@ bool retry_state::failed(failure& f, int attempt, bool cancelled, time_point& wa
             transition(permit.failed(kind), attempt);
     }
     const auto& budget = p_.opts_.budget;
-    if (budget && is_retryable(kind)) budget->on_failure();
+    // A failure that carries the server's own pushback is paced by the server
+    // (and the scope's cooldown): it neither drains the budget nor is refused
+    // by it; the budget guards against retries the server did not ask for.
+    if (budget && is_retryable(kind) && !f.diag.retry_after) budget->on_failure();
     const std::string message = f.what();
     const bool events = p_.opts_.on_event || call_.on_event;
     if (events) {
@@ -280,7 +283,7 @@ bool retry_state::failed(failure& f, int attempt, bool cancelled, time_point& wa
     if (f.code == errc::deadline_exceeded) return give_up(give_up_reason::deadline);
     if (!is_retryable(kind)) return give_up(give_up_reason::non_retryable);
     if (attempt >= policy_.max_retries) return give_up(give_up_reason::max_retries);
-    if (budget && !budget->retry_allowed()) {
+    if (budget && !f.diag.retry_after && !budget->retry_allowed()) {
         f.diag.message = "retry budget exhausted (retries are throttled while the service fails); last error: " +
                          message;
         f.code = make_error_code(errc::retry_budget_exhausted);

@@ -643,6 +643,12 @@ BOOST_AUTO_TEST_CASE(status_text_formatting) {
     BOOST_TEST(format_seconds(12340ms) == "12.3s");
     BOOST_TEST(format_seconds(12350ms) == "12.4s");
     BOOST_TEST(format_seconds(1999ms) == "2s");
+    BOOST_TEST(format_seconds(50ms) == "0.05s");
+    BOOST_TEST(format_seconds(994ms) == "0.99s");
+    BOOST_TEST(format_seconds(996ms) == "1s");
+    BOOST_TEST(format_seconds(120ms) == "0.12s");
+    BOOST_TEST(format_seconds(1050ms) == "1.1s");
+    BOOST_TEST(format_seconds(2ms) == "0s");
     BOOST_TEST(format_seconds(-5s) == "0s");
     BOOST_TEST(!format_seconds(resilience::max_pushback).empty());
     BOOST_TEST(!format_seconds(duration::max()).empty());

@@ -417,4 +417,35 @@ BOOST_FIXTURE_TEST_CASE(budget_bounds_retries_under_sustained_failure, fixture) 
     BOOST_TEST(budget_stops >= 150);
 }
 
+// Retries the server asked for (a 429 with a delay) are paced by the server and
+// the cooldown, not by the budget: 200 operations that each get one such 429
+// all retry, even with the budget drained below its threshold by other
+// failures, and they take no token.
+BOOST_FIXTURE_TEST_CASE(budget_is_not_drained_by_server_pushback, fixture) {
+    auto ro = options();
+    ro.budget = std::make_shared<retry_budget>();
+    for (int i = 0; i < 60; ++i) ro.budget->on_failure();  // 40 tokens: no retry allowed
+    BOOST_REQUIRE(!ro.budget->retry_allowed());
+    pipeline p(ro);
+    int ok = 0, done = 0;
+    for (int i = 0; i < 200; ++i)
+        asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+            int attempt = 0;
+            auto op = [&]() -> asio::awaitable<result<int>> {
+                calls.push_back(clk.now());
+                if (attempt++ > 0) co_return 1;
+                failure f(make_error_code(errc::http_too_many_requests), "HTTP 429");
+                f.diag.retry_after = 2s;
+                co_return f;
+            };
+            auto r = co_await p.run(op);
+            if (r) ++ok;
+            ++done;
+        }, test::rethrow{});
+    BOOST_TEST(testing::run_virtual(ctx, clk, [&] { return done == 200; }));
+    BOOST_TEST(ok == 200);
+    BOOST_TEST(calls.size() == 400u);
+    BOOST_TEST(ro.budget->tokens() == 40.0 + 200 * 0.1);  // successes only
+}
+
 BOOST_AUTO_TEST_SUITE_END()
