@@ -70,6 +70,22 @@ int parse_int(const std::string& flag, const std::string& v, int lo, int hi) {
     return n;
 }
 
+std::string number(double d) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", d);
+    return buf;
+}
+
+// A number in (lo, hi] (or [lo, hi] when lo > 0), else a usage error naming the flag.
+double parse_double(const std::string& flag, const std::string& v, double lo, double hi, const char* unit) {
+    double d = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+    const bool in_range = lo > 0 ? d >= lo : d > lo;
+    if (v.empty() || ec != std::errc() || p != v.data() + v.size() || !in_range || !(d <= hi))
+        usage_error(flag + " \"" + v + "\" is not a number " + unit + "between " + number(lo) + " and " + number(hi));
+    return d;
+}
+
 cli parse(int argc, char** argv) {
     cli c;
     std::vector<std::string> a(argv + 1, argv + argc);
@@ -81,28 +97,11 @@ cli parse(int argc, char** argv) {
         };
         if (s == "--help" || s == "-h") usage_error("help");
         else if (s == "--base-url") c.base_url = value("--base-url");
-        else if (s == "--timeout") {
-            std::string v = value("--timeout");
-            double d = 0;
-            auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
-            if (v.empty() || ec != std::errc() || p != v.data() + v.size() || !(d > 0) || d > 86400 * 7)
-                usage_error("--timeout \"" + v + "\" is not a number of seconds between 0 and 604800");
-            c.timeout_s = d;
-        } else if (s == "--poll-interval") {
-            std::string v = value("--poll-interval");
-            double d = 0;
-            auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
-            if (v.empty() || ec != std::errc() || p != v.data() + v.size() || !(d > 0) || d > 3600)
-                usage_error("--poll-interval \"" + v + "\" is not a number of seconds between 0 and 3600");
-            c.poll_s = d;
-        } else if (s == "--time-scale") {
-            std::string v = value("--time-scale");
-            double d = 0;
-            auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
-            if (v.empty() || ec != std::errc() || p != v.data() + v.size() || !(d >= 0.001) || d > 100)
-                usage_error("--time-scale \"" + v + "\" is not a number between 0.001 and 100");
-            c.time_scale = d;
-        } else if (s == "--json") c.json = true;
+        else if (s == "--timeout") c.timeout_s = parse_double("--timeout", value("--timeout"), 0, 86400 * 7, "of seconds ");
+        else if (s == "--poll-interval")
+            c.poll_s = parse_double("--poll-interval", value("--poll-interval"), 0, 3600, "of seconds ");
+        else if (s == "--time-scale") c.time_scale = parse_double("--time-scale", value("--time-scale"), 0.001, 100, "");
+        else if (s == "--json") c.json = true;
         else if (s == "--prompt") c.prompt = value("--prompt");
         else if (s == "--model") c.model = value("--model");
         else if (s == "--files") c.demo_files = parse_int("--files", value("--files"), 1, 100000);
@@ -335,7 +334,7 @@ int show_config(const cli& c, const gemini::client_options& o) {
                   << "jitter:                 " << resilience::to_string(r.backoff.jitter) << '\n'
                   << "breaker threshold:      " << o.breaker.failure_threshold << '\n'
                   << "breaker open timeout:   " << o.breaker.open_timeout.count() << " ms\n"
-                  << "timeout:                " << (c.timeout_s ? std::to_string(*c.timeout_s) + " s" : "none") << '\n';
+                  << "timeout:                " << (c.timeout_s ? number(*c.timeout_s) + " s" : "none") << '\n';
     }
     if (o.api_key.empty()) {
         std::cerr << "gemini-files: GEMINI_API_KEY is not set (required except for demo)\n";
