@@ -23,8 +23,14 @@ struct run_result {
     std::string out;  // stdout and stderr together
 };
 
+run_result run_command(const std::string& cmd);
+
 run_result run_tool(const std::string& env, const std::string& args) {
-    std::string cmd = env + " " + GEMINI_FILES_TOOL + " " + args + " 2>&1 </dev/null";
+    if (args.empty()) return run_command(env + " 2>&1 </dev/null");  // `env` is the whole command
+    return run_command(env + " " + GEMINI_FILES_TOOL + " " + args + " 2>&1 </dev/null");
+}
+
+run_result run_command(const std::string& cmd) {
     run_result r;
     FILE* p = ::popen(cmd.c_str(), "r");
     BOOST_REQUIRE(p);
@@ -77,6 +83,24 @@ BOOST_AUTO_TEST_CASE(upload_wait_list_delete_with_json) {
     BOOST_TEST(!srv->file(name).has_value());
     for (auto* o : {&up, &w, &l, &d}) BOOST_TEST(o->out.find(tool_key) == std::string::npos);
     std::filesystem::remove(path);
+}
+
+BOOST_AUTO_TEST_CASE(wait_draws_progress_on_a_terminal) {
+    // `script` gives the tool a pseudo-terminal, as a user's shell would.
+    if (std::system("command -v script >/dev/null 2>&1") != 0) {
+        BOOST_TEST_MESSAGE("script(1) not available: terminal progress not checked");
+        return;
+    }
+    std::string a = srv->add_file("a"), b = srv->add_file("b");
+    auto r = run_tool("script -qec \"" + env + " " + GEMINI_FILES_TOOL + " --poll-interval 0.05 wait " + a + " " + b +
+                          "\" /dev/null",
+                      "");
+    BOOST_TEST(r.status == 0, r.out);
+    BOOST_TEST(r.out.find("2/2 done") != std::string::npos, r.out);
+    BOOST_TEST(r.out.find("ACTIVE 2") != std::string::npos, r.out);
+    BOOST_TEST(r.out.find("breaker CLOSED") != std::string::npos, r.out);
+    BOOST_TEST(r.out.find('\r') != std::string::npos);  // redrawn in place
+    BOOST_TEST(r.out.find(tool_key) == std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(run_generates_from_a_file) {
