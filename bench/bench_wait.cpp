@@ -36,6 +36,8 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <new>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -48,6 +50,42 @@
 #include <vector>
 
 #include <malloc.h>
+#include <stdlib.h>
+
+// Allocation trace (for "where do the bytes go"): the program replaces
+// operator new/delete and interposes aligned_alloc (which Asio uses for
+// coroutine frames); while tracing is on, each event's kind and size is kept.
+namespace trace {
+struct event {
+    char kind;  // 'n' operator new, 'd' sized delete, 'f' aligned_alloc (Asio coroutine frame)
+    std::size_t size;
+};
+std::atomic<bool> on{false};
+event events[8192];
+std::atomic<int> count{0};
+inline void record(char k, std::size_t n) noexcept {
+    if (!on.load(std::memory_order_relaxed)) return;
+    int i = count.fetch_add(1, std::memory_order_relaxed);
+    if (i < 8192) events[i] = {k, n};
+}
+}  // namespace trace
+
+void* operator new(std::size_t n) {
+    trace::record('n', n);
+    if (void* p = std::malloc(n ? n : 1)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t n) noexcept {
+    trace::record('d', n);
+    std::free(p);
+}
+extern "C" void* aligned_alloc(std::size_t align, std::size_t n) {
+    trace::record('f', n);
+    void* p = nullptr;
+    if (posix_memalign(&p, align < sizeof(void*) ? sizeof(void*) : align, n) != 0) return nullptr;
+    return p;
+}
 
 namespace asio = boost::asio;
 namespace sim = resilience::sim;
@@ -118,6 +156,25 @@ mem_figure measure_bare_steady(std::size_t n) {
     return {double(after - before) / double(n), n};
 }
 
+asio::awaitable<void> bare_clock_sleep(int& started) {
+    ++started;
+    (void)co_await resilience::steady_clock().sleep_until(std::chrono::steady_clock::now() + std::chrono::hours(1));
+}
+
+// A bare coroutine asleep in the library's steady clock::sleep_until (a
+// coroutine of its own holding the timer): what a poll pause costs at least.
+mem_figure measure_bare_clock_sleep(std::size_t n) {
+    asio::io_context ctx;
+    int started = 0;
+    asio::co_spawn(ctx, bare_clock_sleep(started), rethrow_void);
+    ctx.poll();
+    const std::size_t before = heap_in_use();
+    for (std::size_t i = 0; i < n; ++i) asio::co_spawn(ctx, bare_clock_sleep(started), rethrow_void);
+    ctx.poll();
+    const std::size_t after = heap_in_use();
+    return {double(after - before) / double(n), n};
+}
+
 mem_figure measure_bare_manual(std::size_t n) {
     manual_clock clk;
     asio::io_context ctx;
@@ -139,6 +196,13 @@ struct poll_mem {
     std::size_t opened_during = 0;  // connections opened while measuring (should be 0)
     std::size_t asleep = 0;
     bool ok = false;
+    // One extra wait, traced (manual clock only).
+    double one_wait_bytes = 0;         // heap delta of one wait from the call to asleep
+    double wait_frame_bytes = 0;       // heap delta of calling wait_until_active (its frame, not started)
+    double sleep_frame_bytes = 0;      // heap delta of calling clock::sleep_until (its frame, not started)
+    std::string frames;                // aligned_alloc sizes (Asio frames) in order
+    std::string news;                  // operator new sizes in order
+    long new_net = 0;                  // operator new bytes minus sized-delete bytes
 };
 
 // N waits asleep in their poll pause on the manual clock.
@@ -154,7 +218,7 @@ poll_mem measure_poll_manual(std::size_t n) {
     srv.start();
     std::vector<std::string> names;
     names.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) names.push_back(srv.add_file("x"));
+    for (std::size_t i = 0; i < n + 1; ++i) names.push_back(srv.add_file("x"));
     gemini::client_options opts;
     opts.api_key = key;
     opts.base_url = srv.base_url();
@@ -169,7 +233,35 @@ poll_mem measure_poll_manual(std::size_t n) {
             rethrow_void(e);
             ++warm;
         });
-    if (!run_virtual(ctx, clk, [&] { return warm == n; }, fast_run())) return out;
+    if (!run_virtual(ctx, clk, [&] { return warm == n + 1; }, fast_run())) return out;
+
+    // One wait, traced: its frame, the sleep frame, every allocation until it sleeps.
+    {
+        std::size_t h = heap_in_use();
+        {
+            auto sl = clk.sleep_until(clk.now() + 1h);
+            out.sleep_frame_bytes = double(heap_in_use()) - double(h);
+        }
+        std::string nm = names.back();
+        trace::count = 0;
+        trace::on = true;
+        h = heap_in_use();
+        auto aw = cl.wait_until_active(std::move(nm));
+        out.wait_frame_bytes = double(heap_in_use()) - double(h);
+        asio::co_spawn(ctx, std::move(aw), [](std::exception_ptr e, resilience::result<gemini::file>) { rethrow_void(e); });
+        run_virtual(ctx, clk, [&] { return clk.sleepers() == 1; }, fast_run());
+        trace::on = false;
+        out.one_wait_bytes = double(heap_in_use()) - double(h);
+        const int m = std::min(trace::count.load(), 8192);
+        for (int i = 0; i < m; ++i) {
+            const auto& e = trace::events[i];
+            if (e.kind == 'f') out.frames += (out.frames.empty() ? "" : " ") + std::to_string(e.size);
+            if (e.kind == 'n') out.news += (out.news.empty() ? "" : " ") + std::to_string(e.size);
+            if (e.kind == 'n') out.new_net += long(e.size);
+            if (e.kind == 'd') out.new_net -= long(e.size);
+        }
+        names.pop_back();
+    }
     const std::size_t opened = cl.http().stats().opened;
     const std::size_t before = heap_in_use();
     out.connections_bytes = double(before) - double(h0);
@@ -184,13 +276,14 @@ poll_mem measure_poll_manual(std::size_t n) {
                            ++ended;
                        });
     }
-    out.ok = run_virtual(ctx, clk, [&] { return clk.sleepers() == n; }, fast_run());
+    out.ok = run_virtual(ctx, clk, [&] { return clk.sleepers() == n + 1; }, fast_run());
     ctx.poll();
     const std::size_t after = heap_in_use();
     out.asleep = clk.sleepers();
     out.opened_during = cl.http().stats().opened - opened;
     out.per_wait = (double(after) - double(before)) / double(n);
     if (ended) out.ok = false;
+    out.asleep -= 1;  // the traced one
     return out;
 }
 
@@ -423,23 +516,34 @@ int main(int argc, char** argv) {
 
     // 1. memory
     auto bare = measure_bare_steady(mem_n);
+    auto bare_c = measure_bare_clock_sleep(mem_n);
     auto bare_m = measure_bare_manual(mem_n);
     auto pm = measure_poll_manual(mem_n);
     auto ps = measure_poll_steady(mem_n);
     std::printf("{\"name\":\"memory/bare_coroutine_steady_timer\",\"waits\":%zu,\"bytes_per_wait\":%.0f}\n", bare.n,
                 bare.per_wait);
+    std::printf("{\"name\":\"memory/bare_coroutine_steady_clock_sleep_until\",\"waits\":%zu,\"bytes_per_wait\":%.0f,"
+                "\"ratio_vs_bare_steady_timer\":%.2f}\n",
+                bare_c.n, bare_c.per_wait, bare_c.per_wait / bare.per_wait);
     std::printf("{\"name\":\"memory/bare_coroutine_manual_clock\",\"waits\":%zu,\"bytes_per_wait\":%.0f}\n", bare_m.n,
                 bare_m.per_wait);
     std::printf("{\"name\":\"memory/poll_pause_manual_clock\",\"waits\":%zu,\"asleep\":%zu,\"ok\":%s,"
                 "\"bytes_per_wait\":%.0f,\"ratio_vs_bare_manual\":%.2f,\"connections\":%zu,"
-                "\"connections_bytes\":%.0f,\"opened_while_measuring\":%zu}\n",
+                "\"warmup_bytes\":%.0f,\"opened_while_measuring\":%zu}\n",
                 mem_n, pm.asleep, pm.ok ? "true" : "false", pm.per_wait, pm.per_wait / bare_m.per_wait, pm.connections,
                 pm.connections_bytes, pm.opened_during);
     std::printf("{\"name\":\"memory/poll_pause_steady_clock\",\"waits\":%zu,\"asleep\":%zu,\"ok\":%s,"
-                "\"bytes_per_wait\":%.0f,\"ratio_vs_bare_steady\":%.2f,\"target_bytes\":1024,\"within_target\":%s,"
-                "\"connections\":%zu,\"connections_bytes\":%.0f,\"opened_while_measuring\":%zu}\n",
+                "\"bytes_per_wait\":%.0f,\"ratio_vs_bare_steady\":%.2f,\"over_bare_steady_bytes\":%.0f,"
+                "\"target_bytes\":1024,\"within_target\":%s,"
+                "\"connections\":%zu,\"warmup_bytes\":%.0f,\"opened_while_measuring\":%zu}\n",
                 mem_n, ps.asleep, ps.ok ? "true" : "false", ps.per_wait, ps.per_wait / bare.per_wait,
+                ps.per_wait - bare.per_wait,
                 ps.per_wait <= 1024 ? "true" : "false", ps.connections, ps.connections_bytes, ps.opened_during);
+    std::printf("{\"name\":\"memory/one_wait_traced\",\"bytes\":%.0f,\"wait_until_active_frame_bytes\":%.0f,"
+                "\"sleep_until_frame_bytes_manual_clock\":%.0f,\"asio_frames_allocated\":\"%s\","
+                "\"operator_new_sizes\":\"%s\",\"operator_new_net_bytes\":%ld}\n",
+                pm.one_wait_bytes, pm.wait_frame_bytes, pm.sleep_frame_bytes, pm.frames.c_str(), pm.news.c_str(),
+                pm.new_net);
     std::fflush(stdout);
     summary += "memory " + std::to_string(long(ps.per_wait)) + " B/poll (steady; target 1024, bare timer " +
                std::to_string(long(bare.per_wait)) + " B)";
@@ -543,15 +647,21 @@ int main(int argc, char** argv) {
                     ++per_period[long(secs(r.at - f.t0) / secs(delay))];
                 }
             std::size_t max_period = 0;
-            for (auto& [k, v] : per_period) max_period = std::max(max_period, v);
+            std::string by_period = "[";
+            for (auto& [k, v] : per_period) {
+                max_period = std::max(max_period, v);
+                if (k < long(secs(storm_len) / secs(delay)) + 1)
+                    by_period += (by_period.size() > 1 ? "," : "") + std::to_string(v);
+            }
+            by_period += "]";
             const double periods = secs(storm_len) / secs(delay);
             const char* nm = m == mode::client ? "quota_storm/client_shared_cooldown" : "quota_storm/per_operation_retries";
             std::printf("{\"name\":\"%s\",\"waits\":%zu,\"finished\":%s,\"active\":%zu,\"errors\":%s,"
                         "\"storm_s\":%.0f,\"retry_delay_s\":%.0f,\"429s\":%zu,\"cooldown_periods\":%.0f,"
-                        "\"429s_per_period\":%.1f,\"max_429s_in_a_period\":%zu,\"periods_with_429\":%zu,"
+                        "\"429s_per_period\":%.1f,\"max_429s_in_a_period\":%zu,\"periods_with_429\":%zu,\"429s_by_period\":%s,"
                         "\"get_requests\":%llu,\"virtual_s\":%.1f,\"real_s\":%.2f}\n",
                         nm, f.waits, f.finished ? "true" : "false", f.active, errors_json(f).c_str(), secs(storm_len),
-                        secs(delay), n429, periods, double(n429) / periods, max_period, per_period.size(),
+                        secs(delay), n429, periods, double(n429) / periods, max_period, per_period.size(), by_period.c_str(),
                         (unsigned long long)f.get_requests, f.virtual_s, f.real_s);
             std::fflush(stdout);
             c429[m == mode::client ? 0 : 1] = n429;
