@@ -42,6 +42,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <exception>
 #include <map>
 #include <memory>
@@ -395,7 +396,7 @@ asio::awaitable<resilience::result<gemini::file>> naive_wait(http::client& h, ma
 
 struct run_figures {
     std::size_t waits = 0, active = 0, failed = 0;
-    double virtual_s = 0, real_s = 0;
+    double virtual_s = 0, real_s = 0, cpu_s = 0;
     std::uint64_t get_requests = 0, total_connections = 0;
     std::size_t pool_opened = 0;
     bool finished = false;
@@ -467,6 +468,7 @@ run_figures run_scenario(const scenario& sc) {
     };
     const time_point deadline = sc.deadline == duration::max() ? time_point::max() : t0 + sc.deadline;
     const auto rt0 = real_clock::now();
+    const std::clock_t c0 = std::clock();
     std::uint64_t seed = 100;
     for (auto& name : names) {
         if (sc.m == mode::client) {
@@ -481,6 +483,7 @@ run_figures run_scenario(const scenario& sc) {
     }
     f.finished = run_virtual(ctx, clk, [&] { return done == sc.waits; }, fast_run());
     f.real_s = real_secs(rt0);
+    f.cpu_s = double(std::clock() - c0) / CLOCKS_PER_SEC;
     f.virtual_s = secs(clk.now() - t0);
     auto s = srv.snapshot();
     f.get_requests = s.requests(sim::route::get);
@@ -545,8 +548,9 @@ int main(int argc, char** argv) {
                 pm.one_wait_bytes, pm.wait_frame_bytes, pm.sleep_frame_bytes, pm.frames.c_str(), pm.news.c_str(),
                 pm.new_net);
     std::fflush(stdout);
-    summary += "memory " + std::to_string(long(ps.per_wait)) + " B/poll (steady; target 1024, bare timer " +
-               std::to_string(long(bare.per_wait)) + " B)";
+    summary += "memory " + std::to_string(long(ps.per_wait)) + " B per sleeping poll (target 1024; bare timer coroutine " +
+               std::to_string(long(bare.per_wait)) + " B, so " + std::to_string(long(ps.per_wait - bare.per_wait)) +
+               " B over it)";
 
     // 2. 100,000 concurrent waits
     {
@@ -556,10 +560,10 @@ int main(int argc, char** argv) {
         sc.pool = 16;
         auto f = run_scenario(sc);
         std::printf("{\"name\":\"many_waits\",\"waits\":%zu,\"finished\":%s,\"active\":%zu,\"errors\":%s,"
-                    "\"virtual_s\":%.1f,\"real_s\":%.2f,\"pool_bound\":%zu,\"sim_total_connections\":%llu,"
+                    "\"virtual_s\":%.1f,\"real_s\":%.2f,\"cpu_s\":%.2f,\"pool_bound\":%zu,\"sim_total_connections\":%llu,"
                     "\"get_requests\":%llu,\"requests_per_wait\":%.2f}\n",
                     f.waits, f.finished ? "true" : "false", f.active, errors_json(f).c_str(), f.virtual_s, f.real_s,
-                    sc.pool, (unsigned long long)f.total_connections, (unsigned long long)f.get_requests,
+                    f.cpu_s, sc.pool, (unsigned long long)f.total_connections, (unsigned long long)f.get_requests,
                     double(f.get_requests) / double(f.waits));
         std::fflush(stdout);
         summary += "; " + std::to_string(f.active) + "/" + std::to_string(f.waits) + " ACTIVE on " +
@@ -597,10 +601,10 @@ int main(int argc, char** argv) {
             std::printf("{\"name\":\"%s\",\"waits\":%zu,\"finished\":%s,\"active\":%zu,\"errors\":%s,"
                         "\"outage_s\":%.0f,\"requests_during_outage\":%zu,\"503_during_outage\":%zu,"
                         "\"open_periods\":%.1f,\"first_ok_poll_after_outage_s\":%.1f,\"resume_bound_s\":%.0f,"
-                        "\"get_requests\":%llu,\"virtual_s\":%.1f,\"real_s\":%.2f}\n",
+                        "\"get_requests\":%llu,\"virtual_s\":%.1f,\"real_s\":%.2f,\"cpu_s\":%.2f}\n",
                         nm, f.waits, f.finished ? "true" : "false", f.active, errors_json(f).c_str(), secs(out_len),
                         during, during_503, secs(out_len) / secs(open_timeout), resume, secs(open_timeout + poll_max),
-                        (unsigned long long)f.get_requests, f.virtual_s, f.real_s);
+                        (unsigned long long)f.get_requests, f.virtual_s, f.real_s, f.cpu_s);
             std::fflush(stdout);
             if (m == mode::client) {
                 client_during = during;
@@ -659,10 +663,10 @@ int main(int argc, char** argv) {
             std::printf("{\"name\":\"%s\",\"waits\":%zu,\"finished\":%s,\"active\":%zu,\"errors\":%s,"
                         "\"storm_s\":%.0f,\"retry_delay_s\":%.0f,\"429s\":%zu,\"cooldown_periods\":%.0f,"
                         "\"429s_per_period\":%.1f,\"max_429s_in_a_period\":%zu,\"periods_with_429\":%zu,\"429s_by_period\":%s,"
-                        "\"get_requests\":%llu,\"virtual_s\":%.1f,\"real_s\":%.2f}\n",
+                        "\"get_requests\":%llu,\"virtual_s\":%.1f,\"real_s\":%.2f,\"cpu_s\":%.2f}\n",
                         nm, f.waits, f.finished ? "true" : "false", f.active, errors_json(f).c_str(), secs(storm_len),
                         secs(delay), n429, periods, double(n429) / periods, max_period, per_period.size(), by_period.c_str(),
-                        (unsigned long long)f.get_requests, f.virtual_s, f.real_s);
+                        (unsigned long long)f.get_requests, f.virtual_s, f.real_s, f.cpu_s);
             std::fflush(stdout);
             c429[m == mode::client ? 0 : 1] = n429;
         }
@@ -671,6 +675,7 @@ int main(int argc, char** argv) {
                     c429[0], c429[1], c429[1] ? double(c429[0]) / double(c429[1]) : 0.0);
         summary += "; quota storm " + std::to_string(c429[0]) + " vs " + std::to_string(c429[1]) + " 429s";
     }
-    std::printf("summary: %s; total %.1f s real\n", summary.c_str(), real_secs(start));
+    std::printf("summary: %s; total %.1f s real, %.1f s CPU\n", summary.c_str(), real_secs(start),
+                double(std::clock()) / CLOCKS_PER_SEC);
     return 0;
 }
