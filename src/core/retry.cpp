@@ -274,6 +274,14 @@ bool retry_state::failed(failure& f, int attempt, bool cancelled, time_point& wa
         finish(f, attempt + 1, give_up_reason::cancelled);
         return false;
     }
+    // A server pushback holds the whole scope whether or not this call
+    // retries: a call that gives up (budget, max_retries, deadline) must not
+    // take the server's "not before" with it.
+    if (f.diag.retry_after && p_.opts_.cooldown) {
+        const time_point now = time().now();
+        const duration d = std::max(duration::zero(), std::min<duration>(*f.diag.retry_after, policy_.pushback_cap()));
+        p_.opts_.cooldown->defer(scope_key(), now + d, now);
+    }
     auto give_up = [&](give_up_reason why) {
         finish(f, attempt + 1, why);
         status(status::failed(attempt + 1, message));

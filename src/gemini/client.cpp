@@ -61,10 +61,14 @@ call_options make_call(time_point deadline, std::string subject, const retry_pol
     return call;
 }
 
+failure bad_file_name(const std::string& name) {
+    return failure(make_error_code(errc::invalid_argument), "not a file name: \"" + name.substr(0, 80) + "\"");
+}
+
 // "files/ID" for a name, an ID or a file URI; errc::invalid_argument otherwise.
 result<std::string> checked_file_name(const std::string& name) {
     std::string n = normalize_file_name(name);
-    if (n.empty()) return failure(make_error_code(errc::invalid_argument), "not a file name: \"" + name.substr(0, 80) + "\"");
+    if (n.empty()) return bad_file_name(name);
     return n;
 }
 
@@ -202,6 +206,47 @@ struct client::impl {
         auto r = co_await exchange(make_request(http::verb::get, url, a));
         if (!r) co_return r.error();
         co_return parse_file(r->body);
+    }
+
+    // One poll of wait_until_active: null to poll again after the pause, or
+    // the wait's final result (ACTIVE, FAILED, or a failure that ends it).
+    asio::awaitable<std::unique_ptr<result<file>>> poll_round(const std::string& url, const std::string& n,
+                                                              const wait_options& o, const status_handler& user_status,
+                                                              std::string& last_state, int& failed_rounds) {
+        auto say = [&](std::string_view text) {
+            if (user_status) user_status(n + ": " + std::string(text));
+        };
+        auto op = [&](const attempt_context& a) { return get_once(url, a); };
+        polls.fetch_add(1, std::memory_order_relaxed);
+        auto r = co_await pipe.run(op, make_call(o.deadline, n, o.retry, user_status ? status_handler(say) : status_handler()));
+        if (!r && transient_round(r.error(), o, failed_rounds)) {
+            // The service is sick (retries or budget exhausted, breaker open):
+            // the wait is not lost to it. Poll again after the pause, bounded
+            // by the deadline (or by max_failed_rounds without one).
+            last_state = "unknown (last poll failed: " + r.error().what() + ")";
+            co_return nullptr;
+        }
+        if (!r) {
+            failure f = r.error();
+            if (f.diag.gave_up == give_up_reason::deadline || f.code == errc::deadline_exceeded) {
+                f.code = make_error_code(errc::deadline_exceeded);
+                f.diag.message = n + ": deadline reached while waiting for ACTIVE; last state: " + last_state +
+                                 " (last error: " + r.error().what() + ")";
+            }
+            co_return std::make_unique<result<file>>(std::move(f));
+        }
+        failed_rounds = 0;
+        file& f = *r;
+        last_state = f.state_text.empty() ? std::string(to_string(f.state)) : f.state_text;
+        if (f.state == file_state::active) co_return std::make_unique<result<file>>(std::move(f));
+        if (f.state == file_state::failed) {
+            failure fl(make_error_code(errc::file_failed));
+            fl.diag.message = n + " FAILED: " + (f.error ? f.error->message : std::string("no error given"));
+            if (f.error) fl.diag.status = std::to_string(f.error->code);
+            scrub(fl.diag.message, opts.api_key);
+            co_return std::make_unique<result<file>>(std::move(fl));
+        }
+        co_return nullptr;
     }
 
     asio::awaitable<result<std::string>> upload_start(std::uint64_t size, const std::string& mime,
@@ -393,58 +438,30 @@ asio::awaitable<result<generate_result>> client::generate_content(std::string mo
 
 asio::awaitable<result<file>> client::wait_until_active(std::string name, wait_options o) {
     impl& d = *impl_;
-    auto checked = checked_file_name(name);
-    if (!checked) co_return checked.error();
-    const std::string n = std::move(*checked);
+    // No result<> local here: this frame stays alive while the wait sleeps.
+    const std::string n = normalize_file_name(name);
+    if (n.empty()) co_return bad_file_name(name);
+    std::string().swap(name);  // not needed any more: a sleeping wait keeps no copy of it
     const std::string url = d.api_root + "/" + n;
     clock& clk = d.pipe.time();
     const status_handler& user_status = o.on_status ? o.on_status : d.opts.on_status;
-    auto say = [&](std::string_view text) {
-        if (user_status) user_status(n + ": " + std::string(text));
-    };
     duration pause = o.poll_initial;
     std::string last_state = "unknown (no answer yet)";
     int failed_rounds = 0;
-    for (int poll = 0;; ++poll) {
-        auto op = [&](const attempt_context& a) { return d.get_once(url, a); };
-        d.polls.fetch_add(1, std::memory_order_relaxed);
-        auto r = co_await d.pipe.run(op, make_call(o.deadline, n, o.retry, user_status ? status_handler(say) : status_handler()));
-        if (!r && transient_round(r.error(), o, failed_rounds)) {
-            // The service is sick (retries or budget exhausted, breaker open):
-            // the wait is not lost to it. Poll again after the pause, bounded
-            // by the deadline (or by max_failed_rounds without one).
-            last_state = "unknown (last poll failed: " + r.error().what() + ")";
-        } else if (!r) {
-            failure f = r.error();
-            if (f.diag.gave_up == give_up_reason::deadline || f.code == errc::deadline_exceeded) {
-                f.code = make_error_code(errc::deadline_exceeded);
-                f.diag.message = n + ": deadline reached while waiting for ACTIVE; last state: " + last_state +
-                                 " (last error: " + r.error().what() + ")";
-            }
-            co_return f;
-        } else {
-            failed_rounds = 0;
-            file& f = *r;
-            last_state = f.state_text.empty() ? std::string(to_string(f.state)) : f.state_text;
-            if (f.state == file_state::active) co_return std::move(f);
-            if (f.state == file_state::failed) {
-                failure fl(make_error_code(errc::file_failed));
-                fl.diag.message = n + " FAILED: " + (f.error ? f.error->message : std::string("no error given"));
-                if (f.error) fl.diag.status = std::to_string(f.error->code);
-                scrub(fl.diag.message, d.opts.api_key);
-                co_return fl;
-            }
-        }
-        // PROCESSING (or a state we do not know): wait and poll again.
+    // This frame is what a wait holds while it sleeps between polls, so it is
+    // kept small: each poll runs in poll_round's frame (the retry call, the
+    // File and its strings, failures), which is freed before the pause.
+    for (;;) {
+        if (auto done = co_await d.poll_round(url, n, o, user_status, last_state, failed_rounds))
+            co_return std::move(*done);
+        // PROCESSING (or a state we do not know, or a failed round): wait and poll again.
         double jitter = 1.0 + o.poll_jitter * (2.0 * d.pipe.next_uniform() - 1.0);
         auto this_pause = std::chrono::duration_cast<duration>(pause * std::max(0.0, jitter));
         const time_point now = clk.now();
-        if (o.deadline != time_point::max() && o.deadline - now <= this_pause) {
-            failure fl(make_error_code(errc::deadline_exceeded));
-            fl.diag.message = n + ": deadline reached while waiting for ACTIVE; last state: " + last_state;
-            co_return fl;
-        }
-        say(last_state + ", next check in " + format_seconds(this_pause));
+        if (o.deadline != time_point::max() && o.deadline - now <= this_pause)
+            co_return failure(make_error_code(errc::deadline_exceeded),
+                              n + ": deadline reached while waiting for ACTIVE; last state: " + last_state);
+        if (user_status) user_status(n + ": " + last_state + ", next check in " + format_seconds(this_pause));
         if (error_code ec = co_await clk.sleep_until(now + this_pause))
             co_return failure(ec, n + ": wait cancelled; last state: " + last_state);
         auto cs = co_await asio::this_coro::cancellation_state;

@@ -395,6 +395,37 @@ BOOST_FIXTURE_TEST_CASE(cooldown_past_deadline_gives_up_at_once, fixture) {
     BOOST_TEST(calls.empty());
 }
 
+// A 429 with a retry delay holds the scope even when the call that got it
+// gives up (here max_retries = 0; the same holds for an exhausted budget):
+// the next call of the scope waits for it instead of getting its own 429.
+BOOST_FIXTURE_TEST_CASE(pushback_of_a_call_that_gives_up_still_holds_the_scope, fixture) {
+    auto ro = options();
+    ro.policy.max_retries = 0;
+    ro.cooldown = std::make_shared<cooldown>();
+    ro.scope = "s";
+    pipeline p(ro);
+    auto limited = [&]() -> asio::awaitable<result<int>> {
+        calls.push_back(clk.now());
+        failure f(make_error_code(errc::http_too_many_requests), "HTTP 429");
+        f.diag.retry_after = 10s;
+        co_return f;
+    };
+    int done = 0;
+    asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+        auto r = co_await p.run(limited);
+        BOOST_TEST(!r);
+        BOOST_TEST((r.error().diag.gave_up == give_up_reason::max_retries));
+        auto until = p.options().cooldown->blocked_until(std::string_view("s"), clk.now());
+        BOOST_TEST((until && *until == t0 + 10s));
+        auto r2 = co_await p.run(limited);
+        BOOST_TEST(!r2);
+        ++done;
+    }, test::rethrow{});
+    BOOST_TEST(testing::run_virtual(ctx, clk, [&] { return done == 1; }));
+    BOOST_REQUIRE(calls.size() == 2u);
+    BOOST_TEST((calls[1] == t0 + 10s));
+}
+
 BOOST_FIXTURE_TEST_CASE(budget_bounds_retries_under_sustained_failure, fixture) {
     auto ro = options();
     ro.budget = std::make_shared<retry_budget>();  // 100 tokens, retries while > 50
