@@ -176,7 +176,9 @@ public:
         }
         return *this;
     }
-    ~breaker_permit() { abandon(); }
+    ~breaker_permit() {
+        if (b_) abandon();
+    }
 
     explicit operator bool() const noexcept { return b_ != nullptr; }
     bool probe() const noexcept { return a_.probe; }

@@ -177,9 +177,29 @@ public:
 private:
     friend class detail::retry_state;
 
+    /// The gates' success path for attempt 0 (breaker CLOSED, no cooldown in
+    /// force); no side effect when it returns false.
+    bool quick_gates(breaker_permit& permit) {
+        if (const auto& cd = opts_.cooldown; cd && !cd->never_deferred() && !cd->clear_at(clock_->now()))
+            return false;
+        if (const auto& b = opts_.breaker) return b->try_acquire_closed(permit);
+        return true;
+    }
+    /// Attempt 0 succeeded on the quick path: the breaker and the budget hear
+    /// it (no event to emit: quick_ implies no event handler).
+    void quick_succeeded(breaker_permit& permit) {
+        if (permit) (void)permit.succeeded();
+        if (const auto& b = opts_.budget) b->on_success();
+    }
+
     retry_options opts_;
     clock* clock_;
     std::atomic<std::uint64_t> rng_;
+    /// No pipeline event handler and no attempt timeout: attempt 0 of a call
+    /// without a deadline (or call event handler) needs no retry_state.
+    bool quick_ = false;
+    /// A breaker or a cooldown is set.
+    bool gates_ = false;
 };
 
 /// One-shot form: builds a pipeline for this call only.

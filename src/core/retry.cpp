@@ -19,7 +19,9 @@ std::uint64_t random_seed() {
 pipeline::pipeline(retry_options opts)
     : opts_(std::move(opts)),
       clock_(opts_.time ? opts_.time : &steady_clock()),
-      rng_(opts_.seed ? opts_.seed : random_seed()) {}
+      rng_(opts_.seed ? opts_.seed : random_seed()),
+      quick_(!opts_.on_event && opts_.policy.attempt_timeout.count() <= 0),
+      gates_(opts_.breaker || opts_.cooldown) {}
 
 double pipeline::next_uniform() noexcept {
     // splitmix64 over an atomic counter: lock-free, and deterministic for a

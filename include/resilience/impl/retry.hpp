@@ -8,6 +8,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/this_coro.hpp>
 
+#include <new>
 #include <optional>
 #include <variant>
 
@@ -163,6 +164,32 @@ boost::asio::awaitable<result<T>> await_as_result(Awaitable a) {
 
 namespace detail {
 
+/// A retry_state built on demand. Not std::optional: its default constructor
+/// zero-fills the storage (a `rep stos` on every call of the quick path).
+class lazy_state {
+public:
+    lazy_state() noexcept {}
+    lazy_state(const lazy_state&) = delete;
+    lazy_state& operator=(const lazy_state&) = delete;
+    ~lazy_state() {
+        if (on_) st_.~retry_state();
+    }
+    explicit operator bool() const noexcept { return on_; }
+    retry_state& emplace(pipeline& p, const call_options& call) {
+        ::new (static_cast<void*>(&st_)) retry_state(p, call);
+        on_ = true;
+        return st_;
+    }
+    retry_state* operator->() noexcept { return &st_; }
+    retry_state& operator*() noexcept { return st_; }
+
+private:
+    union {
+        retry_state st_;
+    };
+    bool on_ = false;
+};
+
 template <class T, class Factory>
 boost::asio::awaitable<result<T>> call_attempt(Factory& factory, const attempt_context& actx) {
     using V = typename awaitable_value<factory_awaitable_t<Factory>>::type;
@@ -215,50 +242,76 @@ boost::asio::awaitable<result<T>> retry_loop(Factory& factory, retry_state& st, 
 
 }  // namespace detail
 
-// The common case (no deadline, no attempt timeout, breaker CLOSED, no
-// cooldown in force) makes attempt 0 here, in a small frame that Asio's
-// per-thread frame cache can recycle; anything else goes to retry_loop.
+// The common case (no deadline, no attempt timeout, no event handler,
+// breaker CLOSED, no cooldown in force) makes attempt 0 here without building
+// a retry_state (the quick path), in a small frame that Asio's per-thread
+// frame cache can recycle. With an event handler, a deadline or an attempt
+// timeout, attempt 0 still runs here when the gates let it (try_fast).
+// Anything else goes to retry_loop.
 template <class Factory>
 boost::asio::awaitable<result<detail::factory_value_t<Factory>>> pipeline::run(Factory factory, call_options call) {
     using T = detail::factory_value_t<Factory>;
-    detail::retry_state st(*this, call);
     breaker_permit permit;
     attempt_context actx;
-    if (st.try_fast(permit, actx)) {
+    detail::lazy_state st;  // built only when needed (not on the quick success path)
+    bool first = true;
+    if (quick_ && call.deadline == time_point::max() && !call.on_event &&
+        (!call.policy || call.policy->attempt_timeout.count() <= 0) && (!gates_ || quick_gates(permit))) {
+        actx.time = clock_;
+    } else {
+        st.emplace(*this, call);
+        first = st->try_fast(permit, actx);
+    }
+    if (first) {
         result<T> r = co_await detail::call_attempt<T>(factory, actx);
         if (r) {
-            st.succeeded(0, permit);
+            if (st)
+                st->succeeded(0, permit);
+            else
+                quick_succeeded(permit);
             co_return r;
         }
-        st.stash(std::move(r).error());  // attempt 0's failure, for retry_loop
+        if (!st) st.emplace(*this, call);
+        st->stash(std::move(r).error());  // attempt 0's failure, for retry_loop
         // Checked before the next co_await: once the coroutine is cancelled,
         // awaiting another awaitable throws (Asio's throw_if_cancelled).
         auto cs = co_await boost::asio::this_coro::cancellation_state;
-        if (cs.cancelled() != boost::asio::cancellation_type::none) co_return st.cancelled_fast(permit);
+        if (cs.cancelled() != boost::asio::cancellation_type::none) co_return st->cancelled_fast(permit);
     }
-    co_return co_await detail::retry_loop<T>(factory, st, permit);
+    co_return co_await detail::retry_loop<T>(factory, *st, permit);
 }
 
 // Same without call options: no copy of a call_options in the frame.
 template <class Factory>
 boost::asio::awaitable<result<detail::factory_value_t<Factory>>> pipeline::run(Factory factory) {
     using T = detail::factory_value_t<Factory>;
-    detail::retry_state st(*this, detail::default_call_options());
     breaker_permit permit;
     attempt_context actx;
-    if (st.try_fast(permit, actx)) {
+    detail::lazy_state st;  // built only when needed (not on the quick success path)
+    bool first = true;
+    if (quick_ && (!gates_ || quick_gates(permit))) {
+        actx.time = clock_;
+    } else {
+        st.emplace(*this, detail::default_call_options());
+        first = st->try_fast(permit, actx);
+    }
+    if (first) {
         result<T> r = co_await detail::call_attempt<T>(factory, actx);
         if (r) {
-            st.succeeded(0, permit);
+            if (st)
+                st->succeeded(0, permit);
+            else
+                quick_succeeded(permit);
             co_return r;
         }
-        st.stash(std::move(r).error());  // attempt 0's failure, for retry_loop
+        if (!st) st.emplace(*this, detail::default_call_options());
+        st->stash(std::move(r).error());  // attempt 0's failure, for retry_loop
         // Checked before the next co_await: once the coroutine is cancelled,
         // awaiting another awaitable throws (Asio's throw_if_cancelled).
         auto cs = co_await boost::asio::this_coro::cancellation_state;
-        if (cs.cancelled() != boost::asio::cancellation_type::none) co_return st.cancelled_fast(permit);
+        if (cs.cancelled() != boost::asio::cancellation_type::none) co_return st->cancelled_fast(permit);
     }
-    co_return co_await detail::retry_loop<T>(factory, st, permit);
+    co_return co_await detail::retry_loop<T>(factory, *st, permit);
 }
 
 template <class Factory>
