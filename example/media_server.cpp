@@ -24,7 +24,8 @@
 // Endpoints:
 //   POST /describe?file=NAME[&prompt=TEXT][&timeout=S]
 //        uploads NAME from --media-dir, waits until ACTIVE, asks the model to
-//        describe it (gemini::run_media_task), deletes it, answers JSON.
+//        describe it, deletes it (also when the request fails or is
+//        cancelled), answers JSON.
 //   GET  /status/{id}[?wait=1][&timeout=S]
 //        files.get, or with wait=1 wait_until_active bounded by the deadline.
 //   GET  /metrics
@@ -47,7 +48,6 @@
 // (see http/client.hpp), and make the counters atomic.
 
 #include <resilience/gemini/client.hpp>
-#include <resilience/gemini/media_task.hpp>
 #include <resilience/http/client.hpp>
 #include <resilience/sim/server.hpp>
 
@@ -275,6 +275,25 @@ std::optional<answer> shed_if_open(app& a) {
     return r;
 }
 
+// Deletes an uploaded file when it goes out of scope, in a detached
+// coroutine (best effort, 30 s). The io_context keeps running until it is
+// done, so a graceful shutdown also waits for the cleanups.
+class delete_later {
+public:
+    delete_later(gemini::client& g, std::string name) : g_(g), name_(std::move(name)) {}
+    delete_later(const delete_later&) = delete;
+    delete_later& operator=(const delete_later&) = delete;
+    ~delete_later() { asio::co_spawn(g_.http().get_executor(), remove(g_, std::move(name_)), asio::detached); }
+
+private:
+    static asio::awaitable<void> remove(gemini::client& g, std::string name) {
+        auto r = co_await g.remove(std::move(name), g.time().now() + 30s);
+        if (!r) std::clog << "cleanup: " << r.error().what() << '\n';
+    }
+    gemini::client& g_;
+    std::string name_;
+};
+
 // POST /describe?file=NAME&prompt=TEXT&timeout=S
 asio::awaitable<answer> describe(app& a, boost::urls::params_view params, resilience::time_point deadline) {
     auto it = params.find("file");
@@ -291,29 +310,49 @@ asio::awaitable<answer> describe(app& a, boost::urls::params_view params, resili
     std::string prompt = "Describe this media file in one sentence.";
     if (auto p = params.find("prompt"); p != params.end() && !(*p).value.empty()) prompt = (*p).value;
 
-    gemini::media_task_options task;  // a named object, moved into the call (g++ 12, see README.md)
-    task.file_path = path.string();
-    task.deadline = deadline;
-    task.delete_after = true;
-    task.wait.poll_initial = 200ms;  // interactive: poll sooner than the 1 s default
-    task.wait.poll_max = 2s;
-    task.build_contents = [prompt](const gemini::file& f) {
-        gemini::content c;
-        c.parts = {gemini::part::from_file(f), gemini::part::from_text(prompt)};
-        return std::vector<gemini::content>{c};
-    };
     // The status text of this request's calls, tagged with a request id.
-    task.on_status = [id = a.next_request_id++](std::string_view s) {
+    const resilience::status_handler say = [id = a.next_request_id++](std::string_view s) {
         std::clog << "[request " << id << "] " << s << '\n';
     };
     const auto started = std::chrono::steady_clock::now();
-    auto r = co_await gemini::run_media_task(a.gemini, std::move(task));
-    if (!r) co_return failure_answer(r.error());
+
+    // Upload (resumable; a failed chunk resumes where the server stands).
+    // Option structs are named objects moved into the call (g++ 12, README.md).
+    gemini::upload_options up;
+    up.deadline = deadline;
+    up.on_status = say;
+    auto uploaded = co_await a.gemini.upload(path.string(), std::move(up));
+    if (!uploaded) co_return failure_answer(uploaded.error());
+
+    // From here the file exists upstream: delete it whatever happens next,
+    // also when this request is cancelled or times out. A cancelled coroutine
+    // cannot make another call (its cancellation state stays cancelled), so
+    // the cleanup runs as a coroutine of its own, with its own deadline.
+    delete_later cleanup(a.gemini, uploaded->name);
+
+    // Wait until ACTIVE, polling sooner than the 1 s default: someone waits.
+    gemini::wait_options w;
+    w.deadline = deadline;
+    w.poll_initial = 200ms;
+    w.poll_max = 2s;
+    w.on_status = say;
+    auto active = co_await a.gemini.wait_until_active(uploaded->name, std::move(w));
+    if (!active) co_return failure_answer(active.error());
+
+    // Ask the model about it.
+    gemini::content c;
+    c.parts = {gemini::part::from_file(*active), gemini::part::from_text(prompt)};
+    std::vector<gemini::content> contents{std::move(c)};
+    resilience::status_handler gen_status = say;
+    auto generated = co_await a.gemini.generate_content("gemini-2.0-flash", std::move(contents), deadline, nullptr,
+                                                        std::move(gen_status));
+    if (!generated) co_return failure_answer(generated.error());
+
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-    co_return json_answer(200, json::object{{"file", file_json(r->uploaded)},
-                                            {"text", r->generated.text},
-                                            {"finishReason", r->generated.finish_reason},
-                                            {"totalTokens", r->generated.usage.total_tokens},
+    co_return json_answer(200, json::object{{"file", file_json(*active)},
+                                            {"text", generated->text},
+                                            {"finishReason", generated->finish_reason},
+                                            {"totalTokens", generated->usage.total_tokens},
                                             {"elapsedMs", ms.count()}});
 }
 
@@ -571,7 +610,17 @@ asio::awaitable<void> test_driver(server& srv_http, sim::server& sim, checker& c
     r = co_await call(c, base, verb::get, "/status/" + id + "?wait=1&timeout=5");
     check(r && r->status == 200 && str(body_json(r), {"state"}) == "ACTIVE", "wait=1 with timeout=5 ends ACTIVE");
 
-    // d) The client hangs up: the next files.get is held 3 s by the simulator;
+    // d) A describe whose budget ends while the file is PROCESSING: 504, and
+    //    the uploaded file is still deleted (by the detached cleanup).
+    r = co_await call(c, base, verb::post, "/describe?file=clip.mp4&timeout=0.3");
+    check(r && r->status == 504, "describe with timeout=0.3 is 504 (" + (r ? std::to_string(r->status) : std::string("-")) + ")");
+    for (int i = 0; i < 50 && sim.file_names().size() > 1; ++i) {
+        asio::steady_timer t(ex, 10ms);
+        co_await t.async_wait(asio::use_awaitable);
+    }
+    check(sim.file_names().size() == 1, "uploaded files are deleted, also after a failed request (only slow.mp4 is left)");
+
+    // e) The client hangs up: the next files.get is held 3 s by the simulator;
     //    the client closes after 100 ms; the server must cancel the call.
     sim::fault slow(sim::fault_kind::latency, sim::route::get);
     slow.count = 1;
@@ -599,7 +648,7 @@ asio::awaitable<void> test_driver(server& srv_http, sim::server& sim, checker& c
           "a client that hangs up cancels its request at once");
     check(metric(m, "media_server_requests_in_flight") == 1, "no request left in flight (but /metrics itself)");
 
-    // e) The metrics saw the retries the structured events reported.
+    // f) The metrics saw the retries the structured events reported.
     check(metric(m, "gemini_retries_total{kind=\"RETRYABLE_RATE_LIMIT\"}") == 1, "metrics: one retry after the 429");
     check(metric(m, "gemini_retries_total{kind=\"RETRYABLE_SERVER\"}") == 1, "metrics: one retry after the 503");
     check(metric(m, "media_server_requests_total{route=\"describe\",code=\"200\"}") == 1, "metrics: describe 200 counted");
