@@ -20,6 +20,10 @@
 //      when the service kept failing, 404/400/422 for the caller's mistakes.
 //   6. Load shedding: while the breaker is OPEN the server answers 503 at once
 //      instead of queueing requests behind it.
+//   7. Cleanup that survives cancellation: an uploaded file is deleted by a
+//      detached coroutine, also when its request failed or was cancelled.
+//   8. Shutdown (SIGINT/SIGTERM): stop accepting, close every connection
+//      (which cancels the calls in flight), let the cleanups finish.
 //
 // Endpoints:
 //   POST /describe?file=NAME[&prompt=TEXT][&timeout=S]
@@ -80,6 +84,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <variant>
+#include <vector>
 
 #include <unistd.h>
 
@@ -446,11 +452,16 @@ asio::awaitable<void> serve_connection(app& a, beast::tcp_stream& stream) {
         // handler is cancelled (terminal per-operation cancellation), and the
         // library call it awaits ends at once with operation_aborted.
         std::string route = "other";
-        ++a.stats.in_flight;
+        struct in_flight_guard {
+            explicit in_flight_guard(int& n) : n_(n) { ++n_; }
+            ~in_flight_guard() { --n_; }
+            int& n_;
+        };
+        std::optional<in_flight_guard> busy(std::in_place, a.stats.in_flight);
         auto handler = dispatch(a, req, route);
         auto gone = client_gone(stream.socket(), buffer);
         std::variant<answer, std::monostate> outcome = co_await (std::move(handler) || std::move(gone));
-        --a.stats.in_flight;
+        busy.reset();
         if (outcome.index() == 1) {
             a.stats.cancelled();
             co_return;
