@@ -134,8 +134,10 @@ struct client::impl {
     }
 
     static std::string host_of(const std::string& base) {
-        auto u = boost::urls::parse_absolute_uri(base.empty() ? std::string(default_base_url) : base);
-        return u ? std::string(u->encoded_authority()) : base;
+        // Named: the parsed view points into it (a temporary would be freed under it).
+        const std::string url = base.empty() ? std::string(default_base_url) : base;
+        auto u = boost::urls::parse_absolute_uri(url);
+        return u ? std::string(u->encoded_authority()) : url;
     }
 
     impl(asio::any_io_executor ex, client_options o)

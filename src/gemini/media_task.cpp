@@ -1,5 +1,7 @@
 #include <resilience/gemini/media_task.hpp>
 
+#include <boost/asio/this_coro.hpp>
+
 namespace resilience::gemini {
 namespace asio = boost::asio;
 
@@ -21,18 +23,29 @@ asio::awaitable<result<media_task_result>> run_media_task(client& c, media_task_
     auto uploaded = co_await c.upload(o.file_path, std::move(up));
     if (!uploaded) co_return uploaded.error();
 
+    // A failure after the upload names the uploaded file, so that the caller
+    // can clean up; with delete_after the task deletes it itself (unless the
+    // task was cancelled: a cancelled coroutine can make no further call).
+    auto after_upload = [&](failure f) -> asio::awaitable<failure> {
+        f.diag.message += " (uploaded as " + uploaded->name + ")";
+        auto cs = co_await asio::this_coro::cancellation_state;
+        if (o.delete_after && cs.cancelled() == asio::cancellation_type::none)
+            (void)co_await c.remove(uploaded->name, o.deadline);
+        co_return f;
+    };
+
     status(o.processing_status);
     wait_options w = o.wait;
     w.deadline = o.deadline;
     w.retry = policy;
     if (o.on_status) w.on_status = o.on_status;
     auto active = co_await c.wait_until_active(uploaded->name, std::move(w));
-    if (!active) co_return active.error();
+    if (!active) co_return co_await after_upload(active.error());
 
     status(o.generating_status);
     std::vector<content> contents = o.build_contents(*active);
     auto generated = co_await c.generate_content(o.model, std::move(contents), o.deadline, policy, o.on_status);
-    if (!generated) co_return generated.error();
+    if (!generated) co_return co_await after_upload(generated.error());
 
     if (o.delete_after) (void)co_await c.remove(active->name, o.deadline);
     status(o.completion_status);

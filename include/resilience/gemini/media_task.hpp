@@ -35,7 +35,10 @@ struct media_task_options {
     status_handler on_status;           ///< the task's status text (and its calls'); default: the client's
     wait_options wait{};                ///< poll schedule while PROCESSING (its deadline is ignored)
     time_point deadline = time_point::max();  ///< for the whole task
-    bool delete_after = false;          ///< delete the uploaded file at the end (best effort)
+    /// Delete the uploaded file at the end, also when waiting or generating
+    /// failed (best effort; not after cancellation). Either way, a failure
+    /// after the upload names the uploaded file in its message.
+    bool delete_after = false;
 };
 
 struct media_task_result {
