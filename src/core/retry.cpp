@@ -105,7 +105,13 @@ retry_state::gate retry_state::pass_gates(int attempt, breaker_permit& permit) {
                     emit(e);
                 }
             }
-            wait_until_ = *until;
+            // The held calls wake spread over a tenth of the cooldown (at most
+            // 2 s) instead of all at its end: the first one released learns
+            // whether the quota is back, and if the server answers with a new
+            // pushback, that holds the others again before they ask.
+            const duration spread = std::min<duration>((*until - now) / 10, std::chrono::seconds(2));
+            const time_point wake = *until + std::chrono::duration_cast<duration>(spread * p_.next_uniform());
+            wait_until_ = wake < deadline ? wake : *until;
             wait_breaker_ = false;
             return gate::wait;
         }
@@ -316,6 +322,13 @@ bool retry_state::failed(failure& f, int attempt, bool cancelled, time_point& wa
     if (pushback && p_.opts_.cooldown) {
         p_.opts_.cooldown->defer(scope_key(), wake, now);
         announced_cooldown_ = wake;  // announced just below
+        // Like the calls the cooldown holds, this one wakes spread over a tenth
+        // of the delay after it ends (at most 2 s): when many calls met the
+        // same 429, the first to go learns whether the quota is back, and a new
+        // pushback holds the rest before they ask.
+        const duration spread = std::min<duration>(delay / 10, std::chrono::seconds(2));
+        const time_point spread_wake = wake + std::chrono::duration_cast<duration>(spread * p_.next_uniform());
+        if (call_.deadline == time_point::max() || spread_wake < call_.deadline) wake = spread_wake;
     }
 
     status(status::retry(k, policy_.max_retries, kind, message));
