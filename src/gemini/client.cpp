@@ -298,12 +298,9 @@ struct client::impl {
                 co_return lost;
             }
             std::string received = header(*r, "x-goog-upload-size-received");
-            std::uint64_t n = 0;
-            auto [p, ec] = std::from_chars(received.data(), received.data() + received.size(), n);
-            if (received.empty() || ec != std::errc() || p != received.data() + received.size() || n > size)
-                co_return failure(make_error_code(errc::malformed_response),
-                                  "upload query answer has no valid x-goog-upload-size-received");
-            offset = n;
+            auto n = parse_upload_size_received(received, size);
+            if (!n) co_return n.error();
+            offset = *n;
         }
         const std::uint64_t len = std::min<std::uint64_t>(opts.chunk_size, size - offset);
         const bool last = offset + len == size;

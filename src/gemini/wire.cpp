@@ -198,6 +198,14 @@ failure decode_error(int http_status, std::string_view body, std::string_view re
     return f;
 }
 
+result<std::uint64_t> parse_upload_size_received(std::string_view h, std::uint64_t size) {
+    std::uint64_t n = 0;
+    auto [p, ec] = std::from_chars(h.data(), h.data() + h.size(), n);
+    if (h.empty() || ec != std::errc() || p != h.data() + h.size() || n > size)
+        return malformed("upload query answer has no valid x-goog-upload-size-received");
+    return n;
+}
+
 std::string_view mime_type_for(std::string_view path) noexcept {
     static constexpr std::array<std::pair<std::string_view, std::string_view>, 28> table{{
         {"mp4", "video/mp4"}, {"mpeg", "video/mpeg"}, {"mpg", "video/mpeg"}, {"mov", "video/mov"},

@@ -38,6 +38,11 @@ std::string make_upload_start_body(std::string_view display_name);
 failure decode_error(int http_status, std::string_view body, std::string_view retry_after = {},
                      std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
+/// The x-goog-upload-size-received header of an upload query answer: the
+/// bytes the server holds, a decimal integer no larger than `size`.
+/// errc::malformed_response otherwise.
+result<std::uint64_t> parse_upload_size_received(std::string_view header, std::uint64_t size);
+
 /// MIME type from a file name's extension ("clip.mp4" -> "video/mp4");
 /// "application/octet-stream" when unknown.
 std::string_view mime_type_for(std::string_view path) noexcept;
