@@ -256,6 +256,15 @@ BOOST_AUTO_TEST_CASE(every_fault_times_every_operation) {
                         ++errors[r.out.code.message()];
                     }
                     if (r.out.ok) ++successes;
+                    // Two failed requests are within every retry policy: the operation succeeds,
+                    // unless the fault is not retryable (a per-day quota), the quota allows one
+                    // request a minute (an upload needs two), or a delete went through before
+                    // its answer was lost (the retry then finds no file).
+                    const bool lost_answer = o == op::remove && (mf.name == "reset_before_headers" ||
+                                                                 mf.name == "reset_after_headers" ||
+                                                                 mf.name == "truncated_body");
+                    if (!persistent && mf.name != "quota_per_day" && mf.name != "quota" && !lost_answer)
+                        BOOST_CHECK_MESSAGE(r.out.ok, "failed: " << r.out.message);
                     // The pool is idle and no probe is held.
                     BOOST_CHECK_EQUAL(r.pool.in_use, 0u);
                     BOOST_CHECK_EQUAL(r.pool.waiting, 0u);
