@@ -61,7 +61,7 @@ if [ "${RESILIENCE_SKIP_SANITIZERS:-0}" != 1 ]; then
     fi
     tail -n 1 "build-asan/fuzz-corpus/$f.log"
   done
-  build-asan/bench/bench_soak --polls 20000 --waits 200 | tail -n 1
+  build-asan/bench/bench_soak --polls 20000 --waits 200 --max-growth 0 | tail -n 1
 fi
 
 cd build
