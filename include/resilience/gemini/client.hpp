@@ -41,15 +41,13 @@ namespace resilience::gemini {
 
 inline constexpr std::uint64_t upload_granularity = 8ull * 1024 * 1024;
 
-/// The client's default failure-rate window and growing break, chosen by
-/// bench/bench_breaker (docs/design-notes.md, "Breaker and budget defaults").
+/// The client's default failure-rate window (the break stays fixed), chosen
+/// by bench/bench_breaker (docs/design-notes.md, "Circuit breaker").
 inline breaker_rules default_breaker_window() {
     breaker_rules r;
     r.failure_ratio = 0.5;
     r.minimum_throughput = 100;
     r.sampling_duration = std::chrono::seconds(10);
-    r.break_multiplier = 2;
-    r.max_break = std::chrono::minutes(5);
     return r;
 }
 
