@@ -3,6 +3,7 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -181,8 +182,12 @@ std::string base_url_problem(std::string_view url) {
     if (u->has_userinfo()) return "carries credentials";
     if (u->has_query()) return "carries a query";
     if (u->has_fragment()) return "carries a fragment";
-    if (u->has_port()) {
-        std::string_view port = u->port();
+    // The port as written (Boost.URL 1.81's port() drops trailing non-digits: "8a" gives "8").
+    std::string_view authority = u->encoded_authority();
+    std::string_view after_host = authority.substr(std::min(authority.size(), u->encoded_host().size()));
+    if (!after_host.empty()) {
+        if (after_host.front() != ':') return "not a URL";
+        std::string_view port = after_host.substr(1);
         if (port.empty()) return "the port is empty";
         unsigned long n = 0;
         auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), n);

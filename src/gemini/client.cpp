@@ -25,13 +25,16 @@ constexpr std::string_view default_base_url = "https://generativelanguage.google
 // ("https://host:443"); empty if it is not one.
 std::string origin_of(std::string_view url) {
     auto u = boost::urls::parse_absolute_uri(url);
-    if (!u || u->host().empty()) return {};
+    if (!u || u->host().empty() || u->has_userinfo()) return {};
     std::string scheme(u->scheme());
     for (auto& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (scheme != "http" && scheme != "https") return {};
     std::string host(u->encoded_host());
     for (auto& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    std::string port(u->port());
+    // The port as written (Boost.URL 1.81's port() drops trailing non-digits).
+    std::string_view authority = u->encoded_authority();
+    std::string_view rest = authority.substr(std::min(authority.size(), u->encoded_host().size()));
+    std::string port(rest.starts_with(':') ? rest.substr(1) : std::string_view());
     if (port.empty()) port = scheme == "https" ? "443" : "80";
     while (port.size() > 1 && port.front() == '0') port.erase(0, 1);
     return scheme + "://" + host + ":" + port;
@@ -226,9 +229,21 @@ struct client::impl {
         return clean(decode_error(r.status, r.body, header(r, "retry-after")));
     }
 
+    // The HTTP client's answer, scrubbed; an exception thrown while sending
+    // (Beast refuses a header too long) is the attempt's failure, at once.
+    asio::awaitable<result<http::response>> send(http::request req) {
+        std::exception_ptr thrown;
+        try {
+            co_return received(co_await http.send(std::move(req)));
+        } catch (...) {
+            thrown = std::current_exception();
+        }
+        co_return clean(resilience::detail::failure_from_exception(thrown));
+    }
+
     // One HTTP exchange: a failure for transport errors and non-2xx answers.
     asio::awaitable<result<http::response>> exchange(http::request req) {
-        auto r = received(co_await http.send(std::move(req)));
+        auto r = co_await send(std::move(req));
         if (!r) co_return r.error();
         if (!r->ok()) co_return from_response(*r);
         co_return std::move(*r);
@@ -270,7 +285,11 @@ struct client::impl {
             // The service is sick (retries or budget exhausted, breaker open):
             // the wait is not lost to it. Poll again after the pause, bounded
             // by the deadline (or by max_failed_rounds without one).
-            last_state = "unknown (last poll failed: " + r.error().what() + ")";
+            // A round refused by a gate (no attempt made) keeps the cause the
+            // last attempt met: that is what the wait's final error names.
+            constexpr std::string_view failed_prefix = "unknown (last poll failed: ";
+            if (!cause.empty() || !last_state.starts_with(failed_prefix))
+                last_state = std::string(failed_prefix) + r.error().what() + ")";
             co_return nullptr;
         }
         if (!r) {
@@ -328,7 +347,7 @@ struct client::impl {
         if (a.attempt > 0) {
             http::request q = make_request(http::verb::post, session, a);
             q.headers.set("X-Goog-Upload-Command", "query");
-            auto r = received(co_await http.send(std::move(q)));
+            auto r = co_await send(std::move(q));
             if (!r) co_return r.error();
             if (r->status == 404 || r->status == 410 || (r->status >= 400 && r->status < 500 && r->status != 429)) {
                 chunk_outcome lost;
