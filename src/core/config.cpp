@@ -182,7 +182,9 @@ std::string base_url_problem(std::string_view url) {
     if (u->has_userinfo()) return "carries credentials";
     if (u->has_query()) return "carries a query";
     if (u->has_fragment()) return "carries a fragment";
-    // The port as written (Boost.URL 1.81's port() drops trailing non-digits: "8a" gives "8").
+    // Boost.URL 1.81 reads "host:8a/x" as port 8 and path "a/x": a path after
+    // an authority must start with a slash.
+    if (!u->encoded_path().empty() && !u->encoded_path().starts_with('/')) return "the port is not a number";
     std::string_view authority = u->encoded_authority();
     std::string_view after_host = authority.substr(std::min(authority.size(), u->encoded_host().size()));
     if (!after_host.empty()) {

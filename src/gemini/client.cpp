@@ -26,6 +26,8 @@ constexpr std::string_view default_base_url = "https://generativelanguage.google
 std::string origin_of(std::string_view url) {
     auto u = boost::urls::parse_absolute_uri(url);
     if (!u || u->host().empty() || u->has_userinfo()) return {};
+    // Boost.URL 1.81 reads "host:8a/x" as port 8 and path "a/x".
+    if (!u->encoded_path().empty() && !u->encoded_path().starts_with('/')) return {};
     std::string scheme(u->scheme());
     for (auto& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (scheme != "http" && scheme != "https") return {};

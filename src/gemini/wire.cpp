@@ -108,6 +108,7 @@ file_state parse_file_state(std::string_view s) noexcept {
 }
 
 result<file> parse_file(std::string_view text) {
+    if (text.empty()) return malformed("file resource is empty (a success answer without a body)");
     auto v = parse_json(text);
     if (!v) return malformed("file resource is not valid JSON: " + excerpt(text, 80));
     const json::object* o = v->if_object();

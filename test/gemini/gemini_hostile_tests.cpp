@@ -345,11 +345,11 @@ BOOST_AUTO_TEST_CASE(the_final_error_of_a_wait_names_the_cause) {
         std::string cause;   // what the final error must mention
     };
     const std::vector<case_t> cases = {
-        {"empty 200", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "not valid JSON"},
+        {"empty 200", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "is empty"},
         {"file without a name", "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n{\"state\":\"ACTIVE\"}  ", "has no name"},
-        {"bad status line", "HTTP/1.1 abc\r\n\r\n", ""},
-        {"HTTP/0.9", "hello there\n", ""},
-        {"closed mid-headers", "HTTP/1.1 200 OK\r\nContent-", ""},
+        {"bad status line", "HTTP/1.1 abc\r\n\r\n", "bad status"},
+        {"HTTP/0.9", "hello there\n", "bad version"},
+        {"closed mid-headers", "HTTP/1.1 200 OK\r\nContent-", "partial message"},
     };
     for (const auto& c : cases) {
         BOOST_TEST_CONTEXT(c.name) {
