@@ -39,6 +39,9 @@ enum class errc : int {
     quota_exhausted,       ///< a quota that no retry window clears (per-day, storage)
     file_failed,           ///< the server reports the file as FAILED
     file_not_active,       ///< the file is not ACTIVE (yet)
+    http_request_timeout,  ///< HTTP 408: the server timed the request out (retryable, network class)
+    operation_threw,       ///< the operation threw an exception (its text is in the diagnostics)
+    untrusted_url,         ///< the server named a URL outside the configured origin; not followed
 };
 
 /// Conditions: coarse groups that codes of any category may match.

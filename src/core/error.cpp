@@ -36,6 +36,9 @@ public:
         case errc::quota_exhausted: return "quota exhausted";
         case errc::file_failed: return "file processing failed";
         case errc::file_not_active: return "file is not active";
+        case errc::http_request_timeout: return "HTTP 408 request timeout";
+        case errc::operation_threw: return "the operation threw an exception";
+        case errc::untrusted_url: return "the server named a URL outside the configured origin";
         }
         return "unknown resilience error";
     }
@@ -107,7 +110,8 @@ error_kind classify(const error_code& ec) noexcept {
         return error_kind::non_retryable_aborted;
     if (ec.category() == error_category()) {
         switch (static_cast<errc>(ec.value())) {
-        case errc::attempt_timeout: return error_kind::retryable_network;
+        case errc::attempt_timeout:
+        case errc::http_request_timeout: return error_kind::retryable_network;
         case errc::http_too_many_requests: return error_kind::retryable_rate_limit;
         case errc::http_server_error:
         case errc::malformed_response:
@@ -138,6 +142,7 @@ error_code http_status_to_error(int status) noexcept {
     if (status >= 200 && status < 300) return {};
     if (status == 401) return errc::http_unauthorized;
     if (status == 403) return errc::http_forbidden;
+    if (status == 408) return errc::http_request_timeout;
     if (status == 429) return errc::http_too_many_requests;
     if (status >= 400 && status < 500) return errc::http_client_error;
     if (status >= 500 && status < 600) return errc::http_server_error;

@@ -22,8 +22,15 @@
 // was created with. Cancellation: per-operation (terminal) cancellation of
 // the awaiting coroutine ends any call at once with operation_aborted.
 //
-// Secrets: the API key travels only in the x-goog-api-key header; it never
-// appears in a URL, a status line, an event or an error message.
+// Secrets: the API key travels only in the x-goog-api-key header, and only
+// to the configured origin (an upload session URL elsewhere is refused with
+// errc::untrusted_url); it never appears in a URL, a status line, an event or
+// an error message. A key echoed back by a server is scrubbed from every text
+// the client takes from an answer (bodies, error fields, file fields).
+//
+// Retries: max_retries = 0 disables retrying everywhere, in
+// wait_until_active (the first failed poll ends the wait) and upload (a lost
+// session is not restarted) too.
 
 #include <resilience/circuit_breaker.hpp>
 #include <resilience/config.hpp>
@@ -67,6 +74,11 @@ struct client_options {
     clock* time = nullptr;        ///< nullptr = steady_clock()
     std::uint64_t seed = 0;       ///< jitter seed; 0 = random
     http::client_options http{};  ///< pool size, timeouts, TLS
+    /// files.list stops with errc::malformed_response after this many pages,
+    /// or when the answers' bodies add up to more than list_max_bytes (a
+    /// server whose page tokens never end; a revisited token ends it at once).
+    int list_max_pages = 10000;
+    std::uint64_t list_max_bytes = 256ull << 20;
 
     /// Defaults, then the GEMINI_* environment, then `overrides` (code wins).
     static result<client_options> from_env(const config_overrides& overrides = {},
