@@ -15,5 +15,8 @@ if [ -f test/thread_safety/CMakeLists.txt ]; then
      ctest --output-on-failure -R '^thread_safety' --timeout 600)
 fi
 
+# The consumer project against the installed package and through add_subdirectory.
+test/consumer/run.sh build
+
 cd build
 ctest --output-on-failure -j "$JOBS" --timeout 600
