@@ -64,5 +64,8 @@ if [ "${RESILIENCE_SKIP_SANITIZERS:-0}" != 1 ]; then
   build-asan/bench/bench_soak --polls 20000 --waits 200 --max-growth 0 | tail -n 1
 fi
 
+# The consumer project against the installed package and through add_subdirectory.
+test/consumer/run.sh build
+
 cd build
 ctest --output-on-failure -j "$JOBS" --timeout 600

@@ -2,6 +2,7 @@
 // library's error category and the transient/permanent conditions.
 #include <resilience/diagnostics.hpp>
 #include <resilience/error.hpp>
+#include <resilience/http/error.hpp>  // Beast and TLS codes: the HTTP layer's rules
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/ssl/error.hpp>

@@ -70,6 +70,7 @@
 
 #include <resilience/clock.hpp>
 #include <resilience/diagnostics.hpp>
+#include <resilience/http/error.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
