@@ -627,5 +627,6 @@ http::client& client::http() noexcept { return impl_->http; }
 resilience::pipeline& client::pipeline() noexcept { return impl_->pipe; }
 clock& client::time() noexcept { return impl_->pipe.time(); }
 const client_options& client::options() const noexcept { return impl_->opts; }
+asio::any_io_executor client::get_executor() const noexcept { return impl_->http.get_executor(); }
 
 }  // namespace resilience::gemini

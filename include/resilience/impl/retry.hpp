@@ -159,10 +159,28 @@ boost::asio::awaitable<result<T>> race_deadline(Awaitable a, retry_state& st, at
     co_return st.timed_out(actx);
 }
 
+/// A deferred Asio operation completing with void(error_code, Ts...), as an
+/// attempt: an error_code becomes the failure, the values the result.
+template <class T, class Op>
+boost::asio::awaitable<result<T>> await_deferred(Op op) {
+    auto aw = std::move(op)(boost::asio::as_tuple(boost::asio::use_awaitable));
+    auto t = co_await std::move(aw);
+    if (const error_code ec = std::get<0>(t)) co_return failure(ec);
+    if constexpr (std::is_void_v<T>) {
+        co_return result<void>();
+    } else if constexpr (std::tuple_size_v<decltype(t)> == 2) {
+        co_return result<T>(std::move(std::get<1>(t)));
+    } else {
+        co_return result<T>(std::apply([](error_code, auto&&... v) { return T(std::move(v)...); }, std::move(t)));
+    }
+}
+
 template <class T, class Awaitable>
 boost::asio::awaitable<result<T>> await_as_result(Awaitable a) {
     using V = typename awaitable_value<Awaitable>::type;
-    if constexpr (unwrap_result<V>::is_result) {
+    if constexpr (!is_awaitable<Awaitable>::value) {
+        co_return co_await await_deferred<T>(std::move(a));
+    } else if constexpr (unwrap_result<V>::is_result) {
         co_return co_await std::move(a);
     } else {
         std::optional<failure> f;
@@ -215,7 +233,9 @@ private:
 template <class T, class Factory>
 boost::asio::awaitable<result<T>> call_attempt(Factory& factory, const attempt_context& actx) {
     using V = typename awaitable_value<factory_awaitable_t<Factory>>::type;
-    if constexpr (unwrap_result<V>::is_result)
+    if constexpr (!is_awaitable<factory_awaitable_t<Factory>>::value)
+        return await_deferred<T>(call_factory(factory, actx));
+    else if constexpr (unwrap_result<V>::is_result)
         return call_factory(factory, actx);
     else
         return await_as_result<T>(call_factory(factory, actx));
