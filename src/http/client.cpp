@@ -717,14 +717,17 @@ asio::awaitable<exchange_result> write_and_read(client::impl& self, connection& 
         if (req.method == verb::head) p->skip(true);
         std::optional<progress_rule> pr;
         while (!p->is_done()) {
+            // Ties go to the deadline (one code), then to the header and progress rules.
             const time_point now = lim.now();
-            step_limit l = step(deadline, now, io, limit_kind::io);
+            step_limit l;
+            l.consider(deadline, limit_kind::deadline);
             if (!p->is_header_done()) {
                 l.consider(header_deadline, limit_kind::header);
             } else {
                 if (!pr) pr.emplace(self.opts, now);
                 pr->limit(l);
             }
+            if (io.count() > 0) l.consider(add_sat(now, io), limit_kind::io);
             lim.arm(c, l);
             const std::size_t before = c.buffer.size();
             std::size_t n = co_await bhttp::async_read_some(s, c.buffer, *p, use_nothrow(ec));
