@@ -519,6 +519,31 @@ BOOST_AUTO_TEST_CASE(reset_before_answering) {
     BOOST_TEST(resilience::classify(o.code()) == error_kind::retryable_network, o.what());
 }
 
+BOOST_AUTO_TEST_CASE(bytes_after_the_answer_are_not_read_as_the_next_answer) {
+    // Junk after a complete answer: the connection is not pooled, so the next
+    // request opens a fresh one instead of reading the junk as its answer.
+    hostile h({read_request(), say(response("{}") + "HTTP/1.1 500 Junk\r\n\r\n"), wait(24h)});
+    rh::client_options opts;
+    opts.time = &h.clk;
+    int ok = 0;
+    bool done = false;
+    {
+        rh::client c(h.ctx.get_executor(), opts);
+        asio::co_spawn(h.ctx, [&]() -> asio::awaitable<void> {
+            for (int i = 0; i < 2; ++i) {
+                rh::request req;
+                req.url = h.url();
+                auto r = co_await c.send(std::move(req));
+                if (r && r->status == 200) ++ok;
+            }
+            done = true;
+        }, test::rethrow{});
+        BOOST_TEST_REQUIRE(rt::run_virtual(h.ctx, h.clk, [&] { return done; }));
+    }
+    BOOST_TEST(ok == 2);
+    BOOST_TEST(h.accepted == 2);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(bounded_memory)
