@@ -321,7 +321,8 @@ BOOST_AUTO_TEST_CASE(slow_server_times_out) {
             check_idle_pool(c);
         }
         {
-            // The caller's deadline, on the client's (manual) clock.
+            // The caller's deadline, on the client's (manual) clock: it expires
+            // when that clock passes it, not in real time.
             resilience::testing::manual_clock clk;
             rh::client_options o;
             o.time = &clk;
@@ -329,6 +330,13 @@ BOOST_AUTO_TEST_CASE(slow_server_times_out) {
             auto req = get(srv.url("/slow"));
             req.deadline = clk.now() + 80ms;
             auto t0 = std::chrono::steady_clock::now();
+            auto advance = [&clk]() -> asio::awaitable<void> {
+                co_await pause(20ms);
+                clk.advance(79ms);  // not yet
+                co_await pause(20ms);
+                clk.advance(1ms);
+            };
+            asio::co_spawn(ctx, advance(), test::rethrow{});
             auto r = co_await c.send(std::move(req));
             auto took = std::chrono::steady_clock::now() - t0;
             BOOST_TEST_REQUIRE(!r.has_value());
