@@ -190,7 +190,8 @@ asio::awaitable<void> serve_connection(std::shared_ptr<server_impl> self, tcp::s
     server_impl& s = *self;
     beast::tcp_stream stream(std::move(sock));
     connection_guard guard(s, &stream.socket());
-    auto w = std::make_shared<conn_watch>(self, co_await asio::this_coro::executor, &stream.socket());
+    asio::any_io_executor ex = co_await asio::this_coro::executor;
+    auto w = std::make_shared<conn_watch>(self, std::move(ex), &stream.socket());
     for (duration t : {s.cfg.idle_timeout, s.cfg.header_timeout, s.cfg.body_timeout})
         if (t > duration::zero()) w->step = std::min(w->step, t);
     struct end_watch {  // also when the coroutine is destroyed with its io_context

@@ -82,7 +82,8 @@ struct lfixture {
         hs.emplace_back("X-Goog-Upload-Command", "start");
         hs.emplace_back("X-Goog-Upload-Header-Content-Type", "text/plain");
         if (!size.empty()) hs.emplace_back("X-Goog-Upload-Header-Content-Length", size);
-        auto res = co_await c.send(http::verb::post, "/upload/v1beta/files", "", hs);
+        const std::string target = "/upload/v1beta/files", empty;
+        auto res = co_await c.send(http::verb::post, target, empty, hs);
         BOOST_REQUIRE_EQUAL(res.result_int(), 200);
         co_return target_of(std::string(res["x-goog-upload-url"]));
     }
@@ -120,7 +121,7 @@ BOOST_AUTO_TEST_CASE(idle_connections_close_on_the_clock) {
         // A kept-alive connection after its answer.
         auto b = co_await connect();
         auto req = make_request(http::verb::get, "/v1beta/files", "", key_h());
-        co_await http::async_write(b, req, asio::use_awaitable);
+        co_await http::async_write(b, req, asio::use_awaitable);  // named: no temporary in the co_await
         beast::flat_buffer buf;
         response res;
         co_await http::async_read(b, buf, res, asio::use_awaitable);
@@ -282,15 +283,20 @@ BOOST_AUTO_TEST_CASE(upload_sessions_expire_and_are_bounded) {
         async_client c(co_await asio::this_coro::executor, srv->port());
         auto a = co_await start_session(c);
         co_await sleep(59min);
-        early.push_back((co_await chunk(c, a, "query", "", 0)).result_int());
+        const std::string query = "query", none;
+        auto alive = co_await chunk(c, a, query, none, 0);
+        early.push_back(alive.result_int());
         co_await sleep(1min);
-        auto gone = co_await chunk(c, a, "query", "", 0);
+        auto gone = co_await chunk(c, a, query, none, 0);
         early.push_back(gone.result_int());
         expired_message = message_of(gone);
         // Four sessions with room for three: the oldest goes.
         std::vector<std::string> s;
         for (int i = 0; i < 4; ++i) s.push_back(co_await start_session(c));
-        for (auto& t : s) late.push_back((co_await chunk(c, t, "query", "", 0)).result_int());
+        for (auto& t : s) {
+            auto res = co_await chunk(c, t, query, none, 0);
+            late.push_back(res.result_int());
+        }
         done = true;
     });
     BOOST_CHECK((early == std::vector<int>{200, 404}));
@@ -313,14 +319,18 @@ BOOST_AUTO_TEST_CASE(uploads_are_bounded_by_the_upload_limit) {
         hs.emplace_back("X-Goog-Upload-Command", "start");
         hs.emplace_back("X-Goog-Upload-Header-Content-Type", "text/plain");
         hs.emplace_back("X-Goog-Upload-Header-Content-Length", "101");
-        declared_status = (co_await c.send(http::verb::post, "/upload/v1beta/files", "", hs)).result_int();
+        const std::string start_target = "/upload/v1beta/files", empty;
+        auto declared = co_await c.send(http::verb::post, start_target, empty, hs);
+        declared_status = declared.result_int();
         // Without a declared size, the chunk that goes past it gets 413, and the session lives on.
         auto t = co_await start_session(c);
-        auto over = co_await chunk(c, t, "upload, finalize", std::string(101, 'x'), 0);
+        const std::string finalize = "upload, finalize", too_much(101, 'x'), just_right(100, 'x');
+        auto over = co_await chunk(c, t, finalize, too_much, 0);
         over_status = over.result_int();
         over_message = message_of(over);
         over_received = std::string(over["x-goog-upload-size-received"]);
-        ok_status = (co_await chunk(c, t, "upload, finalize", std::string(100, 'x'), 0)).result_int();
+        auto ok = co_await chunk(c, t, finalize, just_right, 0);
+        ok_status = ok.result_int();
         done = true;
     });
     BOOST_CHECK_EQUAL(declared_status, 400);
@@ -340,11 +350,14 @@ BOOST_AUTO_TEST_CASE(poll_counters_are_bounded) {
         async_client c(co_await asio::this_coro::executor, srv->port());
         for (int i = 0; i < 5; ++i) {  // ids nobody stored: 403, counted all the same
             auto target = "/v1beta/files/nosuchfile" + std::to_string(i);
-            co_await c.send(http::verb::get, target, "", key_h());
+            const std::string empty;
+            const headers hs = key_h();
+            co_await c.send(http::verb::get, target, empty, hs);
         }
-        auto target = "/v1beta/" + kept;
-        co_await c.send(http::verb::get, target, "", key_h());
-        co_await c.send(http::verb::get, target, "", key_h());
+        const std::string target = "/v1beta/" + kept, empty;
+        const headers hs = key_h();
+        co_await c.send(http::verb::get, target, empty, hs);
+        co_await c.send(http::verb::get, target, empty, hs);
         done = true;
     });
     auto st = srv->snapshot();
@@ -374,7 +387,10 @@ BOOST_AUTO_TEST_CASE(latency_faults_add_up_without_overflow) {
     run(
         [&]() -> asio::awaitable<void> {
             async_client c(co_await asio::this_coro::executor, srv->port());
-            status = (co_await c.send(http::verb::get, "/v1beta/files", "", key_h())).result_int();
+            const std::string target = "/v1beta/files", empty;
+            const headers hs = key_h();
+            auto res = co_await c.send(http::verb::get, target, empty, hs);
+            status = res.result_int();
             took = clk.now() - t0;
             done = true;
         },
@@ -446,13 +462,17 @@ BOOST_AUTO_TEST_CASE(hostile_requests_get_clear_4xx_and_lose_nothing) {
         }
         async_client c(co_await asio::this_coro::executor, srv->port());
         {  // broken JSON in admin/faults leaves the installed faults as they were
-            auto res = co_await c.send(http::verb::post, "/admin/faults", R"({"faults": [{"kind": "internal",)");
+            const std::string admin = "/admin/faults", broken = R"({"faults": [{"kind": "internal",)";
+            auto res = co_await c.send(http::verb::post, admin, broken);
             bad_json = std::to_string(res.result_int()) + " " + message_of(res);
-            faults_after = (co_await c.send(http::verb::get, "/admin/faults")).body();
+            auto now_installed = co_await c.send(http::verb::get, admin);
+            faults_after = now_installed.body();
         }
-        auto target = "/v1beta/" + stored;
-        co_await c.send(http::verb::get, target, "", key_h());  // the installed fault: 500
-        after = (co_await c.send(http::verb::get, target, "", key_h())).result_int();
+        const std::string target = "/v1beta/" + stored, empty;
+        const headers hs = key_h();
+        co_await c.send(http::verb::get, target, empty, hs);  // the installed fault: 500
+        auto res = co_await c.send(http::verb::get, target, empty, hs);
+        after = res.result_int();
         done = true;
     });
     BOOST_CHECK(huge_header.starts_with("HTTP/1.1 431"));
