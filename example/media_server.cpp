@@ -5,8 +5,12 @@
 //   1. One client for the whole server. Its connection pool, circuit breaker,
 //      cooldown (a 429's Retry-After holds every request) and retry budget are
 //      shared by all requests, so a thousand users behave as one polite client.
-//   2. Structured events (client_options::on_event) feeding counters that the
-//      server exposes at GET /metrics (Prometheus text format).
+//   2. Structured events (client_options::on_event) feeding metrics that the
+//      server exposes at GET /metrics (Prometheus text format): through the
+//      asio_resilience::prometheus adapter and prometheus-cpp's
+//      TextSerializer when the project is built with RESILIENCE_PROMETHEUS
+//      (the default when prometheus-cpp is installed), otherwise as
+//      hand-written text with a few counters.
 //   3. A per-request deadline: `?timeout=SECONDS` (default 30 s) becomes the
 //      deadline of the library call, so retries, backoff, cooldown and polling
 //      all stop when the request's own budget is spent (answer 504).
@@ -49,11 +53,19 @@
 // Threading: one io_context run by one thread. Every handler, the client and
 // the metrics live on it, so the counters need no locks. To use several
 // threads, run each connection on a strand and give the client that strand
-// (see http/client.hpp), and make the counters atomic.
+// (see http/client.hpp), and make the counters atomic (prometheus-cpp's are).
 
 #include <resilience/gemini/client.hpp>
 #include <resilience/http/client.hpp>
 #include <resilience/sim/server.hpp>
+#if RESILIENCE_EXAMPLE_PROMETHEUS
+#include <resilience/prometheus/metrics.hpp>
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+#endif
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -105,6 +117,72 @@ namespace {
 // 1. Metrics, fed by the client's structured events and by the server.
 // ---------------------------------------------------------------------------
 
+#if RESILIENCE_EXAMPLE_PROMETHEUS
+// With the adapter: the client's events go to resilience::prometheus::metrics
+// (series gemini_*, see adapters/prometheus/include/resilience/prometheus/metrics.hpp),
+// the server's own counters are prometheus-cpp families in the same registry,
+// and /metrics is prometheus-cpp's TextSerializer over that registry.
+class metrics {
+public:
+    metrics() : client_(registry_, client_metrics_options()) {}
+
+    // Installed as gemini::client_options::on_event: called for every event of
+    // every call the shared client makes, on the thread running that call.
+    void on_event(const resilience::event& e) { client_.record(e); }
+    void answered(std::string_view route, int status) {
+        requests_.Add({{"route", std::string(route)}, {"code", std::to_string(status)}}).Increment();
+    }
+    void cancelled() { cancelled_.Increment(); }
+    void shed() { shed_.Increment(); }
+    int in_flight = 0;  // requests whose handler runs now
+
+    // Prometheus text exposition format.
+    std::string render(gemini::client& g) {
+        client_.watch(g.breaker());  // the breaker's state now, not only its last transition seen
+        client_.refresh();
+        in_flight_.Set(in_flight);
+        const resilience::http::pool_stats pool = g.http().stats();  // on the client's executor: we are
+        opened_.Set(static_cast<double>(pool.opened));
+        in_use_.Set(static_cast<double>(pool.in_use));
+        return ::prometheus::TextSerializer().Serialize(registry_.Collect());
+    }
+
+private:
+    static resilience::prometheus::metrics_options client_metrics_options() {
+        resilience::prometheus::metrics_options o;
+        o.prefix = "gemini";
+        return o;
+    }
+    ::prometheus::Registry registry_;  // first: everything below registers in it
+    resilience::prometheus::metrics client_;
+    ::prometheus::Family<::prometheus::Counter>& requests_ =
+        ::prometheus::BuildCounter().Name("media_server_requests_total").Help("Requests answered, by route and HTTP status.").Register(registry_);
+    ::prometheus::Counter& cancelled_ = ::prometheus::BuildCounter()
+                                            .Name("media_server_requests_cancelled_total")
+                                            .Help("Requests whose client hung up; their call was cancelled.")
+                                            .Register(registry_)
+                                            .Add({});
+    ::prometheus::Counter& shed_ = ::prometheus::BuildCounter()
+                                       .Name("media_server_requests_shed_total")
+                                       .Help("Requests refused at once while the breaker was OPEN.")
+                                       .Register(registry_)
+                                       .Add({});
+    ::prometheus::Gauge& in_flight_ =
+        ::prometheus::BuildGauge().Name("media_server_requests_in_flight").Help("Requests being handled now.").Register(registry_).Add({});
+    // A total kept by the pool, published as it is read (hence a gauge).
+    ::prometheus::Gauge& opened_ = ::prometheus::BuildGauge()
+                                       .Name("gemini_connections_opened")
+                                       .Help("Connections opened to the Gemini API so far.")
+                                       .Register(registry_)
+                                       .Add({});
+    ::prometheus::Gauge& in_use_ = ::prometheus::BuildGauge()
+                                       .Name("gemini_connections_in_use")
+                                       .Help("Pooled connections carrying a request now.")
+                                       .Register(registry_)
+                                       .Add({});
+};
+#else
+// Without the adapter: a few counters written out by hand.
 class metrics {
 public:
     // Installed as gemini::client_options::on_event: called for every event of
@@ -141,7 +219,7 @@ public:
         };
         family("media_server_requests_total", "counter", "Requests answered, by route and HTTP status.");
         for (const auto& [k, v] : requests_)
-            line("media_server_requests_total", "route=\"" + k.first + "\",code=\"" + std::to_string(k.second) + "\"", v);
+            line("media_server_requests_total", "code=\"" + std::to_string(k.second) + "\",route=\"" + k.first + "\"", v);
         family("media_server_requests_cancelled_total", "counter", "Requests whose client hung up; their call was cancelled.");
         line("media_server_requests_cancelled_total", "", cancelled_);
         family("media_server_requests_shed_total", "counter", "Requests refused at once while the breaker was OPEN.");
@@ -177,6 +255,7 @@ private:
     std::map<std::string, std::uint64_t> failures_, retries_, gave_up_, transitions_;
     std::map<std::pair<std::string, int>, std::uint64_t> requests_;
 };
+#endif
 
 // ---------------------------------------------------------------------------
 // 2. Answers, and how a library failure becomes one.
@@ -662,9 +741,14 @@ asio::awaitable<void> test_driver(server& srv_http, sim::server& sim, checker& c
     // f) The metrics saw the retries the structured events reported.
     check(metric(m, "gemini_retries_total{kind=\"RETRYABLE_RATE_LIMIT\"}") == 1, "metrics: one retry after the 429");
     check(metric(m, "gemini_retries_total{kind=\"RETRYABLE_SERVER\"}") == 1, "metrics: one retry after the 503");
-    check(metric(m, "media_server_requests_total{route=\"describe\",code=\"200\"}") == 1, "metrics: describe 200 counted");
-    check(metric(m, "media_server_requests_total{route=\"status\",code=\"504\"}") == 1, "metrics: status 504 counted");
+    check(metric(m, "media_server_requests_total{code=\"200\",route=\"describe\"}") == 1, "metrics: describe 200 counted");
+    check(metric(m, "media_server_requests_total{code=\"504\",route=\"status\"}") == 1, "metrics: status 504 counted");
     check(metric(m, "gemini_gave_up_total{reason=\"cancelled\"}") >= 1, "metrics: the cancelled call gave up as cancelled");
+#if RESILIENCE_EXAMPLE_PROMETHEUS
+    check(m.find("# TYPE gemini_request_duration_seconds histogram") != std::string::npos &&
+              metric(m, "gemini_attempt_duration_seconds_count{outcome=\"success\"}") >= 1,
+          "metrics: the Prometheus adapter's latency histograms are served");
+#endif
     std::cout << "--- GET /metrics ---\n" << m << "---\n";
     srv_http.stop();
 }

@@ -7,10 +7,18 @@
 //
 // * `breaker_machine`: the pure state machine. No clock, no lock, no I/O: every
 //   call takes `now`. CLOSED -> OPEN after `failure_threshold` consecutive
-//   counted failures; OPEN -> HALF_OPEN at the first admission request once
-//   `open_timeout` has passed; HALF_OPEN admits at most `half_open_probes`
-//   probes at a time; a probe's success closes it, a counted probe failure
-//   reopens it (for another `open_timeout`); a probe that ends without a
+//   counted failures (the seed's rule), or, with the failure-rate window of
+//   `breaker_rules` on (Polly v8, resilience4j), when the share of counted
+//   failures among the calls of the last `sampling_duration` reaches
+//   `failure_ratio` and either the window holds `minimum_throughput` calls or
+//   the last `failure_threshold` calls all failed (so a lone caller still
+//   opens it within a few failures, and thousands of polls do not open it
+//   on three unlucky ones). OPEN -> HALF_OPEN at the first admission request
+//   once the break has passed; HALF_OPEN admits at most `half_open_probes`
+//   probes at a time; a probe's success closes it (and clears the window), a
+//   counted probe failure reopens it for a break `break_multiplier` times
+//   longer, up to `max_break` (cockatiel, Polly's generator; the break is back
+//   to `open_timeout` once closed); a probe that ends without a
 //   verdict (cancelled, cut by the caller's deadline, destroyed) gives its
 //   slot back. Manual isolate() (forced OPEN until reset) and reset() (CLOSED).
 //   Each admission carries the breaker's generation (bumped at every
@@ -28,7 +36,10 @@
 //   operation against one service, from any thread. The machine lives behind
 //   a mutex (the "equivalent of a strand": transitions are rare and short); an
 //   atomic state word mirrors it so that the CLOSED path takes no lock and no
-//   executor hop: admission is one atomic load, a success one more (Envoy
+//   executor hop: admission is one atomic load, a success one more, plus a
+//   relaxed increment of a success counter when the failure-rate window is
+//   on (the counter is folded into the window under the lock at the next
+//   failure or transition, spread over the time since the last fold) (Envoy
 //   does the same with plain atomics and accepts a brief overshoot: calls
 //   admitted just before the breaker opens still run).
 //   Waiting for admission: `wait_for_change(version)` completes when the
@@ -46,6 +57,7 @@
 
 #include <resilience/clock.hpp>
 #include <resilience/config.hpp>
+#include <resilience/diagnostics.hpp>
 #include <resilience/events.hpp>
 
 #include <boost/asio/awaitable.hpp>
@@ -56,6 +68,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <utility>
 #include <vector>
 
 namespace resilience {
@@ -63,6 +76,7 @@ namespace resilience {
 /// Why the breaker changed state.
 enum class transition_reason : unsigned char {
     failure_threshold,  ///< CLOSED -> OPEN: `failure_threshold` consecutive counted failures
+    failure_ratio,      ///< CLOSED -> OPEN: the window's failure share reached `failure_ratio`
     open_timeout,       ///< OPEN -> HALF_OPEN: the open timeout passed
     probe_succeeded,    ///< HALF_OPEN -> CLOSED
     probe_failed,       ///< HALF_OPEN -> OPEN
@@ -86,6 +100,18 @@ constexpr unsigned kind_bit(error_kind k) noexcept { return 1u << static_cast<un
 constexpr unsigned default_counted_kinds =
     kind_bit(error_kind::retryable_network) | kind_bit(error_kind::retryable_server);
 
+/// What the breaker adds to the seed's rule (breaker_config). The defaults
+/// leave it off: the seed's behaviour exactly.
+struct breaker_rules {
+    double failure_ratio = 0;                            ///< window failure share that opens it; 0 = window off; else in (0, 1]
+    int minimum_throughput = 100;                        ///< window calls needed before the share alone opens it; 1..1000000
+    std::chrono::milliseconds sampling_duration{30000};  ///< window length, kept in 10 buckets; 100 ms..24 h
+    double break_multiplier = 1;                         ///< break growth per failed probe; 1 = constant; 1..100
+    std::chrono::milliseconds max_break{0};              ///< cap of the grown break (never below open_timeout); 0..24 h
+};
+/// Checks the ranges above; the failure's message names the field.
+result<void> validate(const breaker_rules& r);
+
 /// The pure breaker state machine (see the header comment).
 class breaker_machine {
 public:
@@ -101,7 +127,8 @@ public:
         breaker_state state = breaker_state::closed;  ///< the state seen
     };
 
-    explicit breaker_machine(breaker_config cfg = {}, unsigned counted_kinds = default_counted_kinds) noexcept;
+    explicit breaker_machine(breaker_config cfg = {}, unsigned counted_kinds = default_counted_kinds,
+                             breaker_rules rules = {}) noexcept;
 
     breaker_state state() const noexcept { return state_; }
     std::uint64_t generation() const noexcept { return generation_; }
@@ -114,6 +141,18 @@ public:
     /// While OPEN: when probes may start.
     time_point open_until() const noexcept { return open_until_; }
     bool counts(error_kind k) const noexcept { return (counted_ & kind_bit(k)) != 0; }
+    const breaker_rules& rules() const noexcept { return rules_; }
+    bool window_on() const noexcept { return rules_.failure_ratio > 0; }
+    /// Counted calls (successes, failures) in the window as seen at `now`.
+    std::pair<std::uint64_t, std::uint64_t> window(time_point now) const noexcept;
+    /// The break the next opening from HALF_OPEN (a failed probe) would last; the
+    /// current one while OPEN.
+    duration break_duration() const noexcept { return break_; }
+
+    /// Adds `n` CLOSED successes that happened between `since` and `now`
+    /// (spread evenly; the share older than the window is dropped). For the
+    /// I/O shell's lock-free success counter; no effect unless CLOSED with the window on.
+    void add_successes(std::uint64_t n, time_point since, time_point now) noexcept;
 
     /// Asks to run one call. May move OPEN -> HALF_OPEN (reported in `t`).
     admission try_admit(time_point now, std::optional<breaker_transition>& t);
@@ -133,9 +172,21 @@ public:
 
 private:
     void go(breaker_state to, time_point now, transition_reason why, std::optional<breaker_transition>& t);
+    static constexpr int buckets = 10;
+    struct bucket {
+        std::int64_t index = -1;  // bucket number since the epoch; -1 = empty
+        std::uint64_t successes = 0, failures = 0;
+    };
+    std::int64_t bucket_of(time_point t) const noexcept;
+    bucket& bucket_at(std::int64_t index) noexcept;
+    void clear_window() noexcept;
 
     breaker_config cfg_;
     unsigned counted_;
+    breaker_rules rules_;
+    duration bucket_len_{};
+    duration break_{};
+    bucket window_[buckets]{};
     breaker_state state_ = breaker_state::closed;
     std::uint64_t generation_ = 0;
     std::uint64_t version_ = 0;
@@ -149,6 +200,7 @@ private:
 struct breaker_options {
     breaker_options() = default;
     breaker_config config{};                        ///< threshold, open timeout, probes (validated)
+    breaker_rules rules{};                          ///< failure-rate window, growing break (validated; off by default)
     unsigned counted_kinds = default_counted_kinds; ///< kinds that count as health failures
     clock* time = nullptr;                          ///< nullptr = steady_clock(); use the pipelines' clock
     std::size_t history = 64;                       ///< transitions kept for history()
@@ -258,10 +310,12 @@ public:
 
 private:
     friend class breaker_permit;
-    // word_: bits 0-1 state, bit 2 "CLOSED with a failure streak", the rest the generation.
+    // word_: bits 0-1 state, bit 2 "CLOSED with a failure streak", bit 3
+    // "CLOSED, window on: count successes", the rest the generation.
     static constexpr std::uint64_t state_mask = 3;
     static constexpr std::uint64_t streak_bit = 4;
-    static constexpr int gen_shift = 3;
+    static constexpr std::uint64_t window_bit = 8;
+    static constexpr int gen_shift = 4;
     std::optional<breaker_transition> succeeded_slow(const breaker_machine::admission& a);
     using tx = std::optional<breaker_transition>;
     void finish(const breaker_machine::admission& a, int outcome, error_kind k, tx& t) noexcept;
@@ -269,8 +323,11 @@ private:
     void publish_locked() noexcept;
     void notify(const tx& t, std::vector<std::shared_ptr<waiter>>& wake) noexcept;
     void remove_waiter(const std::shared_ptr<waiter>& w);
+    void fold_successes_locked(time_point now) noexcept;
 
     std::atomic<std::uint64_t> word_{0};
+    std::atomic<std::uint64_t> window_successes_{0};  // CLOSED successes not yet folded into the window
+    time_point folded_at_{};
     breaker_options opts_;
     clock* clock_;
     mutable std::mutex mu_;
@@ -284,9 +341,17 @@ inline std::optional<breaker_transition> breaker_permit::succeeded() {
     if (!b) return std::nullopt;
     b_ = nullptr;
     // Fast path: CLOSED in the same generation with no failure streak, not a
-    // probe: nothing to record, no lock.
-    if (!a_.probe && b->word_.load(std::memory_order_acquire) == (a_.generation << circuit_breaker::gen_shift))
-        return std::nullopt;
+    // probe: nothing to record (window off) or one relaxed increment (window
+    // on), no lock.
+    if (!a_.probe) {
+        const std::uint64_t w = b->word_.load(std::memory_order_acquire);
+        const std::uint64_t g = a_.generation << circuit_breaker::gen_shift;
+        if (w == g) return std::nullopt;
+        if (w == (g | circuit_breaker::window_bit)) {
+            b->window_successes_.fetch_add(1, std::memory_order_relaxed);
+            return std::nullopt;
+        }
+    }
     return b->succeeded_slow(a_);
 }
 

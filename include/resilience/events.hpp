@@ -13,6 +13,7 @@
 
 #include <resilience/diagnostics.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -36,6 +37,16 @@ enum class event_type : unsigned char {
 std::string_view to_string(event_type t) noexcept;
 
 /// One structured event. String views are valid during the callback only.
+///
+/// Tracing: every attempt is reported by `attempt_started` and then exactly
+/// one end, `attempt_succeeded` or `attempt_failed` (with `kind`, `code` and
+/// `message`), both carrying the same `call_id` and `attempt`; the end carries
+/// `attempt_elapsed`. `at` is when the event happened on the pipeline's clock.
+/// A handler can open a span at the start and close it at the end (see
+/// docs/retry-mechanism.md); the handler runs on the thread running the call,
+/// synchronously, just before the operation is called and just after it
+/// completed, so a span made there may also be made "current" for the
+/// operation (e.g. for http::client_options::on_request).
 struct event {
     event_type type{};
     int attempt = 0;                 ///< 0-based attempt number (for retry_scheduled: the attempt to come)
@@ -49,6 +60,12 @@ struct event {
     breaker_state from = breaker_state::closed, to = breaker_state::closed;
     std::string_view message;        ///< failure message
     std::string_view subject;        ///< what the operation is about (e.g. a file name), may be empty
+    time_point at{};                 ///< when the event happened, on the pipeline's clock
+    duration attempt_elapsed{};      ///< attempt_succeeded, attempt_failed: since this attempt's attempt_started
+    /// The same for every event of one call, distinct between calls (a
+    /// process-wide counter, from 1): pairs each attempt's start with its end
+    /// when one handler serves many concurrent calls.
+    std::uint64_t call_id = 0;
 };
 
 using status_handler = std::function<void(std::string_view)>;

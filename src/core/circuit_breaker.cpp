@@ -1,5 +1,7 @@
 #include <resilience/circuit_breaker.hpp>
 
+#include <resilience/error.hpp>
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
@@ -15,6 +17,7 @@ namespace resilience {
 std::string_view to_string(transition_reason r) noexcept {
     switch (r) {
     case transition_reason::failure_threshold: return "failure threshold reached";
+    case transition_reason::failure_ratio: return "failure ratio reached";
     case transition_reason::open_timeout: return "open timeout elapsed";
     case transition_reason::probe_succeeded: return "probe succeeded";
     case transition_reason::probe_failed: return "probe failed";
@@ -27,22 +30,114 @@ std::string_view to_string(transition_reason r) noexcept {
 // ---------------------------------------------------------------------------
 // breaker_machine
 
-breaker_machine::breaker_machine(breaker_config cfg, unsigned counted_kinds) noexcept
-    : cfg_(cfg), counted_(counted_kinds) {
+namespace {
+failure bad_rule(std::string msg) { return failure(make_error_code(errc::invalid_config), std::move(msg)); }
+constexpr std::chrono::milliseconds day{86'400'000};
+}  // namespace
+
+result<void> validate(const breaker_rules& r) {
+    if (!(r.failure_ratio >= 0 && r.failure_ratio <= 1))  // also NaN
+        return bad_rule("breaker.failure_ratio = " + std::to_string(r.failure_ratio) +
+                        ": must be 0 (window off) or in (0, 1]");
+    if (r.minimum_throughput < 1 || r.minimum_throughput > 1'000'000)
+        return bad_rule("breaker.minimum_throughput = " + std::to_string(r.minimum_throughput) +
+                        ": must be between 1 and 1000000");
+    if (r.sampling_duration < std::chrono::milliseconds(100) || r.sampling_duration > day)
+        return bad_rule("breaker.sampling_duration = " + std::to_string(r.sampling_duration.count()) +
+                        " ms: must be between 100 and 86400000 ms");
+    if (!(r.break_multiplier >= 1 && r.break_multiplier <= 100))
+        return bad_rule("breaker.break_multiplier = " + std::to_string(r.break_multiplier) +
+                        ": must be between 1 and 100");
+    if (r.max_break.count() < 0 || r.max_break > day)
+        return bad_rule("breaker.max_break = " + std::to_string(r.max_break.count()) +
+                        " ms: must be between 0 and 86400000 ms");
+    return {};
+}
+
+breaker_machine::breaker_machine(breaker_config cfg, unsigned counted_kinds, breaker_rules rules) noexcept
+    : cfg_(cfg), counted_(counted_kinds), rules_(rules) {
     if (cfg_.failure_threshold < 1) cfg_.failure_threshold = 1;
     if (cfg_.half_open_probes < 1) cfg_.half_open_probes = 1;
     if (cfg_.open_timeout.count() < 0) cfg_.open_timeout = std::chrono::milliseconds(0);
+    // The I/O class validates; the pure machine only keeps itself sane.
+    if (!(rules_.failure_ratio >= 0)) rules_.failure_ratio = 0;
+    if (rules_.minimum_throughput < 1) rules_.minimum_throughput = 1;
+    if (rules_.sampling_duration < std::chrono::milliseconds(10)) rules_.sampling_duration = std::chrono::milliseconds(10);
+    if (!(rules_.break_multiplier >= 1)) rules_.break_multiplier = 1;
+    if (rules_.max_break < cfg_.open_timeout) rules_.max_break = cfg_.open_timeout;
+    bucket_len_ = std::chrono::duration_cast<duration>(rules_.sampling_duration) / buckets;
+    break_ = cfg_.open_timeout;
+}
+
+std::int64_t breaker_machine::bucket_of(time_point t) const noexcept {
+    const auto n = t.time_since_epoch() / bucket_len_;
+    return n < 0 ? 0 : static_cast<std::int64_t>(n);
+}
+
+breaker_machine::bucket& breaker_machine::bucket_at(std::int64_t index) noexcept {
+    bucket& b = window_[index % buckets];
+    if (b.index != index) b = bucket{index, 0, 0};
+    return b;
+}
+
+void breaker_machine::clear_window() noexcept {
+    for (auto& b : window_) b = bucket{};
+}
+
+std::pair<std::uint64_t, std::uint64_t> breaker_machine::window(time_point now) const noexcept {
+    const std::int64_t cur = bucket_of(now);
+    std::uint64_t s = 0, f = 0;
+    for (const auto& b : window_)
+        if (b.index >= 0 && b.index > cur - buckets && b.index <= cur) {
+            s += b.successes;
+            f += b.failures;
+        }
+    return {s, f};
+}
+
+void breaker_machine::add_successes(std::uint64_t n, time_point since, time_point now) noexcept {
+    if (n == 0 || !window_on() || state_ != breaker_state::closed) return;
+    const std::int64_t cur = bucket_of(now);
+    if (since >= now) {
+        bucket_at(cur).successes += n;
+        return;
+    }
+    // Spread evenly over [since, now]; the part before the window is dropped.
+    const double span = std::chrono::duration<double>(now - since).count();
+    const std::int64_t first = std::max(bucket_of(since), cur - buckets + 1);
+    double given = 0;
+    std::uint64_t given_n = 0;
+    for (std::int64_t i = first; i <= cur; ++i) {
+        const time_point lo = std::max(since, time_point(bucket_len_ * i));
+        const time_point hi = std::min(now, time_point(bucket_len_ * (i + 1)));
+        if (hi <= lo) continue;
+        given += double(n) * std::chrono::duration<double>(hi - lo).count() / span;
+        const auto upto = static_cast<std::uint64_t>(given + 0.5);  // cumulative rounding keeps the total
+        if (upto > given_n) {
+            bucket_at(i).successes += upto - given_n;
+            given_n = upto;
+        }
+    }
 }
 
 void breaker_machine::go(breaker_state to, time_point now, transition_reason why,
                          std::optional<breaker_transition>& t) {
     t = breaker_transition{state_, to, now, why};
+    if (to == breaker_state::open && state_ == breaker_state::half_open && why == transition_reason::probe_failed) {
+        // Probes keep failing: a longer break, up to max_break.
+        const double grown = std::chrono::duration<double>(break_).count() * rules_.break_multiplier;
+        const double cap = std::chrono::duration<double>(rules_.max_break).count();
+        break_ = grown >= cap ? std::chrono::duration_cast<duration>(rules_.max_break)
+                              : std::chrono::duration_cast<duration>(std::chrono::duration<double>(grown));
+    }
+    if (to == breaker_state::closed) break_ = cfg_.open_timeout;
     state_ = to;
     ++generation_;
     ++version_;
     failures_ = 0;
     probes_ = 0;
-    if (to == breaker_state::open) open_until_ = now + cfg_.open_timeout;
+    clear_window();  // a new state starts a new window (Polly, resilience4j)
+    if (to == breaker_state::open) open_until_ = now + break_;
 }
 
 breaker_machine::admission breaker_machine::try_admit(time_point now, std::optional<breaker_transition>& t) {
@@ -69,6 +164,7 @@ void breaker_machine::on_success(const admission& a, time_point now, std::option
     if (a.generation != generation_) return;  // stale: admitted before the last transition
     if (state_ == breaker_state::closed) {
         failures_ = 0;
+        if (window_on()) ++bucket_at(bucket_of(now)).successes;
     } else if (state_ == breaker_state::half_open && a.probe) {
         go(breaker_state::closed, now, transition_reason::probe_succeeded, t);
     }
@@ -84,7 +180,19 @@ void breaker_machine::on_failure(const admission& a, error_kind k, time_point no
         return;
     }
     if (state_ == breaker_state::closed) {
-        if (++failures_ >= cfg_.failure_threshold)
+        ++failures_;
+        if (!window_on()) {
+            if (failures_ >= cfg_.failure_threshold)
+                go(breaker_state::open, now, transition_reason::failure_threshold, t);
+            return;
+        }
+        ++bucket_at(bucket_of(now)).failures;
+        const auto [s, f] = window(now);
+        const double total = double(s + f);
+        if (double(f) < rules_.failure_ratio * total) return;
+        if (total >= double(rules_.minimum_throughput))
+            go(breaker_state::open, now, transition_reason::failure_ratio, t);
+        else if (failures_ >= cfg_.failure_threshold)
             go(breaker_state::open, now, transition_reason::failure_threshold, t);
     } else if (state_ == breaker_state::half_open && a.probe) {
         go(breaker_state::open, now, transition_reason::probe_failed, t);
@@ -113,6 +221,7 @@ void breaker_machine::reset(time_point now, std::optional<breaker_transition>& t
         go(breaker_state::closed, now, transition_reason::reset, t);
     } else {
         failures_ = 0;
+        clear_window();
     }
 }
 
@@ -145,8 +254,10 @@ struct circuit_breaker::waiter {
 circuit_breaker::circuit_breaker(breaker_options opts)
     : opts_(std::move(opts)),
       clock_(opts_.time ? opts_.time : &steady_clock()),
-      m_(opts_.config, opts_.counted_kinds) {
+      m_(opts_.config, opts_.counted_kinds, opts_.rules) {
     if (auto r = validate(opts_.config); !r) throw error(r.error());
+    if (auto r = validate(opts_.rules); !r) throw error(r.error());
+    folded_at_ = clock_->now();
     publish_locked();
 }
 
@@ -163,7 +274,15 @@ circuit_breaker::~circuit_breaker() = default;
 void circuit_breaker::publish_locked() noexcept {
     std::uint64_t w = static_cast<std::uint64_t>(m_.state()) | (m_.generation() << gen_shift);
     if (m_.state() == breaker_state::closed && m_.consecutive_failures() > 0) w |= streak_bit;
+    if (m_.state() == breaker_state::closed && m_.window_on()) w |= window_bit;
     word_.store(w, std::memory_order_release);
+}
+
+void circuit_breaker::fold_successes_locked(time_point now) noexcept {
+    if (!m_.window_on()) return;
+    const std::uint64_t n = window_successes_.exchange(0, std::memory_order_relaxed);
+    m_.add_successes(n, folded_at_, now);
+    folded_at_ = now;
 }
 
 breaker_state circuit_breaker::state() const noexcept {
@@ -185,7 +304,9 @@ circuit_breaker::acquire_result circuit_breaker::try_acquire() {
     {
         std::lock_guard lk(mu_);
         const std::uint64_t before = m_.version();
-        breaker_machine::admission a = m_.try_admit(clock_->now(), r.transition);
+        const time_point now = clock_->now();
+        fold_successes_locked(now);
+        breaker_machine::admission a = m_.try_admit(now, r.transition);
         after_change_locked(r.transition, wake, m_.version() != before);
         r.state = a.state;
         if (a.admitted) {
@@ -230,6 +351,7 @@ void circuit_breaker::finish(const breaker_machine::admission& a, int outcome, e
         std::lock_guard lk(mu_);
         const std::uint64_t vbefore = m_.version();
         const time_point now = clock_->now();
+        fold_successes_locked(now);
         if (outcome == 0)
             m_.on_success(a, now, t);
         else if (outcome == 1)
@@ -323,7 +445,10 @@ void circuit_breaker::remove_waiter(const std::shared_ptr<waiter>& w) {
 
 breaker_machine circuit_breaker::snapshot() const {
     std::lock_guard lk(mu_);
-    return m_;
+    breaker_machine m = m_;
+    if (m.window_on())
+        m.add_successes(window_successes_.load(std::memory_order_relaxed), folded_at_, clock_->now());
+    return m;
 }
 
 std::vector<breaker_transition> circuit_breaker::history() const {
@@ -342,7 +467,9 @@ void circuit_breaker::isolate() {
     {
         std::lock_guard lk(mu_);
         const std::uint64_t before = m_.version();
-        m_.isolate(clock_->now(), t);
+        const time_point now = clock_->now();
+        fold_successes_locked(now);
+        m_.isolate(now, t);
         after_change_locked(t, wake, m_.version() != before);
     }
     notify(t, wake);
@@ -354,7 +481,9 @@ void circuit_breaker::reset() {
     {
         std::lock_guard lk(mu_);
         const std::uint64_t before = m_.version();
-        m_.reset(clock_->now(), t);
+        const time_point now = clock_->now();
+        fold_successes_locked(now);
+        m_.reset(now, t);
         after_change_locked(t, wake, m_.version() != before);
     }
     notify(t, wake);

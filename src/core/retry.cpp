@@ -48,9 +48,18 @@ void retry_state::start_clock() {
 void retry_state::emit(event& e) {
     const event_handler& h = call_.on_event ? call_.on_event : p_.opts_.on_event;
     if (!h) return;
+    // Process-wide, from 1: pairs an attempt's start with its end (tracing).
+    static std::atomic<std::uint64_t> next_call_id{1};
+    if (call_id_ == 0) call_id_ = next_call_id.fetch_add(1, std::memory_order_relaxed);
     e.max_retries = policy_.max_retries;
     e.subject = call_.subject;
-    e.elapsed = time().now() - start_;
+    e.at = time().now();
+    e.elapsed = e.at - start_;
+    e.call_id = call_id_;
+    if (e.type == event_type::attempt_started)
+        attempt_start_ = e.at;
+    else if (e.type == event_type::attempt_succeeded || e.type == event_type::attempt_failed)
+        e.attempt_elapsed = e.at - attempt_start_;
     h(e);
 }
 

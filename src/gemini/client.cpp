@@ -129,6 +129,7 @@ struct client::impl {
     static std::shared_ptr<circuit_breaker> make_breaker(const client_options& o) {
         breaker_options b;
         b.config = o.breaker;
+        b.rules = o.breaker_window;
         b.time = o.time;
         return std::make_shared<circuit_breaker>(std::move(b));
     }

@@ -521,6 +521,7 @@ void prepare_headers(Message& msg, const client_options& opts, const request& re
 
 asio::awaitable<result<response>> client::impl::run(request req) {
     auto cs = co_await asio::this_coro::cancellation_state;
+    if (opts.on_request) opts.on_request(req);  // e.g. a traceparent header per attempt
     auto parsed = parse_target(req.url);
     if (!parsed) co_return parsed.error();
     const target_info& t = *parsed;

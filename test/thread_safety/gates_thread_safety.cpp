@@ -19,9 +19,9 @@ namespace asio = boost::asio;
 using namespace resilience;
 using namespace std::chrono_literals;
 
-BOOST_AUTO_TEST_CASE(thread_safety_shared_gates) {
+namespace {
+void run_shared_gates(breaker_options bo) {
     asio::io_context ctx(4);
-    breaker_options bo;
     bo.config.failure_threshold = 5;
     bo.config.open_timeout = 2ms;
     bo.config.half_open_probes = 2;
@@ -68,4 +68,18 @@ BOOST_AUTO_TEST_CASE(thread_safety_shared_gates) {
     BOOST_TEST(!h.empty());  // the breaker did open (and the gates were exercised)
     BOOST_TEST_MESSAGE("calls " << calls.load() << ", ok " << ok.load() << ", transitions " << h.size()
                                 << ", budget tokens " << ro.budget->tokens());
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(thread_safety_shared_gates) { run_shared_gates({}); }
+
+// The failure-rate window: lock-free success counting folded under the lock.
+BOOST_AUTO_TEST_CASE(thread_safety_shared_gates_window) {
+    breaker_options bo;
+    bo.rules.failure_ratio = 0.5;
+    bo.rules.minimum_throughput = 50;
+    bo.rules.sampling_duration = 100ms;
+    bo.rules.break_multiplier = 2;
+    bo.rules.max_break = 8ms;
+    run_shared_gates(bo);
 }

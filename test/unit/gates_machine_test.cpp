@@ -1,10 +1,15 @@
 // Pure state machines of the gates: breaker_machine, budget_state,
 // cooldown_state. No timers, no io_context: every call takes `now`.
 #include <resilience/circuit_breaker.hpp>
+#include <resilience/error.hpp>
 #include <resilience/cooldown.hpp>
 #include <resilience/retry_budget.hpp>
 
 #include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
 
 BOOST_TEST_DONT_PRINT_LOG_VALUE(resilience::breaker_state)
 BOOST_TEST_DONT_PRINT_LOG_VALUE(resilience::transition_reason)
@@ -168,6 +173,201 @@ BOOST_AUTO_TEST_CASE(configurable_counted_kinds) {
     BOOST_TEST(m.state() == breaker_state::open);
 }
 
+breaker_rules window(double ratio, int min_throughput, std::chrono::milliseconds sampling) {
+    breaker_rules r;
+    r.failure_ratio = ratio;
+    r.minimum_throughput = min_throughput;
+    r.sampling_duration = sampling;
+    return r;
+}
+
+// Thousands of polls: three unlucky failures in a row among many successes
+// do not open it; the seed's rule on the same sequence does.
+BOOST_AUTO_TEST_CASE(window_ignores_a_few_consecutive_failures_among_many_successes) {
+    breaker_machine seed(cfg(3, 60s));
+    breaker_machine win(cfg(3, 60s), default_counted_kinds, window(0.5, 100, 10s));
+    std::optional<breaker_transition> t;
+    auto a = seed.try_admit(t0, t);
+    auto b = win.try_admit(t0, t);
+    time_point now = t0;
+    for (int i = 0; i < 200; ++i) {
+        now += 10ms;
+        seed.on_success(a, now, t);
+        win.on_success(b, now, t);
+    }
+    for (int i = 0; i < 5; ++i) {
+        now += 10ms;
+        seed.on_failure(a, error_kind::retryable_server, now, t);
+        win.on_failure(b, error_kind::retryable_server, now, t);
+    }
+    BOOST_TEST(seed.state() == breaker_state::open);
+    BOOST_TEST(win.state() == breaker_state::closed);
+    BOOST_TEST(win.consecutive_failures() == 5);
+    BOOST_TEST(win.window(now).first == 200u);
+    BOOST_TEST(win.window(now).second == 5u);
+}
+
+BOOST_AUTO_TEST_CASE(window_opens_when_the_failure_share_reaches_the_ratio) {
+    breaker_machine m(cfg(3, 60s), default_counted_kinds, window(0.6, 100, 10s));
+    std::optional<breaker_transition> t;
+    auto a = m.try_admit(t0, t);
+    time_point now = t0;
+    for (int i = 0; i < 100; ++i) m.on_success(a, now += 10ms, t);
+    for (int i = 0; i < 149; ++i) m.on_failure(a, error_kind::retryable_server, now += 10ms, t);
+    BOOST_TEST(m.state() == breaker_state::closed);  // 149 of 249: just under 0.6
+    BOOST_TEST(!t);
+    m.on_failure(a, error_kind::retryable_server, now, t);  // 150 of 250
+    BOOST_REQUIRE(t);
+    BOOST_TEST(t->reason == transition_reason::failure_ratio);
+    BOOST_TEST(m.state() == breaker_state::open);
+    BOOST_TEST((m.open_until() == now + 60s));
+    BOOST_TEST(m.window(now).first == 0u);  // a new state starts a new window
+}
+
+// Below the minimum throughput, the seed's rule still opens it (a lone
+// caller), but only when the share has reached the ratio too.
+BOOST_AUTO_TEST_CASE(window_below_minimum_throughput_opens_on_the_consecutive_rule) {
+    {
+        breaker_machine m(cfg(3, 60s), default_counted_kinds, window(0.5, 100, 10s));
+        std::optional<breaker_transition> t;
+        auto a = m.try_admit(t0, t);
+        m.on_success(a, t0, t);
+        m.on_failure(a, error_kind::retryable_server, t0 + 1s, t);
+        m.on_failure(a, error_kind::retryable_server, t0 + 2s, t);
+        BOOST_TEST(m.state() == breaker_state::closed);
+        m.on_failure(a, error_kind::retryable_server, t0 + 3s, t);  // 3 in a row, 3 of 4
+        BOOST_REQUIRE(t);
+        BOOST_TEST(t->reason == transition_reason::failure_threshold);
+    }
+    {
+        breaker_machine m(cfg(3, 60s), default_counted_kinds, window(0.5, 100, 10s));
+        std::optional<breaker_transition> t;
+        auto a = m.try_admit(t0, t);
+        for (int i = 0; i < 5; ++i) m.on_success(a, t0, t);
+        for (int i = 0; i < 4; ++i) m.on_failure(a, error_kind::retryable_server, t0 + 1s, t);
+        BOOST_TEST(m.state() == breaker_state::closed);  // 4 in a row but 4 of 9
+        m.on_failure(a, error_kind::retryable_server, t0 + 1s, t);  // 5 of 10
+        BOOST_TEST(m.state() == breaker_state::open);
+    }
+}
+
+// Outcomes older than the sampling duration leave the window.
+BOOST_AUTO_TEST_CASE(window_forgets_what_is_older_than_the_sampling_duration) {
+    breaker_machine m(cfg(3, 60s), default_counted_kinds, window(0.5, 10, 10s));
+    std::optional<breaker_transition> t;
+    auto a = m.try_admit(t0, t);
+    for (int i = 0; i < 100; ++i) m.on_success(a, t0, t);
+    BOOST_TEST(m.window(t0 + 9s).first == 100u);
+    BOOST_TEST(m.window(t0 + 10s).first == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(window_share_counts_only_recent_outcomes) {
+    // The same ten failures: with 100 recent successes they do not open it,
+    // once those successes left the window they do.
+    for (auto gap : {5s, 10s}) {
+        breaker_machine m(cfg(100, 60s), default_counted_kinds, window(0.5, 10, 10s));
+        std::optional<breaker_transition> t;
+        auto a = m.try_admit(t0, t);
+        for (int i = 0; i < 100; ++i) m.on_success(a, t0, t);
+        for (int i = 0; i < 10; ++i) m.on_failure(a, error_kind::retryable_server, t0 + gap, t);
+        BOOST_TEST((m.state() == (gap == 10s ? breaker_state::open : breaker_state::closed)));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(add_successes_spreads_over_the_time_and_drops_what_left_the_window) {
+    breaker_machine m(cfg(3, 60s), default_counted_kinds, window(0.5, 10, 10s));
+    m.add_successes(100, t0, t0 + 20s);  // spread 5 a second; the window keeps 9 whole buckets of 1 s
+    BOOST_TEST(m.window(t0 + 20s).first == 45u);
+    breaker_machine n(cfg(3, 60s), default_counted_kinds, window(0.5, 10, 10s));
+    n.add_successes(7, t0 + 1s, t0 + 1s);
+    BOOST_TEST(n.window(t0 + 1s).first == 7u);
+    n.add_successes(30, t0 + 1s, t0 + 4s);
+    BOOST_TEST(n.window(t0 + 4s).first == 37u);
+    BOOST_TEST(n.window(t0 + 11s).first < 37u);  // the earliest buckets aged out
+    breaker_machine off(cfg(3, 60s));
+    off.add_successes(5, t0, t0 + 1s);  // window off: nothing kept
+    BOOST_TEST(off.window(t0 + 1s).first == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(break_grows_while_probes_fail_capped_and_resets_on_close) {
+    breaker_rules r;
+    r.break_multiplier = 2;
+    r.max_break = 5min;
+    breaker_machine m(cfg(1, 60s), default_counted_kinds, r);
+    std::optional<breaker_transition> t;
+    time_point now = t0;
+    auto a = m.try_admit(now, t);
+    m.on_failure(a, error_kind::retryable_server, now, t);
+    BOOST_TEST((m.open_until() == now + 60s));
+    std::vector<duration> breaks;
+    for (int i = 0; i < 5; ++i) {
+        now = m.open_until();
+        auto p = m.try_admit(now, t);
+        BOOST_REQUIRE(p.probe);
+        m.on_failure(p, error_kind::retryable_server, now, t);
+        BOOST_TEST(t->reason == transition_reason::probe_failed);
+        breaks.push_back(m.open_until() - now);
+    }
+    BOOST_TEST((breaks == std::vector<duration>{120s, 240s, 300s, 300s, 300s}));
+    now = m.open_until();
+    auto p = m.try_admit(now, t);
+    m.on_success(p, now, t);
+    BOOST_TEST(m.state() == breaker_state::closed);
+    auto c = m.try_admit(now, t);
+    m.on_failure(c, error_kind::retryable_server, now, t);
+    BOOST_TEST((m.open_until() == now + 60s));  // back to open_timeout
+    // An abandoned probe neither grows nor resets the break.
+    now = m.open_until();
+    auto q = m.try_admit(now, t);
+    m.on_failure(q, error_kind::retryable_server, now, t);
+    BOOST_TEST((m.open_until() == now + 120s));
+    now = m.open_until();
+    auto q2 = m.try_admit(now, t);
+    BOOST_TEST(m.on_abandon(q2));
+    auto q3 = m.try_admit(now, t);
+    m.on_failure(q3, error_kind::retryable_server, now, t);
+    BOOST_TEST((m.open_until() == now + 240s));
+    m.reset(now, t);  // reset also brings the break back
+    auto d = m.try_admit(now, t);
+    m.on_failure(d, error_kind::retryable_server, now, t);
+    BOOST_TEST((m.open_until() == now + 60s));
+}
+
+BOOST_AUTO_TEST_CASE(constant_break_by_default) {
+    breaker_machine m(cfg(1, 60s));
+    std::optional<breaker_transition> t;
+    auto a = m.try_admit(t0, t);
+    m.on_failure(a, error_kind::retryable_server, t0, t);
+    auto p = m.try_admit(t0 + 60s, t);
+    m.on_failure(p, error_kind::retryable_server, t0 + 60s, t);
+    BOOST_TEST((m.open_until() == t0 + 120s));
+}
+
+BOOST_AUTO_TEST_CASE(rules_out_of_range_are_clear_errors) {
+    auto bad = [](auto mutate, const char* field) {
+        breaker_rules r;
+        mutate(r);
+        auto v = validate(r);
+        BOOST_REQUIRE(!v);
+        BOOST_TEST((v.error().code == errc::invalid_config));
+        BOOST_TEST(v.error().diag.message.find(field) != std::string::npos, v.error().diag.message);
+        breaker_options o;
+        o.rules = r;
+        BOOST_CHECK_THROW(circuit_breaker{o}, resilience::error);
+    };
+    bad([](breaker_rules& r) { r.failure_ratio = -0.1; }, "breaker.failure_ratio");
+    bad([](breaker_rules& r) { r.failure_ratio = 1.5; }, "breaker.failure_ratio");
+    bad([](breaker_rules& r) { r.failure_ratio = std::nan(""); }, "breaker.failure_ratio");
+    bad([](breaker_rules& r) { r.minimum_throughput = 0; }, "breaker.minimum_throughput");
+    bad([](breaker_rules& r) { r.sampling_duration = 99ms; }, "breaker.sampling_duration");
+    bad([](breaker_rules& r) { r.sampling_duration = 25h; }, "breaker.sampling_duration");
+    bad([](breaker_rules& r) { r.break_multiplier = 0.5; }, "breaker.break_multiplier");
+    bad([](breaker_rules& r) { r.break_multiplier = std::nan(""); }, "breaker.break_multiplier");
+    bad([](breaker_rules& r) { r.max_break = -1ms; }, "breaker.max_break");
+    bad([](breaker_rules& r) { r.max_break = 25h; }, "breaker.max_break");
+    BOOST_TEST(bool(validate(breaker_rules{})));
+}
+
 BOOST_AUTO_TEST_CASE(names) {
     BOOST_TEST(to_string(transition_reason::probe_failed) == "probe failed");
     BOOST_TEST(to_string(breaker_state::half_open) == "HALF_OPEN");
@@ -178,7 +378,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(gates_budget_state)
 
 BOOST_AUTO_TEST_CASE(grpc_throttling) {
-    budget_state b;  // 100 tokens, ratio 0.1
+    budget_state b(budget_config{100, 0.1});
     BOOST_TEST(b.tokens() == 100.0);
     int allowed = 0;
     for (int i = 0; i < 1000; ++i) {
@@ -192,17 +392,41 @@ BOOST_AUTO_TEST_CASE(grpc_throttling) {
     BOOST_TEST(b.retry_allowed());
 }
 
-BOOST_AUTO_TEST_CASE(shared_budget_clamps_config) {
-    budget_config c;
-    c.max_tokens = -3;
-    c.token_ratio = 1e9;
-    retry_budget b(c);
-    BOOST_TEST(b.config().max_tokens == 100.0);
-    BOOST_TEST(b.config().token_ratio == 100.0);
-    for (int i = 0; i < 10; ++i) b.on_failure();
-    BOOST_TEST(b.tokens() == 90.0);
-    b.on_success();
-    BOOST_TEST(b.tokens() == 100.0);
+BOOST_AUTO_TEST_CASE(budget_config_out_of_range_is_a_clear_error) {
+    for (budget_config c : {budget_config{-3, 0.1}, budget_config{0, 0.1}, budget_config{1001, 0.1},
+                            budget_config{std::nan(""), 0.1}, budget_config{100, 0}, budget_config{100, 1e9},
+                            budget_config{100, std::nan("")}}) {
+        auto r = validate(c);
+        BOOST_REQUIRE(!r);
+        BOOST_TEST((r.error().code == errc::invalid_config));
+        BOOST_TEST(r.error().diag.message.find("budget.") != std::string::npos);
+        BOOST_CHECK_THROW(retry_budget{c}, resilience::error);
+        BOOST_CHECK_THROW(budget_state{c}, resilience::error);
+    }
+    BOOST_TEST(bool(validate(budget_config{})));
+    BOOST_TEST(bool(validate(budget_config{1000, 1000})));
+}
+
+// The shared class applies budget_state's rules: the same sequence of
+// outcomes leaves both with the same tokens and the same decision.
+BOOST_AUTO_TEST_CASE(shared_budget_follows_the_pure_rules) {
+    for (budget_config c : {budget_config{}, budget_config{10, 0.5}, budget_config{3, 2.5}}) {
+        budget_state pure(c);
+        retry_budget shared(c);
+        std::uint32_t x = 12345;
+        for (int i = 0; i < 2000; ++i) {
+            x = x * 1664525u + 1013904223u;
+            if ((x >> 16) % 3 == 0) {
+                pure.on_success();
+                shared.on_success();
+            } else {
+                pure.on_failure();
+                shared.on_failure();
+            }
+            BOOST_TEST(pure.tokens() == shared.tokens());
+            BOOST_TEST(pure.retry_allowed() == shared.retry_allowed());
+        }
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -469,7 +469,7 @@ BOOST_FIXTURE_TEST_CASE(pushback_of_a_call_that_gives_up_still_holds_the_scope, 
 
 BOOST_FIXTURE_TEST_CASE(budget_bounds_retries_under_sustained_failure, fixture) {
     auto ro = options();
-    ro.budget = std::make_shared<retry_budget>();  // 100 tokens, retries while > 50
+    ro.budget = std::make_shared<retry_budget>(budget_config{100, 0.1});  // retries while > 50
     pipeline p(ro);
     int done = 0, budget_stops = 0;
     for (int i = 0; i < 200; ++i)
@@ -495,7 +495,7 @@ BOOST_FIXTURE_TEST_CASE(budget_bounds_retries_under_sustained_failure, fixture) 
 // failures, and they take no token.
 BOOST_FIXTURE_TEST_CASE(budget_is_not_drained_by_server_pushback, fixture) {
     auto ro = options();
-    ro.budget = std::make_shared<retry_budget>();
+    ro.budget = std::make_shared<retry_budget>(budget_config{100, 0.1});
     for (int i = 0; i < 60; ++i) ro.budget->on_failure();  // 40 tokens: no retry allowed
     BOOST_REQUIRE(!ro.budget->retry_allowed());
     pipeline p(ro);
@@ -518,6 +518,50 @@ BOOST_FIXTURE_TEST_CASE(budget_is_not_drained_by_server_pushback, fixture) {
     BOOST_TEST(ok == 200);
     BOOST_TEST(calls.size() == 400u);
     BOOST_TEST(ro.budget->tokens() == 40.0 + 200 * 0.1);  // successes only
+}
+
+// The shared breaker with the failure-rate window: successes on the lock-free
+// path are counted (folded into the window at the next failure, spread over
+// the time since the last fold), so 200 successes then 3 failures keep it
+// CLOSED where the seed's rule opens; then a failure share of one half opens it.
+BOOST_FIXTURE_TEST_CASE(shared_breaker_window_counts_lock_free_successes, fixture) {
+    breaker_options o;
+    o.config.failure_threshold = 3;
+    o.config.open_timeout = 60s;
+    o.rules.failure_ratio = 0.5;
+    o.rules.minimum_throughput = 100;
+    o.rules.sampling_duration = 10s;
+    o.time = &clk;
+    circuit_breaker b(o);
+    for (int i = 0; i < 200; ++i) {
+        clk.advance(10ms);
+        auto r = b.try_acquire();
+        BOOST_REQUIRE(r.permit);
+        BOOST_TEST(!r.permit.succeeded());
+    }
+    BOOST_TEST(b.snapshot().window(clk.now()).first == 200u);
+    for (int i = 0; i < 3; ++i) {
+        auto r = b.try_acquire();
+        BOOST_TEST(!r.permit.failed(error_kind::retryable_server));
+    }
+    BOOST_TEST(b.state() == breaker_state::closed);
+    BOOST_TEST(b.snapshot().window(clk.now()).second == 3u);
+    {
+        auto r = b.try_acquire();  // a success after the streak takes the locked path and resets it
+        r.permit.succeeded();
+        BOOST_TEST(b.snapshot().consecutive_failures() == 0);
+    }
+    std::optional<breaker_transition> opened;
+    for (int i = 0; i < 300 && !opened; ++i) {
+        auto r = b.try_acquire();
+        BOOST_REQUIRE(r.permit);
+        opened = r.permit.failed(error_kind::retryable_server);
+    }
+    BOOST_REQUIRE(opened);
+    BOOST_TEST(opened->reason == transition_reason::failure_ratio);
+    BOOST_TEST(b.snapshot().window(clk.now()).first == 0u);
+    // Failures 4..201 against 201 successes: opened at the share of one half.
+    BOOST_TEST(b.history().back().reason == transition_reason::failure_ratio);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -41,6 +41,16 @@ namespace resilience::gemini {
 
 inline constexpr std::uint64_t upload_granularity = 8ull * 1024 * 1024;
 
+/// The client's default failure-rate window (the break stays fixed), chosen
+/// by bench/bench_breaker (docs/design-notes.md, "Circuit breaker").
+inline breaker_rules default_breaker_window() {
+    breaker_rules r;
+    r.failure_ratio = 0.5;
+    r.minimum_throughput = 100;
+    r.sampling_duration = std::chrono::seconds(10);
+    return r;
+}
+
 struct client_options {
     client_options() = default;
     std::string api_key;                                                ///< required; never printed
@@ -48,6 +58,7 @@ struct client_options {
     std::string api_version = "v1beta";
     retry_policy retry{};         ///< shared by every call (a call may override it)
     breaker_config breaker{};     ///< the client's circuit breaker
+    breaker_rules breaker_window = default_breaker_window();  ///< its failure-rate window and growing break
     budget_config budget{};       ///< the client's retry budget (gRPC retry throttling)
     std::chrono::milliseconds request_timeout{60000};  ///< per attempt (upload chunks included); 0 = none
     std::uint64_t chunk_size = upload_granularity;     ///< upload chunk; a multiple of 8 MiB

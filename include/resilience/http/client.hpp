@@ -79,6 +79,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -147,6 +148,14 @@ struct client_options {
     bool insecure_skip_tls_verify = false;
 
     std::string user_agent = "asio-resilience/0.1";  ///< sent unless the request sets User-Agent
+
+    /// Called at the start of every send() (so once per attempt when a
+    /// pipeline retries it; not again for a transparent stale-connection
+    /// re-send), on the client's executor, before the request is checked and
+    /// built: it may add or change headers, e.g. W3C `traceparent` for the
+    /// attempt's span (see docs/retry-mechanism.md, Tracing). An exception it
+    /// throws propagates out of send(). Empty = none.
+    std::function<void(request&)> on_request;
 };
 
 /// Pool counters, for tests and benchmarks (all origins together).

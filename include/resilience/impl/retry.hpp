@@ -123,6 +123,8 @@ private:
     std::uint64_t wait_version_ = 0;
     bool wait_breaker_ = false;
     time_point announced_cooldown_{};
+    time_point attempt_start_{};  // of the attempt in progress (events only)
+    std::uint64_t call_id_ = 0;   // event::call_id, drawn at the first event
     std::unique_ptr<failure> f_;  // only when a gate or the deadline gives up
 };
 
