@@ -8,6 +8,8 @@
 // each thread has its own io_context and both share the pipeline and gates.
 // immediate_wrap: the operation inside one trivial coroutine that only awaits
 // it, the floor for any combinator written as a coroutine.
+// *_async_*: the same through pipeline::async_run (any completion token):
+// awaited with use_awaitable, or a chain of callbacks.
 // Run: build/bench/bench_retry --benchmark_min_time=0.5
 #include <resilience/retry.hpp>
 
@@ -127,8 +129,75 @@ void immediate_wrap(benchmark::State& state) {
     });
 }
 
+// The same retry call through the universal-model operation (co_spawn of
+// run() plus the adapter to void(error_code, int)), awaited with use_awaitable.
+void immediate_async_retry(benchmark::State& state) {
+    resilience::pipeline& p = plain_pipeline();
+    run_loop(state, [&p](std::int64_t n) -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        long sum = 0;
+        for (std::int64_t i = 0; i < n; ++i)
+            sum += co_await p.async_run(ex, [] { return immediate_op(1); }, asio::use_awaitable);
+        benchmark::DoNotOptimize(sum);
+    });
+}
+
+void immediate_async_retry_gates(benchmark::State& state) {
+    resilience::pipeline& p = gated_pipeline();
+    run_loop(state, [&p](std::int64_t n) -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        long sum = 0;
+        for (std::int64_t i = 0; i < n; ++i)
+            sum += co_await p.async_run(ex, [] { return immediate_op(1); }, asio::use_awaitable);
+        benchmark::DoNotOptimize(sum);
+    });
+}
+
+// Callback style: each completion starts the next call.
+struct callback_chain {
+    resilience::pipeline& p;
+    asio::io_context::executor_type ex;
+    std::int64_t left;
+    long sum = 0;
+    void next() {
+        if (left-- == 0) return;
+        p.async_run(ex, [] { return immediate_op(1); }, [this](resilience::error_code, int v) {
+            sum += v;
+            next();
+        });
+    }
+};
+
+void immediate_async_callback(benchmark::State& state) {
+    resilience::pipeline& p = plain_pipeline();
+    asio::io_context ctx(1);
+    for (auto _ : state) {
+        callback_chain c{p, ctx.get_executor(), state.range(0)};
+        c.next();
+        ctx.run();
+        ctx.restart();
+        benchmark::DoNotOptimize(c.sum);
+    }
+    state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+
+void post_async_retry(benchmark::State& state) {
+    resilience::pipeline& p = plain_pipeline();
+    run_loop(state, [&p](std::int64_t n) -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        long sum = 0;
+        for (std::int64_t i = 0; i < n; ++i)
+            sum += co_await p.async_run(ex, [] { return post_op(1); }, asio::use_awaitable);
+        benchmark::DoNotOptimize(sum);
+    });
+}
+
 }  // namespace
 
+BENCHMARK(immediate_async_retry)->Arg(10000)->Threads(1)->Threads(2);
+BENCHMARK(immediate_async_retry_gates)->Arg(10000)->Threads(1)->Threads(2);
+BENCHMARK(immediate_async_callback)->Arg(10000)->Threads(1)->Threads(2);
+BENCHMARK(post_async_retry)->Arg(10000)->Threads(1)->Threads(2);
 BENCHMARK(immediate_wrap)->Arg(10000)->Threads(1)->Threads(2);
 BENCHMARK(immediate_bare)->Arg(10000)->Threads(1)->Threads(2);
 BENCHMARK(immediate_retry)->Arg(10000)->Threads(1)->Threads(2);

@@ -8,7 +8,7 @@ BUILD_DIR=${1:-build}
 
 PACKAGES=(g++ cmake ninja-build pkg-config libssl-dev
           libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-test1.81-dev
-          libbenchmark-dev clang-14 libclang-rt-14-dev libfuzzer-14-dev nodejs npm)
+          libbenchmark-dev clang-14 libclang-rt-14-dev libfuzzer-14-dev ccache nodejs npm)
 missing=()
 for p in "${PACKAGES[@]}"; do
   # nodejs/npm may come from elsewhere than Debian: accept any working binary.
@@ -33,5 +33,8 @@ if [ -f test/node/package.json ]; then
 fi
 
 JOBS=$(nproc)
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# ccache makes a rebuild (another build folder, a clean checkout) cheap.
+LAUNCHER=()
+if command -v ccache >/dev/null 2>&1; then LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${LAUNCHER[@]}" >/dev/null
 cmake --build "$BUILD_DIR" -j "$JOBS"

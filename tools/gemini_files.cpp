@@ -11,6 +11,15 @@
 //     demo [--files N] [--generate K] [--time-scale F]
 //                                        run against an in-process simulator with faults
 //   --poll-interval SECONDS sets the first pause between polls of `wait` and `run`.
+//   --help prints this summary (exit status 0).
+//
+// Default deadlines (--timeout replaces them): upload 30 min, wait 20 min,
+// run 30 min, list and delete 2 min. A silent server cannot hold a command
+// longer than that.
+//
+// Everything printed that came from a server (names, states, messages,
+// generated text, --json values) has the API key scrubbed and control
+// characters and escape sequences neutralised.
 //
 // GEMINI_API_KEY is required except for `demo`. GEMINI_BASE_URL or --base-url
 // points at another server. Exit status: 0 when everything asked for ended
@@ -29,6 +38,8 @@
 
 #include <charconv>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <unistd.h>
@@ -54,12 +65,33 @@ struct cli {
     double time_scale = 1.0;
 };
 
+constexpr const char* usage_text =
+    "usage: gemini-files [--base-url URL] [--timeout SECONDS] [--poll-interval SECONDS] [--json] COMMAND [ARGS]\n"
+    "commands: upload FILE... | wait NAME... | run FILE --prompt TEXT [--model M] | list |\n"
+    "          delete NAME... | config | demo [--files N] [--generate K] [--time-scale F]\n"
+    "default deadlines (--timeout replaces them): upload 30 min, wait 20 min, run 30 min,\n"
+    "          list and delete 2 min\n";
+
+// Text for the terminal: the API key scrubbed, control characters and escape
+// sequences neutralised. Everything printed that a server or a user supplied
+// goes through it.
+std::string g_key;
+std::string safe(std::string_view text, bool multiline = false) {
+    std::string t(text);
+    gemini::redact_secret(t, g_key);
+    return gemini::terminal_safe(t, multiline);
+}
+
 [[noreturn]] void usage_error(const std::string& msg) {
-    std::cerr << "gemini-files: " << msg << "\n"
-              << "usage: gemini-files [--base-url URL] [--timeout SECONDS] [--poll-interval SECONDS] [--json] COMMAND [ARGS]\n"
-              << "commands: upload FILE... | wait NAME... | run FILE --prompt TEXT [--model M] | list |\n"
-              << "          delete NAME... | config | demo [--files N] [--generate K] [--time-scale F]\n";
+    std::cerr << "gemini-files: " << safe(msg) << "\n" << usage_text;
     std::exit(2);
+}
+
+// Default deadline of a command, in seconds.
+double default_timeout(const std::string& command) {
+    if (command == "upload" || command == "run") return 30 * 60;
+    if (command == "wait") return 20 * 60;
+    return 2 * 60;
 }
 
 int parse_int(const std::string& flag, const std::string& v, int lo, int hi) {
@@ -95,7 +127,10 @@ cli parse(int argc, char** argv) {
             if (i + 1 >= a.size()) usage_error(std::string(flag) + " needs a value");
             return a[++i];
         };
-        if (s == "--help" || s == "-h") usage_error("help");
+        if (s == "--help" || s == "-h") {
+            std::cout << usage_text;
+            std::exit(0);
+        }
         else if (s == "--base-url") c.base_url = value("--base-url");
         else if (s == "--timeout") c.timeout_s = parse_double("--timeout", value("--timeout"), 0, 86400 * 7, "of seconds ");
         else if (s == "--poll-interval")
@@ -154,7 +189,27 @@ struct progress {
     resilience::time_point start;
 };
 
+// A file to upload, checked before anything is sent: exists, is a regular
+// file, can be read. A usage error (exit status 2) otherwise.
+void check_upload_file(const std::string& path) {
+    std::error_code ec;
+    const auto st = std::filesystem::status(path, ec);
+    if (ec || !std::filesystem::exists(st)) usage_error(path + ": no such file");
+    if (!std::filesystem::is_regular_file(st)) usage_error(path + ": not a regular file");
+    if (!std::ifstream(path, std::ios::binary).is_open()) usage_error(path + ": cannot be read (permission denied)");
+}
+
 int run_command(const cli& c, gemini::client_options opts) {
+    // Usage errors first: nothing is sent when any argument is unusable.
+    if (c.command == "upload") {
+        if (c.args.empty()) usage_error("upload needs at least one FILE");
+        for (const auto& path : c.args) check_upload_file(path);
+    } else if (c.command == "run") {
+        if (c.args.size() != 1) usage_error("run needs exactly one FILE");
+        if (c.prompt.empty()) usage_error("run needs --prompt TEXT");
+        if (!gemini::is_valid_model_name(c.model)) usage_error("--model \"" + c.model + "\" is not a model name");
+        check_upload_file(c.args[0]);
+    }
     asio::io_context ctx;
     const bool tty = ::isatty(1) && !c.json;
     auto start = std::chrono::steady_clock::now();
@@ -163,13 +218,13 @@ int run_command(const cli& c, gemini::client_options opts) {
     if (!tty)
         opts.on_status = [&](std::string_view s) {
             std::lock_guard lk(out_mu);
-            std::cerr << s << '\n';
+            std::cerr << safe(s) << '\n';
         };
     gemini::client g(ctx.get_executor(), std::move(opts));
+    const double timeout_s = c.timeout_s ? *c.timeout_s : default_timeout(c.command);
     auto deadline = [&]() {
-        return c.timeout_s ? g.time().now() + std::chrono::duration_cast<resilience::duration>(
-                                                  std::chrono::duration<double>(*c.timeout_s))
-                           : resilience::time_point::max();
+        return g.time().now() +
+               std::chrono::duration_cast<resilience::duration>(std::chrono::duration<double>(timeout_s));
     };
     int failures = 0;
     json::array out;
@@ -183,11 +238,11 @@ int run_command(const cli& c, gemini::client_options opts) {
                 auto r = co_await g.upload(path, std::move(uo));
                 if (r) {
                     if (c.json) out.push_back(json::object{{"path", path}, {"ok", true}, {"file", file_json(*r)}});
-                    else std::cout << path << ": " << r->name << " (" << gemini::to_string(r->state) << ")\n";
+                    else std::cout << safe(path) << ": " << safe(r->name) << " (" << gemini::to_string(r->state) << ")\n";
                 } else {
                     ++failures;
                     if (c.json) out.push_back(json::object{{"path", path}, {"ok", false}, {"error", error_json(r.error())}});
-                    else std::cerr << path << ": upload failed: " << r.error().what() << '\n';
+                    else std::cerr << safe(path) << ": upload failed: " << safe(r.error().what()) << '\n';
                 }
             });
         ctx.run();
@@ -227,8 +282,8 @@ int run_command(const cli& c, gemini::client_options opts) {
                     out.push_back(std::move(o));
                 } else if (!tty) {
                     std::lock_guard lk(out_mu);
-                    if (r) std::cout << name << ": ACTIVE\n";
-                    else std::cout << name << ": " << r.error().what() << '\n';
+                    if (r) std::cout << safe(name) << ": ACTIVE\n";
+                    else std::cout << safe(name) << ": " << safe(r.error().what()) << '\n';
                 }
             });
         if (tty) {
@@ -263,14 +318,14 @@ int run_command(const cli& c, gemini::client_options opts) {
             if (!r) {
                 ++failures;
                 if (c.json) out.push_back(json::object{{"ok", false}, {"error", error_json(r.error())}});
-                else std::cerr << "run failed: " << r.error().what() << '\n';
+                else std::cerr << "run failed: " << safe(r.error().what()) << '\n';
                 co_return;
             }
             if (c.json)
                 out.push_back(json::object{{"ok", true}, {"file", file_json(r->uploaded)}, {"text", r->generated.text},
                                            {"finishReason", r->generated.finish_reason},
                                            {"totalTokens", r->generated.usage.total_tokens}});
-            else std::cout << r->generated.text << '\n';
+            else std::cout << safe(r->generated.text, true) << '\n';
         });
         ctx.run();
     } else if (c.command == "list") {
@@ -279,13 +334,13 @@ int run_command(const cli& c, gemini::client_options opts) {
             if (!r) {
                 ++failures;
                 if (c.json) out.push_back(json::object{{"ok", false}, {"error", error_json(r.error())}});
-                else std::cerr << "list failed: " << r.error().what() << '\n';
+                else std::cerr << "list failed: " << safe(r.error().what()) << '\n';
                 co_return;
             }
             for (const auto& f : *r) {
                 if (c.json) out.push_back(file_json(f));
-                else std::cout << f.name << '\t' << gemini::to_string(f.state) << '\t' << f.size_bytes << '\t'
-                               << f.display_name << '\n';
+                else std::cout << safe(f.name) << '\t' << gemini::to_string(f.state) << '\t' << f.size_bytes << '\t'
+                               << safe(f.display_name) << '\n';
             }
         });
         ctx.run();
@@ -299,14 +354,18 @@ int run_command(const cli& c, gemini::client_options opts) {
                     json::object o{{"name", name}, {"ok", bool(r)}};
                     if (!r) o["error"] = error_json(r.error());
                     out.push_back(std::move(o));
-                } else if (r) std::cout << name << ": deleted\n";
-                else std::cerr << name << ": delete failed: " << r.error().what() << '\n';
+                } else if (r) std::cout << safe(name) << ": deleted\n";
+                else std::cerr << safe(name) << ": delete failed: " << safe(r.error().what()) << '\n';
             });
         ctx.run();
     } else {
         usage_error("unknown command " + c.command);
     }
-    if (c.json) std::cout << json::serialize(out) << '\n';
+    if (c.json) {
+        std::string text = json::serialize(out);
+        gemini::redact_secret(text, g_key);
+        std::cout << gemini::json_terminal_safe(text) << '\n';
+    }
     return failures == 0 ? 0 : 1;
 }
 
@@ -323,9 +382,9 @@ int show_config(const cli& c, const gemini::client_options& o) {
                        {"breakerThreshold", o.breaker.failure_threshold},
                        {"breakerTimeoutMs", o.breaker.open_timeout.count()},
                        {"timeoutS", c.timeout_s ? *c.timeout_s : 0.0}};
-        std::cout << json::serialize(j) << '\n';
+        std::cout << gemini::json_terminal_safe(json::serialize(j)) << '\n';
     } else {
-        std::cout << "base URL:               " << o.base_url << '\n'
+        std::cout << "base URL:               " << safe(o.base_url) << '\n'
                   << "API key:                " << (o.api_key.empty() ? "unset" : "set (not shown)") << '\n'
                   << "max retries:            " << r.max_retries << '\n'
                   << "initial delay:          " << r.backoff.initial_delay.count() << " ms\n"
@@ -347,6 +406,7 @@ int show_config(const cli& c, const gemini::client_options& o) {
 
 int main(int argc, char** argv) {
     cli c = parse(argc, argv);
+    if (const char* k = std::getenv("GEMINI_API_KEY")) g_key = k;
     resilience::config_overrides ov;
     if (c.base_url) ov.base_url = *c.base_url;
     auto opts = gemini::client_options::from_env(ov);

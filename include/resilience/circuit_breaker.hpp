@@ -296,6 +296,10 @@ public:
     /// if it already does), or with operation_aborted on per-operation
     /// cancellation. Completes on the awaiting coroutine's executor.
     boost::asio::awaitable<error_code> wait_for_change(std::uint64_t version);
+    /// The admission wait as an Asio asynchronous operation taking any
+    /// completion token: `void(error_code)`. See impl/circuit_breaker.hpp.
+    template <class Executor, class CompletionToken>
+    auto async_wait_for_change(const Executor& ex, std::uint64_t version, CompletionToken&& token);
 
     /// The current state (an OPEN breaker whose timeout passed reads OPEN
     /// until someone asks for admission).
@@ -363,5 +367,7 @@ inline std::optional<breaker_transition> breaker_permit::succeeded() {
 }
 
 }  // namespace resilience
+
+#include <resilience/impl/circuit_breaker.hpp>
 
 #endif

@@ -50,6 +50,11 @@ struct config {
 result<void> validate(const retry_policy& p);
 result<void> validate(const breaker_config& b);
 
+/// Checks a base URL fully: http or https, a host, a port (when one is
+/// written) of 1..65535 in digits, no query, fragment or credentials. Empty
+/// when it is usable, else what is wrong with it (never quoting the URL).
+std::string base_url_problem(std::string_view url);
+
 /// Values set in code; each one that is set wins over the environment.
 struct config_overrides {
     std::optional<int> max_retries;

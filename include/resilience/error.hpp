@@ -5,12 +5,22 @@
 //
 // Every failure the library reports is an error_code. Codes of other
 // categories (Asio, Beast, SSL) pass through unchanged; the library's own
-// codes live in resilience::error_category(). Two conditions sit on top:
-// `condition::transient` (worth retrying) and `condition::permanent`, so the
-// default retry decision reads `ec == condition::transient`.
+// codes live in resilience::error_category(). Conditions sit on top:
+// `condition::transient` (worth retrying), `condition::throttled` (the server
+// asks us to slow down), `condition::deadline` (the caller's time ran out)
+// and `condition::permanent`, so the default retry decision reads
+// `ec == condition::transient`.
+//
+// This header is the core's: it knows Asio's and Boost.System's codes only.
+// Codes of other libraries opt into retries by mapping to a condition: their
+// category's default_error_condition() (or equivalent()) returns
+// condition::transient or condition::throttled. The HTTP layer teaches the
+// classifier Beast's and TLS's codes the same way, through
+// add_classifier() (resilience/http/error.hpp).
 
 #include <boost/system/error_code.hpp>
 
+#include <optional>
 #include <string_view>
 #include <type_traits>
 
@@ -39,12 +49,17 @@ enum class errc : int {
     quota_exhausted,       ///< a quota that no retry window clears (per-day, storage)
     file_failed,           ///< the server reports the file as FAILED
     file_not_active,       ///< the file is not ACTIVE (yet)
+    http_request_timeout,  ///< HTTP 408: the server timed the request out (retryable, network class)
+    operation_threw,       ///< the operation threw an exception (its text is in the diagnostics)
+    untrusted_url,         ///< the server named a URL outside the configured origin; not followed
 };
 
 /// Conditions: coarse groups that codes of any category may match.
 enum class condition : int {
     transient = 1,  ///< the same request may succeed later
     permanent,      ///< retrying the same request will not help
+    throttled,      ///< rate limited or over quota for now (also transient)
+    deadline,       ///< the caller's overall deadline passed (never retried)
 };
 
 const boost::system::error_category& error_category() noexcept;
@@ -76,10 +91,23 @@ constexpr bool is_retryable(error_kind k) noexcept {
 }
 
 /// The default classification of an error code (DESIGN.md, Classification).
-/// Network errors of Asio, Beast and SSL, timeouts, 429 and 5xx are
-/// retryable; 401/403, other 4xx, the library's own permanent errors and
-/// unknown codes are not; operation_aborted is never retried.
+/// Network errors of Asio (and of Beast and SSL once the HTTP layer is
+/// linked), timeouts, 429 and 5xx are retryable; 401/403, other 4xx, the
+/// library's own permanent errors and unknown codes are not;
+/// operation_aborted is never retried. A code of another category whose
+/// category maps it to condition::throttled or condition::transient is
+/// retried as a rate limit or as a server failure.
 error_kind classify(const error_code& ec) noexcept;
+
+/// Classifies the codes of a category the core does not know: returns the
+/// kind, or nullopt for a code it does not recognise. Layers above the core
+/// (the HTTP layer for Beast and TLS) register theirs with add_classifier().
+using category_classifier = std::optional<error_kind> (*)(const error_code&) noexcept;
+
+/// Adds `f` to the classifiers classify() asks (after its own codes and
+/// Asio's network errors, before the foreign category's condition mapping).
+/// Thread-safe and idempotent; at most 8 distinct classifiers (false when full).
+bool add_classifier(category_classifier f) noexcept;
 
 /// Maps an HTTP status to the library's code: 0 for 2xx, otherwise one of
 /// http_unauthorized, http_forbidden, http_too_many_requests,

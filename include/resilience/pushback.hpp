@@ -34,6 +34,7 @@ std::optional<duration> parse_proto_duration(std::string_view s) noexcept;
 /// Finds a google.rpc.RetryInfo in a Google error body ({"error": {"details":
 /// [...]}}, or that envelope wrapped in a one-element list) and returns its
 /// retryDelay. A body that is not JSON, or has no RetryInfo: nullopt.
+/// Defined in the HTTP layer (asio_resilience::http: it needs Boost.JSON).
 std::optional<duration> parse_retry_info(std::string_view body) noexcept;
 
 }  // namespace resilience

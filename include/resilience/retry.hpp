@@ -49,7 +49,9 @@
 #include <resilience/diagnostics.hpp>
 #include <resilience/events.hpp>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <atomic>
 #include <cstdint>
@@ -57,6 +59,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
+#include <type_traits>
 
 namespace resilience {
 
@@ -131,8 +135,31 @@ struct call_options {
 };
 
 namespace detail {
-template <class A> struct awaitable_value;
-template <class T, class E> struct awaitable_value<boost::asio::awaitable<T, E>> { using type = T; };
+/// The value a factory's return yields: an awaitable's value type, or, for a
+/// deferred Asio operation completing with `void(error_code, Ts...)`,
+/// result<void>, result<T> or result<std::tuple<Ts...>> (impl/async_retry.hpp).
+template <class A, class = void> struct awaitable_value;
+template <class T, class E> struct awaitable_value<boost::asio::awaitable<T, E>, void> { using type = T; };
+template <class T> struct is_awaitable : std::false_type {};
+template <class T, class E> struct is_awaitable<boost::asio::awaitable<T, E>> : std::true_type {};
+/// What co_awaiting a deferred operation with as_tuple(use_awaitable) yields.
+template <class Op>
+using deferred_tuple_t = typename awaitable_value<decltype(std::declval<Op>()(
+    boost::asio::as_tuple(boost::asio::use_awaitable)))>::type;
+template <class Tuple> struct deferred_result;
+template <class... Ts> struct deferred_result<std::tuple<error_code, Ts...>> {
+    using type = result<std::tuple<Ts...>>;
+};
+template <> struct deferred_result<std::tuple<error_code>> { using type = result<void>; };
+template <class T> struct deferred_result<std::tuple<error_code, T>> { using type = result<T>; };
+template <class Op>
+struct awaitable_value<Op, std::enable_if_t<!is_awaitable<Op>::value &&
+                                            is_awaitable<decltype(std::declval<Op>()(boost::asio::as_tuple(
+                                                boost::asio::use_awaitable)))>::value>> {
+    static_assert(std::is_same_v<std::tuple_element_t<0, deferred_tuple_t<Op>>, error_code>,
+                  "a deferred operation given to the retry combinator must complete with void(error_code, Ts...)");
+    using type = typename deferred_result<deferred_tuple_t<Op>>::type;
+};
 template <class T> struct unwrap_result { using type = T; static constexpr bool is_result = false; };
 template <class T> struct unwrap_result<result<T>> { using type = T; static constexpr bool is_result = true; };
 
@@ -170,6 +197,20 @@ public:
     /// Same with default call options (the cheapest form).
     template <class Factory>
     boost::asio::awaitable<result<detail::factory_value_t<Factory>>> run(Factory factory);
+
+    /// Runs `factory` under the retry policy, as an Asio asynchronous
+    /// operation taking any completion token (impl/async_retry.hpp has the
+    /// full documentation).
+    ///
+    /// Completion signature: `void(error_code, T)` (`void(error_code)` when T
+    /// is void), T = detail::factory_value_t<Factory> (default-constructible;
+    /// a default T is passed on error). `diag` receives the failure's
+    /// diagnostics (cleared on success). The retried operation runs on `ex`;
+    /// the handler runs on its associated executor, by default `ex`.
+    template <class Executor, class Factory, class CompletionToken>
+    auto async_run(const Executor& ex, Factory factory, CompletionToken&& token);
+    template <class Executor, class Factory, class CompletionToken>
+    auto async_run(const Executor& ex, Factory factory, call_options call, diagnostics& diag, CompletionToken&& token);
 
     /// A sample in [0, 1) from the pipeline's jitter source (thread-safe).
     double next_uniform() noexcept;
@@ -210,5 +251,6 @@ boost::asio::awaitable<result<detail::factory_value_t<Factory>>> retry(Factory f
 }  // namespace resilience
 
 #include <resilience/impl/retry.hpp>
+#include <resilience/impl/async_retry.hpp>
 
 #endif

@@ -2,12 +2,9 @@
 #include <resilience/error.hpp>
 
 #include <boost/asio/error.hpp>
-#include <boost/asio/ssl/error.hpp>
-#include <boost/beast/core/error.hpp>
-#include <boost/beast/http/error.hpp>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
+#include <array>
+#include <atomic>
 
 namespace resilience {
 namespace {
@@ -36,6 +33,9 @@ public:
         case errc::quota_exhausted: return "quota exhausted";
         case errc::file_failed: return "file processing failed";
         case errc::file_not_active: return "file is not active";
+        case errc::http_request_timeout: return "HTTP 408 request timeout";
+        case errc::operation_threw: return "the operation threw an exception";
+        case errc::untrusted_url: return "the server named a URL outside the configured origin";
         }
         return "unknown resilience error";
     }
@@ -48,35 +48,46 @@ public:
         switch (static_cast<condition>(ev)) {
         case condition::transient: return "transient failure (worth retrying)";
         case condition::permanent: return "permanent failure (retrying will not help)";
+        case condition::throttled: return "throttled (rate limited or over quota for now)";
+        case condition::deadline: return "the deadline passed";
         }
         return "unknown resilience condition";
     }
     bool equivalent(const error_code& code, int cond) const noexcept override {
         if (!code) return false;
-        bool transient = is_retryable(classify(code));
-        return cond == static_cast<int>(condition::transient) ? transient
-               : cond == static_cast<int>(condition::permanent) ? !transient
-                                                                : false;
+        switch (static_cast<condition>(cond)) {
+        case condition::transient: return is_retryable(classify(code));
+        case condition::permanent: return !is_retryable(classify(code));
+        case condition::throttled: return classify(code) == error_kind::retryable_rate_limit;
+        case condition::deadline:
+            return code == errc::deadline_exceeded ||
+                   (code.category() != resilience::error_category() &&
+                    code.category().equivalent(code.value(), make_error_condition(condition::deadline)));
+        }
+        return false;
     }
 };
 
 bool is_network(const error_code& ec) noexcept {
     namespace ae = boost::asio::error;
-    using boost::system::errc::errc_t;
-    if (ec == ae::connection_refused || ec == ae::connection_reset || ec == ae::connection_aborted ||
-        ec == ae::timed_out || ec == ae::host_unreachable || ec == ae::network_unreachable ||
-        ec == ae::network_down || ec == ae::network_reset || ec == ae::broken_pipe || ec == ae::not_connected ||
-        ec == ae::shut_down || ec == ae::try_again || ec == ae::host_not_found ||
-        ec == ae::host_not_found_try_again || ec == ae::no_data || ec == ae::eof ||
-        ec == ae::no_buffer_space || ec == ae::timed_out)
-        return true;
-    if (ec == boost::beast::error::timeout) return true;
-    if (ec == boost::beast::http::error::end_of_stream || ec == boost::beast::http::error::partial_message)
-        return true;
-    if (ec.category() == boost::asio::error::get_ssl_category() ||
-        ec == boost::asio::ssl::error::stream_truncated)
-        return true;
-    return false;
+    return ec == ae::connection_refused || ec == ae::connection_reset || ec == ae::connection_aborted ||
+           ec == ae::timed_out || ec == ae::host_unreachable || ec == ae::network_unreachable ||
+           ec == ae::network_down || ec == ae::network_reset || ec == ae::broken_pipe || ec == ae::not_connected ||
+           ec == ae::shut_down || ec == ae::try_again || ec == ae::host_not_found ||
+           ec == ae::host_not_found_try_again || ec == ae::no_data || ec == ae::eof || ec == ae::no_buffer_space;
+}
+
+// Classifiers of the layers above (constant-initialised: usable during
+// static initialisation).
+std::array<std::atomic<category_classifier>, 8> classifiers{};
+
+std::optional<error_kind> from_classifiers(const error_code& ec) noexcept {
+    for (auto& slot : classifiers) {
+        auto f = slot.load(std::memory_order_acquire);
+        if (!f) break;
+        if (auto k = f(ec)) return k;
+    }
+    return std::nullopt;
 }
 
 }  // namespace
@@ -107,7 +118,8 @@ error_kind classify(const error_code& ec) noexcept {
         return error_kind::non_retryable_aborted;
     if (ec.category() == error_category()) {
         switch (static_cast<errc>(ec.value())) {
-        case errc::attempt_timeout: return error_kind::retryable_network;
+        case errc::attempt_timeout:
+        case errc::http_request_timeout: return error_kind::retryable_network;
         case errc::http_too_many_requests: return error_kind::retryable_rate_limit;
         case errc::http_server_error:
         case errc::malformed_response:
@@ -117,27 +129,31 @@ error_kind classify(const error_code& ec) noexcept {
         default: return error_kind::non_retryable_client;
         }
     }
-    // A certificate the client refuses (unknown issuer, wrong host name) is a
-    // TLS handshake failure that no retry mends: not retried.
-    if (ec.category() == boost::asio::error::get_ssl_category() &&
-        ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_CERTIFICATE_VERIFY_FAILED)
-        return error_kind::non_retryable_client;
     if (is_network(ec)) return error_kind::retryable_network;
-    if (ec.category() == make_error_code(boost::beast::http::error::need_more).category()) {
-        // A response the parser could not read: the server (or a proxy) misbehaved,
-        // except for our own size limits, which no retry changes.
-        if (ec == boost::beast::http::error::body_limit || ec == boost::beast::http::error::header_limit ||
-            ec == boost::beast::http::error::buffer_overflow)
-            return error_kind::non_retryable_client;
+    if (auto k = from_classifiers(ec)) return *k;
+    // Another library's code opts in by mapping to one of our conditions.
+    const auto& cat = ec.category();
+    if (cat.equivalent(ec.value(), make_error_condition(condition::throttled)))
+        return error_kind::retryable_rate_limit;
+    if (cat.equivalent(ec.value(), make_error_condition(condition::transient)))
         return error_kind::retryable_server;
-    }
     return error_kind::non_retryable_client;
+}
+
+bool add_classifier(category_classifier f) noexcept {
+    if (!f) return false;
+    for (auto& slot : classifiers) {
+        category_classifier cur = nullptr;
+        if (slot.compare_exchange_strong(cur, f, std::memory_order_acq_rel) || cur == f) return true;
+    }
+    return false;
 }
 
 error_code http_status_to_error(int status) noexcept {
     if (status >= 200 && status < 300) return {};
     if (status == 401) return errc::http_unauthorized;
     if (status == 403) return errc::http_forbidden;
+    if (status == 408) return errc::http_request_timeout;
     if (status == 429) return errc::http_too_many_requests;
     if (status >= 400 && status < 500) return errc::http_client_error;
     if (status >= 500 && status < 600) return errc::http_server_error;

@@ -1,8 +1,5 @@
 #include <resilience/pushback.hpp>
 
-#include <boost/json/parse.hpp>
-#include <boost/json/value.hpp>
-
 #include <array>
 #include <cctype>
 #include <charconv>
@@ -163,56 +160,6 @@ std::optional<duration> parse_proto_duration(std::string_view s) noexcept {
     std::int64_t nanos = 0;
     for (std::size_t i = 0; i < 9; ++i) nanos = nanos * 10 + (i < frac.size() ? frac[i] - '0' : 0);
     return std::chrono::duration_cast<duration>(std::chrono::seconds(secs) + std::chrono::nanoseconds(nanos));
-}
-
-std::optional<duration> parse_retry_info(std::string_view body) noexcept {
-    try {
-        boost::system::error_code ec;
-        boost::json::value v = boost::json::parse(body, ec);
-        if (ec) return std::nullopt;
-        // python-genai accepts the envelope wrapped in a one-element list.
-        if (auto* arr = v.if_array(); arr && arr->size() == 1) v = (*arr)[0];
-        auto* top = v.if_object();
-        if (!top) return std::nullopt;
-        auto* err = top->if_contains("error");
-        if (!err || !err->is_object()) return std::nullopt;
-        auto* details = err->as_object().if_contains("details");
-        if (!details || !details->is_array()) return std::nullopt;
-        for (const auto& d : details->as_array()) {
-            auto* o = d.if_object();
-            if (!o) continue;
-            auto* type = o->if_contains("@type");
-            if (!type || !type->is_string()) continue;
-            std::string_view t = type->as_string();
-            constexpr std::string_view suffix = "google.rpc.RetryInfo";
-            if (t.size() < suffix.size() || t.substr(t.size() - suffix.size()) != suffix) continue;
-            auto* delay = o->if_contains("retryDelay");
-            if (!delay) delay = o->if_contains("retry_delay");
-            if (!delay) continue;
-            if (delay->is_string()) return parse_proto_duration(delay->as_string());
-            if (auto* dobj = delay->if_object()) {  // {"seconds": N, "nanos": M}
-                std::int64_t secs = 0, nanos = 0;
-                if (auto* s = dobj->if_contains("seconds")) {
-                    if (s->is_int64()) secs = s->as_int64();
-                    else if (s->is_uint64()) secs = s->as_uint64() > 9'000'000'000'000'000'000ULL ? INT64_MAX : static_cast<std::int64_t>(s->as_uint64());
-                    else if (s->is_string()) {
-                        auto sv = std::string_view(s->as_string());
-                        auto r = std::from_chars(sv.data(), sv.data() + sv.size(), secs);
-                        if (r.ec != std::errc() || r.ptr != sv.data() + sv.size()) return std::nullopt;
-                    } else return std::nullopt;
-                }
-                if (auto* n = dobj->if_contains("nanos"); n && n->is_int64()) nanos = n->as_int64();
-                if (secs < 0 || nanos < 0 || nanos > 999'999'999) return std::nullopt;
-                constexpr auto max_s = std::chrono::duration_cast<std::chrono::seconds>(max_pushback).count();
-                if (secs >= max_s) return max_pushback;
-                return std::chrono::duration_cast<duration>(std::chrono::seconds(secs) + std::chrono::nanoseconds(nanos));
-            }
-            return std::nullopt;
-        }
-        return std::nullopt;
-    } catch (...) {  // std::bad_alloc from a hostile body: no pushback
-        return std::nullopt;
-    }
 }
 
 }  // namespace resilience

@@ -228,7 +228,26 @@ failure retry_state::timed_out(const attempt_context& ctx) const {
                    "attempt timed out after " + format_seconds(policy_.attempt_timeout));
 }
 
-void retry_state::finish(failure& f, int attempts, give_up_reason why) {
+failure failure_from_exception(std::exception_ptr p) {
+    try {
+        std::rethrow_exception(p);
+    } catch (const resilience::error& e) {
+        return e.get_failure();
+    } catch (const boost::system::system_error& e) {
+        return failure(e.code(), e.what());
+    } catch (const std::exception& e) {
+        return failure(make_error_code(errc::operation_threw), std::string("the operation threw: ") + e.what());
+    } catch (...) {
+        return failure(make_error_code(errc::operation_threw), "the operation threw an exception of unknown type");
+    }
+}
+
+error_kind retry_state::kind_of(const failure& f) const {
+    const classifier& c = call_.classify ? call_.classify : p_.opts_.classify;
+    return c ? c(f) : default_classify(f);
+}
+
+void retry_state::finish(failure& f, int attempts, give_up_reason why, std::optional<error_kind> kind) {
     start_clock();
     f.diag.attempts = attempts;
     f.diag.elapsed = time().now() - start_;
@@ -238,7 +257,7 @@ void retry_state::finish(failure& f, int attempts, give_up_reason why) {
         e.type = event_type::gave_up;
         e.attempt = attempts > 0 ? attempts - 1 : 0;
         e.code = f.code;
-        e.kind = classify(f.code);
+        e.kind = kind ? *kind : why == give_up_reason::cancelled ? error_kind::non_retryable_aborted : kind_of(f);
         e.reason = why;
         std::string msg = f.what();
         e.message = msg;
@@ -256,8 +275,7 @@ failure retry_state::cancelled(failure last, int attempt) {
 
 bool retry_state::failed(failure& f, int attempt, bool cancelled, time_point& wake, breaker_permit& permit) {
     start_clock();
-    const classifier& c = call_.classify ? call_.classify : p_.opts_.classify;
-    error_kind kind = c ? c(f) : default_classify(f);
+    error_kind kind = kind_of(f);
     if (cancelled) kind = error_kind::non_retryable_aborted;
     // The breaker hears the verdict; a call cut by cancellation or by the
     // caller's own deadline has none (a probe gives its slot back).
@@ -293,14 +311,19 @@ bool retry_state::failed(failure& f, int attempt, bool cancelled, time_point& wa
     }
     // A server pushback holds the whole scope whether or not this call
     // retries: a call that gives up (budget, max_retries, deadline) must not
-    // take the server's "not before" with it.
-    if (f.diag.retry_after && p_.opts_.cooldown) {
+    // take the server's "not before" with it. Only a throttling answer (rate
+    // limited, or a retryable 503) sets it: a delay on any other answer (a
+    // 400 with Retry-After) never holds the scope.
+    const bool throttled =
+        f.diag.retry_after && (kind == error_kind::retryable_rate_limit ||
+                               (is_retryable(kind) && f.diag.http_status == 503));
+    if (throttled && p_.opts_.cooldown) {
         const time_point now = time().now();
         const duration d = std::max(duration::zero(), std::min<duration>(*f.diag.retry_after, policy_.pushback_cap()));
         p_.opts_.cooldown->defer(scope_key(), now + d, now);
     }
     auto give_up = [&](give_up_reason why) {
-        finish(f, attempt + 1, why);
+        finish(f, attempt + 1, why, kind);
         status(status::failed(attempt + 1, message));
         return false;
     };
@@ -312,7 +335,7 @@ bool retry_state::failed(failure& f, int attempt, bool cancelled, time_point& wa
         f.diag.message = "retry budget exhausted (retries are throttled while the service fails); last error: " +
                          message;
         f.code = make_error_code(errc::retry_budget_exhausted);
-        finish(f, attempt + 1, give_up_reason::budget);
+        finish(f, attempt + 1, give_up_reason::budget, kind);
         status(status::failed(attempt + 1, f.diag.message));
         return false;
     }
@@ -328,7 +351,7 @@ bool retry_state::failed(failure& f, int attempt, bool cancelled, time_point& wa
     if (call_.deadline != time_point::max() && (call_.deadline - now) <= delay)
         return give_up(give_up_reason::deadline);
     wake = now + delay;
-    if (pushback && p_.opts_.cooldown) {
+    if (pushback && throttled && p_.opts_.cooldown) {
         p_.opts_.cooldown->defer(scope_key(), wake, now);
         announced_cooldown_ = wake;  // announced just below
         // Like the calls the cooldown holds, this one wakes spread over a tenth

@@ -10,6 +10,8 @@
 #include <charconv>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <set>
 
 namespace resilience::gemini {
 namespace asio = boost::asio;
@@ -19,19 +21,25 @@ namespace {
 
 constexpr std::string_view default_base_url = "https://generativelanguage.googleapis.com";
 
-// Removes every occurrence of the key from a text that may have come from the
-// server, so that it can never reach a log line.
-void scrub(std::string& text, const std::string& key) {
-    if (key.empty()) return;
-    for (std::size_t pos; (pos = text.find(key)) != std::string::npos;) text.replace(pos, key.size(), "[redacted]");
-}
-
-bool valid_model(std::string_view m) {
-    if (m.empty() || m.size() > 128) return false;
-    return std::all_of(m.begin(), m.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-               c == '_';
-    });
+// The scheme, host and port of an absolute http(s) URL, normalised
+// ("https://host:443"); empty if it is not one.
+std::string origin_of(std::string_view url) {
+    auto u = boost::urls::parse_absolute_uri(url);
+    if (!u || u->host().empty() || u->has_userinfo()) return {};
+    // Boost.URL 1.81 reads "host:8a/x" as port 8 and path "a/x".
+    if (!u->encoded_path().empty() && !u->encoded_path().starts_with('/')) return {};
+    std::string scheme(u->scheme());
+    for (auto& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (scheme != "http" && scheme != "https") return {};
+    std::string host(u->encoded_host());
+    for (auto& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    // The port as written (Boost.URL 1.81's port() drops trailing non-digits).
+    std::string_view authority = u->encoded_authority();
+    std::string_view rest = authority.substr(std::min(authority.size(), u->encoded_host().size()));
+    std::string port(rest.starts_with(':') ? rest.substr(1) : std::string_view());
+    if (port.empty()) port = scheme == "https" ? "443" : "80";
+    while (port.size() > 1 && port.front() == '0') port.erase(0, 1);
+    return scheme + "://" + host + ":" + port;
 }
 
 std::string header(const http::response& r, std::string_view name) {
@@ -41,7 +49,9 @@ std::string header(const http::response& r, std::string_view name) {
 
 // A poll whose retries ended on a transient failure (retries or budget
 // exhausted, breaker open): worth another round while the deadline allows.
-bool transient_round(const failure& f, const wait_options& o, int& failed_rounds) {
+bool transient_round(const failure& f, const wait_options& o, int max_retries, int& failed_rounds) {
+    // Retries disabled: the first failed poll ends the wait with its error.
+    if (max_retries == 0) return false;
     const bool transient = f.code == errc::retry_budget_exhausted || f.code == errc::circuit_open ||
                            f.diag.gave_up == give_up_reason::budget || f.diag.gave_up == give_up_reason::circuit_open ||
                            (is_retryable(classify(f.code)) && f.diag.gave_up == give_up_reason::max_retries);
@@ -94,6 +104,7 @@ struct client::impl {
     client_options opts;
     http::client http;
     std::string api_root;  // scheme://host[:port][/prefix]/v1beta
+    std::string origin;    // origin_of(api_root): where the key may be sent
     std::string upload_url;
     std::shared_ptr<circuit_breaker> breaker;
     std::shared_ptr<resilience::cooldown> cool = std::make_shared<resilience::cooldown>();
@@ -147,17 +158,17 @@ struct client::impl {
           breaker(make_breaker(opts)),
           budget(std::make_shared<retry_budget>(opts.budget)),
           pipe(retry_opts()) {
-        std::string base = opts.base_url.empty() ? std::string(default_base_url) : opts.base_url;
+        std::string base = opts.base_url;
         while (!base.empty() && base.back() == '/') base.pop_back();
+        if (auto problem = base_url_problem(base); !problem.empty())
+            throw resilience::error(failure(make_error_code(errc::invalid_config), "base URL: " + problem));
         auto u = boost::urls::parse_absolute_uri(base);
-        if (!u || (u->scheme() != "http" && u->scheme() != "https") || u->has_query())
-            throw resilience::error(failure(make_error_code(errc::invalid_config),
-                                            "base URL is not an http:// or https:// URL without a query"));
-        std::string origin = std::string(u->scheme()) + "://" + std::string(u->encoded_authority());
+        const std::string root = std::string(u->scheme()) + "://" + std::string(u->encoded_authority());
         std::string prefix(u->encoded_path());
         while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
-        api_root = origin + prefix + "/" + opts.api_version;
-        upload_url = origin + prefix + "/upload/" + opts.api_version + "/files";
+        api_root = root + prefix + "/" + opts.api_version;
+        upload_url = root + prefix + "/upload/" + opts.api_version + "/files";
+        this->origin = origin_of(api_root);
         if (opts.chunk_size == 0 || opts.chunk_size % upload_granularity != 0)
             throw resilience::error(failure(make_error_code(errc::invalid_config),
                                             "chunk_size must be a positive multiple of 8388608 bytes"));
@@ -188,19 +199,55 @@ struct client::impl {
         return req;
     }
 
+    // Server-provided text enters the client here: the key is scrubbed from
+    // every text taken from an answer before anything parses, prints or stores it.
+    void scrub(std::string& text) const { redact_secret(text, opts.api_key); }
     failure clean(failure f) const {
-        scrub(f.diag.message, opts.api_key);
+        scrub(f.diag.message);
+        scrub(f.diag.status);
+        scrub(f.diag.reason);
+        scrub(f.diag.quota_id);
         return f;
+    }
+    // The key may also hide behind JSON escapes: the parsed fields are scrubbed too.
+    void clean(file& f) const {
+        for (std::string* t : {&f.name, &f.display_name, &f.mime_type, &f.create_time, &f.update_time,
+                               &f.expiration_time, &f.sha256_hash, &f.uri, &f.state_text, &f.source})
+            scrub(*t);
+        if (f.error) scrub(f.error->message);
+    }
+    result<file> clean(result<file> r) const {
+        if (!r) return clean(std::move(r).error());
+        clean(*r);
+        return r;
+    }
+    // An answer as it arrives from the HTTP client.
+    result<http::response> received(result<http::response> r) const {
+        if (!r) return clean(std::move(r).error());
+        scrub(r->body);
+        return r;
     }
 
     failure from_response(const http::response& r) const {
         return clean(decode_error(r.status, r.body, header(r, "retry-after")));
     }
 
+    // The HTTP client's answer, scrubbed; an exception thrown while sending
+    // (Beast refuses a header too long) is the attempt's failure, at once.
+    asio::awaitable<result<http::response>> send(http::request req) {
+        std::exception_ptr thrown;
+        try {
+            co_return received(co_await http.send(std::move(req)));
+        } catch (...) {
+            thrown = std::current_exception();
+        }
+        co_return clean(resilience::detail::failure_from_exception(thrown));
+    }
+
     // One HTTP exchange: a failure for transport errors and non-2xx answers.
     asio::awaitable<result<http::response>> exchange(http::request req) {
-        auto r = co_await http.send(std::move(req));
-        if (!r) co_return clean(r.error());
+        auto r = co_await send(std::move(req));
+        if (!r) co_return r.error();
         if (!r->ok()) co_return from_response(*r);
         co_return std::move(*r);
     }
@@ -208,25 +255,44 @@ struct client::impl {
     asio::awaitable<result<file>> get_once(const std::string& url, const attempt_context& a) {
         auto r = co_await exchange(make_request(http::verb::get, url, a));
         if (!r) co_return r.error();
-        co_return parse_file(r->body);
+        co_return clean(parse_file(r->body));
     }
 
     // One poll of wait_until_active: null to poll again after the pause, or
     // the wait's final result (ACTIVE, FAILED, or a failure that ends it).
     asio::awaitable<std::unique_ptr<result<file>>> poll_round(const std::string& url, const std::string& n,
                                                               const wait_options& o, const status_handler& user_status,
-                                                              std::string& last_state, int& failed_rounds) {
+                                                              std::string& last_state, int& failed_rounds,
+                                                              int& attempts) {
         auto say = [&](std::string_view text) {
             if (user_status) user_status(n + ": " + std::string(text));
         };
-        auto op = [&](const attempt_context& a) { return get_once(url, a); };
+        // The cause of the round's last failed attempt: a round that ends on
+        // a gate (breaker, cooldown, deadline) still names what went wrong.
+        std::string cause;
+        auto op = [&](const attempt_context& a) -> asio::awaitable<result<file>> {
+            ++attempts;
+            auto r = co_await get_once(url, a);
+            if (!r) cause = r.error().what();
+            co_return r;
+        };
         polls.fetch_add(1, std::memory_order_relaxed);
+        const retry_policy& policy = o.retry ? *o.retry : opts.retry;
         auto r = co_await pipe.run(op, make_call(o.deadline, n, o.retry, user_status ? status_handler(say) : status_handler()));
-        if (!r && transient_round(r.error(), o, failed_rounds)) {
+        if (!r && !cause.empty() && r.error().what().find(cause) == std::string::npos) {
+            failure f = r.error();
+            f.diag.message = f.what() + " (last error: " + cause + ")";
+            r = std::move(f);
+        }
+        if (!r && transient_round(r.error(), o, policy.max_retries, failed_rounds)) {
             // The service is sick (retries or budget exhausted, breaker open):
             // the wait is not lost to it. Poll again after the pause, bounded
             // by the deadline (or by max_failed_rounds without one).
-            last_state = "unknown (last poll failed: " + r.error().what() + ")";
+            // A round refused by a gate (no attempt made) keeps the cause the
+            // last attempt met: that is what the wait's final error names.
+            constexpr std::string_view failed_prefix = "unknown (last poll failed: ";
+            if (!cause.empty() || !last_state.starts_with(failed_prefix))
+                last_state = std::string(failed_prefix) + r.error().what() + ")";
             co_return nullptr;
         }
         if (!r) {
@@ -235,6 +301,7 @@ struct client::impl {
                 f.code = make_error_code(errc::deadline_exceeded);
                 f.diag.message = n + ": deadline reached while waiting for ACTIVE; last state: " + last_state +
                                  " (last error: " + r.error().what() + ")";
+                f.diag.attempts = attempts;
             }
             co_return std::make_unique<result<file>>(std::move(f));
         }
@@ -246,7 +313,7 @@ struct client::impl {
             failure fl(make_error_code(errc::file_failed));
             fl.diag.message = n + " FAILED: " + (f.error ? f.error->message : std::string("no error given"));
             if (f.error) fl.diag.status = std::to_string(f.error->code);
-            scrub(fl.diag.message, opts.api_key);
+            fl.diag.attempts = attempts;
             co_return std::make_unique<result<file>>(std::move(fl));
         }
         co_return nullptr;
@@ -267,6 +334,12 @@ struct client::impl {
         if (session.empty())
             co_return failure(make_error_code(errc::malformed_response),
                               "upload start answer has no x-goog-upload-url header");
+        // The key goes with every request to the session URL: only to the
+        // origin it was configured for (scheme, host and port).
+        if (origin_of(session) != origin)
+            co_return failure(make_error_code(errc::untrusted_url),
+                              "the server named an upload session URL outside the configured origin " + origin +
+                                  "; not followed (the API key is sent only to the configured origin)");
         co_return session;
     }
 
@@ -277,8 +350,8 @@ struct client::impl {
         if (a.attempt > 0) {
             http::request q = make_request(http::verb::post, session, a);
             q.headers.set("X-Goog-Upload-Command", "query");
-            auto r = co_await http.send(std::move(q));
-            if (!r) co_return clean(r.error());
+            auto r = co_await send(std::move(q));
+            if (!r) co_return r.error();
             if (r->status == 404 || r->status == 410 || (r->status >= 400 && r->status < 500 && r->status != 429)) {
                 chunk_outcome lost;
                 lost.session_lost = true;
@@ -287,7 +360,7 @@ struct client::impl {
             if (!r->ok()) co_return from_response(*r);
             std::string st = header(*r, "x-goog-upload-status");
             if (st == "final") {
-                auto f = parse_file(r->body);
+                auto f = clean(parse_file(r->body));
                 if (!f) co_return f.error();
                 chunk_outcome done;
                 done.done = std::move(*f);
@@ -299,12 +372,9 @@ struct client::impl {
                 co_return lost;
             }
             std::string received = header(*r, "x-goog-upload-size-received");
-            std::uint64_t n = 0;
-            auto [p, ec] = std::from_chars(received.data(), received.data() + received.size(), n);
-            if (received.empty() || ec != std::errc() || p != received.data() + received.size() || n > size)
-                co_return failure(make_error_code(errc::malformed_response),
-                                  "upload query answer has no valid x-goog-upload-size-received");
-            offset = n;
+            auto n = parse_upload_size_received(received, size);
+            if (!n) co_return n.error();
+            offset = *n;
         }
         const std::uint64_t len = std::min<std::uint64_t>(opts.chunk_size, size - offset);
         const bool last = offset + len == size;
@@ -321,9 +391,17 @@ struct client::impl {
         std::string st = header(*r, "x-goog-upload-status");
         chunk_outcome out;
         if (st == "final" || (last && st.empty())) {
-            auto f = parse_file(r->body);
-            if (!f) co_return f.error();
+            auto f = clean(parse_file(r->body));
+            if (!f)
+                co_return failure(f.error().code, f.error().what() +
+                                                      " (the upload was finalised: the server may have stored the file)");
             out.done = std::move(*f);
+        } else if (st == "active" && last) {
+            // Finalised, yet the server says the session is still open: ask
+            // again on the retry schedule (a query, then the finalize), never
+            // in a tight loop, and only as often as retries allow.
+            co_return failure(make_error_code(errc::malformed_response),
+                              "the server answered \"active\" to the final chunk instead of finalising the upload");
         } else if (st == "active") {
             offset += len;
         } else if (st == "cancelled") {
@@ -342,29 +420,57 @@ client::~client() = default;
 asio::awaitable<result<file>> client::upload(std::string path, upload_options o) {
     impl& d = *impl_;
     d.calls.fetch_add(1, std::memory_order_relaxed);
+    // Refused before anything is sent: a missing, unreadable or special file
+    // (a FIFO or a device would block or never end).
+    const std::string shown = terminal_safe(path);
     std::error_code fec;
+    const auto st = std::filesystem::status(path, fec);
+    if (fec || !std::filesystem::exists(st))
+        co_return failure(make_error_code(errc::invalid_argument),
+                          "cannot read " + shown + ": " + (fec ? fec.message() : std::string("no such file")));
+    if (!std::filesystem::is_regular_file(st))
+        co_return failure(make_error_code(errc::invalid_argument), "cannot upload " + shown + ": not a regular file");
+    if (!std::ifstream(path, std::ios::binary).is_open())
+        co_return failure(make_error_code(errc::invalid_argument), "cannot read " + shown + ": permission denied");
     const std::uint64_t size = std::filesystem::file_size(path, fec);
-    if (fec) co_return failure(make_error_code(errc::invalid_argument), "cannot read " + path + ": " + fec.message());
+    if (fec) co_return failure(make_error_code(errc::invalid_argument), "cannot read " + shown + ": " + fec.message());
+    if (!o.display_name.empty() && !is_valid_utf8(o.display_name))
+        co_return failure(make_error_code(errc::invalid_argument), "the display name is not UTF-8 text");
     const std::string mime = o.mime_type.empty() ? std::string(mime_type_for(path)) : o.mime_type;
-    const std::string display =
-        o.display_name.empty() ? std::filesystem::path(path).filename().string() : o.display_name;
+    // A file name that is not UTF-8 cannot travel in JSON: its stray bytes
+    // are written as \xNN escapes.
+    std::string display = o.display_name.empty() ? std::filesystem::path(path).filename().string() : o.display_name;
+    if (!is_valid_utf8(display)) display = terminal_safe(display);
 
+    const retry_policy& policy = o.retry ? *o.retry : d.opts.retry;
+    // A lost session is started again at most twice, and not at all when
+    // retries are disabled.
+    const int session_restarts = std::min(2, policy.max_retries);
+    // Chunk rounds of one session: each chunk, and a rewind per retry allowed.
+    const std::uint64_t chunks = size / d.opts.chunk_size + 1;
+    const std::uint64_t max_rounds = 2 * chunks + static_cast<std::uint64_t>(policy.max_retries) + 2;
     for (int session_try = 0;; ++session_try) {
         auto start_op = [&](const attempt_context& a) { return d.upload_start(size, mime, display, a); };
         auto session = co_await d.pipe.run(start_op, make_call(o.deadline, display, o.retry, o.on_status));
         if (!session) co_return session.error();
 
         std::uint64_t offset = 0;
-        for (;;) {
+        bool lost = false;
+        for (std::uint64_t round = 0; round < max_rounds && !lost; ++round) {
             auto chunk_op = [&](const attempt_context& a) { return d.upload_chunk(*session, path, size, offset, a); };
             auto c = co_await d.pipe.run(chunk_op, make_call(o.deadline, display, o.retry, o.on_status));
             if (!c) co_return c.error();
             if (c->done) co_return std::move(*c->done);
-            if (c->session_lost) break;
+            lost = c->session_lost;
         }
-        if (session_try >= 2)
+        if (!lost)
             co_return failure(make_error_code(errc::malformed_response),
-                              "upload of " + display + ": the server lost the upload session three times");
+                              "upload of " + display + ": the server did not finalise the upload after " +
+                                  std::to_string(max_rounds) + " chunk requests");
+        if (session_try >= session_restarts)
+            co_return failure(make_error_code(errc::malformed_response),
+                              "upload of " + display + ": the server lost the upload session" +
+                                  (session_restarts ? " " + std::to_string(session_try + 1) + " times" : std::string()));
     }
 }
 
@@ -383,7 +489,9 @@ asio::awaitable<result<std::vector<file>>> client::list(time_point deadline) {
     d.calls.fetch_add(1, std::memory_order_relaxed);
     std::vector<file> all;
     std::string token;
-    for (int page = 0; page < 100000; ++page) {
+    std::set<std::string> seen;  // every page token followed: a revisited one is a cycle
+    std::uint64_t bytes = 0;
+    for (int page = 0; page < d.opts.list_max_pages; ++page) {
         boost::urls::url u(d.api_root + "/files");
         u.params().set("pageSize", "100");
         if (!token.empty()) u.params().set("pageToken", token);
@@ -391,17 +499,30 @@ asio::awaitable<result<std::vector<file>>> client::list(time_point deadline) {
         auto op = [&](const attempt_context& a) -> asio::awaitable<result<file_page>> {
             auto r = co_await d.exchange(d.make_request(http::verb::get, url, a));
             if (!r) co_return r.error();
+            bytes += r->body.size();
+            if (bytes > d.opts.list_max_bytes)
+                co_return failure(make_error_code(errc::response_too_large),
+                                  "files.list: the pages add up to more than " + std::to_string(d.opts.list_max_bytes) +
+                                      " bytes (list_max_bytes)");
             co_return parse_file_page(r->body);
         };
         auto p = co_await d.pipe.run(op, make_call(deadline, "files.list"));
         if (!p) co_return p.error();
-        for (auto& f : p->files) all.push_back(std::move(f));
+        for (auto& f : p->files) {
+            d.clean(f);
+            all.push_back(std::move(f));
+        }
         if (p->next_page_token.empty()) co_return all;
-        if (p->next_page_token == token)
-            co_return failure(make_error_code(errc::malformed_response), "files.list returned the same page token twice");
+        if (p->next_page_token.size() > 4096)
+            co_return failure(make_error_code(errc::malformed_response), "files.list: a page token longer than 4096 bytes");
+        if (!seen.insert(p->next_page_token).second)
+            co_return failure(make_error_code(errc::malformed_response),
+                              "files.list: the server sent a page token again after " + std::to_string(page + 1) +
+                                  " pages (the pages cycle)");
         token = std::move(p->next_page_token);
     }
-    co_return failure(make_error_code(errc::malformed_response), "files.list did not end after 100000 pages");
+    co_return failure(make_error_code(errc::malformed_response),
+                      "files.list did not end after " + std::to_string(d.opts.list_max_pages) + " pages (list_max_pages)");
 }
 
 asio::awaitable<result<void>> client::remove(std::string name, time_point deadline) {
@@ -425,7 +546,7 @@ asio::awaitable<result<generate_result>> client::generate_content(std::string mo
     d.calls.fetch_add(1, std::memory_order_relaxed);
     std::string_view m = model;
     if (m.starts_with("models/")) m.remove_prefix(7);
-    if (!valid_model(m)) co_return failure(make_error_code(errc::invalid_argument), "not a model name: \"" + model.substr(0, 80) + "\"");
+    if (!is_valid_model_name(m)) co_return failure(make_error_code(errc::invalid_argument), "not a model name: \"" + model.substr(0, 80) + "\"");
     const std::string url = d.api_root + "/models/" + std::string(m) + ":generateContent";
     const std::string body = make_generate_request(contents);
     auto op = [&](const attempt_context& a) -> asio::awaitable<result<generate_result>> {
@@ -434,7 +555,13 @@ asio::awaitable<result<generate_result>> client::generate_content(std::string mo
         req.body = body;
         auto r = co_await d.exchange(std::move(req));
         if (!r) co_return r.error();
-        co_return parse_generate_result(r->body);
+        auto g = parse_generate_result(r->body);
+        if (g) {
+            d.scrub(g->text);
+            d.scrub(g->finish_reason);
+            d.scrub(g->model_version);
+        }
+        co_return g;
     };
     co_return co_await d.pipe.run(op, make_call(deadline, "models/" + std::string(m), retry, std::move(on_status)));
 }
@@ -451,19 +578,24 @@ asio::awaitable<result<file>> client::wait_until_active(std::string name, wait_o
     duration pause = o.poll_initial;
     std::string last_state = "unknown (no answer yet)";
     int failed_rounds = 0;
+    int attempts = 0;  // every request the wait made, for its final error
     // This frame is what a wait holds while it sleeps between polls, so it is
     // kept small: each poll runs in poll_round's frame (the retry call, the
     // File and its strings, failures), which is freed before the pause.
     for (;;) {
-        if (auto done = co_await d.poll_round(url, n, o, user_status, last_state, failed_rounds))
+        if (auto done = co_await d.poll_round(url, n, o, user_status, last_state, failed_rounds, attempts))
             co_return std::move(*done);
         // PROCESSING (or a state we do not know, or a failed round): wait and poll again.
         double jitter = 1.0 + o.poll_jitter * (2.0 * d.pipe.next_uniform() - 1.0);
         auto this_pause = std::chrono::duration_cast<duration>(pause * std::max(0.0, jitter));
         const time_point now = clk.now();
-        if (o.deadline != time_point::max() && o.deadline - now <= this_pause)
-            co_return failure(make_error_code(errc::deadline_exceeded),
-                              n + ": deadline reached while waiting for ACTIVE; last state: " + last_state);
+        if (o.deadline != time_point::max() && o.deadline - now <= this_pause) {
+            failure f(make_error_code(errc::deadline_exceeded),
+                      n + ": deadline reached while waiting for ACTIVE; last state: " + last_state);
+            f.diag.attempts = attempts;
+            f.diag.gave_up = give_up_reason::deadline;
+            co_return f;
+        }
         if (user_status) user_status(n + ": " + last_state + ", next check in " + format_seconds(this_pause));
         if (error_code ec = co_await clk.sleep_until(now + this_pause))
             co_return failure(ec, n + ": wait cancelled; last state: " + last_state);
@@ -495,5 +627,6 @@ http::client& client::http() noexcept { return impl_->http; }
 resilience::pipeline& client::pipeline() noexcept { return impl_->pipe; }
 clock& client::time() noexcept { return impl_->pipe.time(); }
 const client_options& client::options() const noexcept { return impl_->opts; }
+asio::any_io_executor client::get_executor() const noexcept { return impl_->http.get_executor(); }
 
 }  // namespace resilience::gemini

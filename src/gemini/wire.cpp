@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstdio>
 
 namespace resilience::gemini {
 namespace json = boost::json;
@@ -107,6 +108,7 @@ file_state parse_file_state(std::string_view s) noexcept {
 }
 
 result<file> parse_file(std::string_view text) {
+    if (text.empty()) return malformed("file resource is empty (a success answer without a body)");
     auto v = parse_json(text);
     if (!v) return malformed("file resource is not valid JSON: " + excerpt(text, 80));
     const json::object* o = v->if_object();
@@ -198,6 +200,14 @@ failure decode_error(int http_status, std::string_view body, std::string_view re
     return f;
 }
 
+result<std::uint64_t> parse_upload_size_received(std::string_view h, std::uint64_t size) {
+    std::uint64_t n = 0;
+    auto [p, ec] = std::from_chars(h.data(), h.data() + h.size(), n);
+    if (h.empty() || ec != std::errc() || p != h.data() + h.size() || n > size)
+        return malformed("upload query answer has no valid x-goog-upload-size-received");
+    return n;
+}
+
 std::string_view mime_type_for(std::string_view path) noexcept {
     static constexpr std::array<std::pair<std::string_view, std::string_view>, 28> table{{
         {"mp4", "video/mp4"}, {"mpeg", "video/mpeg"}, {"mpg", "video/mpeg"}, {"mov", "video/mov"},
@@ -221,6 +231,101 @@ std::string_view mime_type_for(std::string_view path) noexcept {
         if (eq) return m;
     }
     return "application/octet-stream";
+}
+
+void redact_secret(std::string& text, std::string_view secret) {
+    if (secret.empty()) return;
+    constexpr std::string_view mark = "[redacted]";
+    for (std::size_t pos = 0; (pos = text.find(secret, pos)) != std::string::npos; pos += mark.size())
+        text.replace(pos, secret.size(), mark);
+}
+
+namespace {
+
+// The code point starting at s[i] and its length; length 0 when the bytes
+// there are not well-formed UTF-8.
+std::pair<char32_t, std::size_t> decode_utf8(std::string_view s, std::size_t i) noexcept {
+    const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+    const unsigned char c = b(i);
+    if (c < 0x80) return {c, 1};
+    std::size_t len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? (c < 0xf0 ? 3 : 0) : c >= 0xc2 ? 2 : 0;
+    if (len == 0 || i + len > s.size()) return {0, 0};
+    char32_t cp = c & (len == 2 ? 0x1f : len == 3 ? 0x0f : 0x07);
+    for (std::size_t k = 1; k < len; ++k) {
+        if ((b(i + k) & 0xc0) != 0x80) return {0, 0};
+        cp = (cp << 6) | (b(i + k) & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+        return {0, 0};
+    return {cp, len};
+}
+
+bool is_bidi_control(char32_t cp) noexcept {
+    return (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200e || cp == 0x200f ||
+           cp == 0x061c;
+}
+
+std::string hex_escape(const char* prefix, unsigned v, int digits) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%s%0*x", prefix, digits, v);
+    return buf;
+}
+
+}  // namespace
+
+bool is_valid_utf8(std::string_view s) noexcept {
+    for (std::size_t i = 0; i < s.size();) {
+        auto [cp, len] = decode_utf8(s, i);
+        if (len == 0) return false;
+        i += len;
+    }
+    return true;
+}
+
+std::string terminal_safe(std::string_view s, bool multiline) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size();) {
+        auto [cp, len] = decode_utf8(s, i);
+        if (len == 0) {
+            out += hex_escape("\\x", static_cast<unsigned char>(s[i]), 2);
+            ++i;
+            continue;
+        }
+        if (multiline && (cp == '\n' || cp == '\t')) out += static_cast<char>(cp);
+        else if (cp < 0x20 || cp == 0x7f) out += hex_escape("\\x", static_cast<unsigned>(cp), 2);
+        else if ((cp >= 0x80 && cp <= 0x9f) || is_bidi_control(cp)) out += hex_escape("\\u", static_cast<unsigned>(cp), 4);
+        else out.append(s.substr(i, len));
+        i += len;
+    }
+    return out;
+}
+
+std::string json_terminal_safe(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size();) {
+        auto [cp, len] = decode_utf8(s, i);
+        if (len == 0) {
+            out += "\\ufffd";
+            ++i;
+            continue;
+        }
+        if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) || is_bidi_control(cp))
+            out += hex_escape("\\u", static_cast<unsigned>(cp), 4);  // outside strings JSON has none of these
+        else out.append(s.substr(i, len));
+        i += len;
+    }
+    return out;
+}
+
+bool is_valid_model_name(std::string_view m) noexcept {
+    if (m.starts_with("models/")) m.remove_prefix(7);
+    if (m.empty() || m.size() > 128) return false;
+    return std::all_of(m.begin(), m.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+               c == '_';
+    });
 }
 
 std::string normalize_file_name(std::string_view s) {

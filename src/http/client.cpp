@@ -11,6 +11,7 @@
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -181,7 +182,7 @@ steady::time_point min_limit(steady::time_point deadline, duration d) noexcept {
 
 struct client::impl {
     impl(asio::any_io_executor e, client_options o)
-        : ex(std::move(e)), same_ex(normalize(ex)), opts(std::move(o)) {
+        : ex(internal(e, o.thread_safe)), same_ex(normalize(ex)), user_ex(std::move(e)), opts(std::move(o)) {
         if (!opts.time) opts.time = &resilience::steady_clock();
         if (opts.max_connections_per_origin == 0)
             throw error(failure(make_error_code(errc::invalid_config), "http: max_connections_per_origin must be at least 1"));
@@ -261,8 +262,18 @@ struct client::impl {
         return asio::prefer(e, asio::execution::outstanding_work.untracked);
     }
 
+    // The executor the client's state lives on: a strand of `e` when
+    // thread_safe (not a second one when `e` is a strand already).
+    static asio::any_io_executor internal(const asio::any_io_executor& e, bool thread_safe) {
+        if (!thread_safe || e.target<asio::strand<asio::any_io_executor>>() ||
+            e.target<asio::strand<asio::io_context::executor_type>>())
+            return e;
+        return asio::make_strand(e);
+    }
+
     asio::any_io_executor ex;
     asio::any_io_executor same_ex;         // normalize(ex)
+    asio::any_io_executor user_ex;         // as given to the constructor
     // ex and same_ex never change after construction: send() reads them from any thread.
     client_options opts;
     std::optional<ssl::context> tls_ctx;   // built on first https use
@@ -682,7 +693,8 @@ pool_stats client::stats() const noexcept {
 }
 
 void client::close_idle() noexcept { impl_->close_idle(); }
-client::executor_type client::get_executor() const noexcept { return impl_->ex; }
+client::executor_type client::get_executor() const noexcept { return impl_->user_ex; }
+client::executor_type client::internal_executor() const noexcept { return impl_->ex; }
 const client_options& client::options() const noexcept { return impl_->opts; }
 
 }  // namespace resilience::http

@@ -162,5 +162,63 @@ BOOST_AUTO_TEST_CASE(demo_runs_against_the_in_process_simulator) {
     BOOST_TEST(j.at("requestsSent").as_int64() > 40);
 }
 
+BOOST_AUTO_TEST_CASE(help_exits_0) {
+    auto h = run_tool(env, "--help");
+    BOOST_TEST(h.status == 0, h.out);
+    BOOST_TEST(h.out.find("usage: gemini-files") != std::string::npos);
+    BOOST_TEST(h.out.find("default deadlines") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(unusable_inputs_are_refused_before_anything_is_uploaded) {
+    auto dir = std::filesystem::temp_directory_path();
+    auto good = dir / ("tool-good-" + std::to_string(::getpid()) + ".txt");
+    std::ofstream(good) << "hello";
+    struct case_t {
+        std::string args, says;
+    };
+    const std::vector<case_t> cases = {
+        {"upload /nonexistent/clip.mp4", "no such file"},
+        {"upload " + good.string() + " /nonexistent/clip.mp4", "no such file"},  // nothing uploaded, not even the good one
+        {"upload " + dir.string(), "not a regular file"},
+        {"upload /dev/null", "not a regular file"},
+        {"run /nonexistent/clip.mp4 --prompt hi", "no such file"},
+        {"run " + good.string() + " --prompt hi --model 'bad model/..'", "not a model name"},
+    };
+    for (const auto& c : cases) {
+        auto r = run_tool(env, c.args);
+        BOOST_TEST_CONTEXT(c.args) {
+            BOOST_TEST(r.status == 2, r.out);
+            BOOST_TEST(r.out.find(c.says) != std::string::npos, r.out);
+        }
+    }
+    BOOST_TEST(srv->snapshot().requests(sim::route::upload_start) == 0u);
+    std::filesystem::remove(good);
+}
+
+BOOST_AUTO_TEST_CASE(server_text_reaches_the_terminal_neutralised_and_without_the_key) {
+    // Display names are server text: escape sequences (clear screen, set the
+    // window title, a C1 CSI, a bidi override) and an echoed key.
+    const std::string hostile_name = "\x1b[2J\x1b]0;pwned\x07" "evil\xc2\x9b" "31m\xe2\x80\xae" "txt.exe " + tool_key;
+    srv->add_file("x", "text/plain", hostile_name);
+    for (std::string args : {"list", "--json list"}) {
+        auto r = run_tool(env, args);
+        BOOST_TEST_CONTEXT(args) {
+            BOOST_TEST(r.status == 0, r.out);
+            BOOST_TEST(r.out.find("evil") != std::string::npos, r.out);
+            BOOST_TEST(r.out.find('\x1b') == std::string::npos);
+            BOOST_TEST(r.out.find('\x07') == std::string::npos);
+            BOOST_TEST(r.out.find("\xc2\x9b") == std::string::npos);
+            BOOST_TEST(r.out.find("\xe2\x80\xae") == std::string::npos);
+            BOOST_TEST(r.out.find(tool_key) == std::string::npos);
+        }
+    }
+    // --json stays valid JSON, its values intact apart from the key.
+    auto j = run_tool(env, "--json list");
+    auto v = boost::json::parse(j.out.substr(j.out.find('[')));
+    std::string shown(v.as_array()[0].at("displayName").as_string());
+    BOOST_TEST(shown.find("\x1b[2J") != std::string::npos);
+    BOOST_TEST(shown.find("[redacted]") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 #endif

@@ -2,6 +2,7 @@
 // library's error category and the transient/permanent conditions.
 #include <resilience/diagnostics.hpp>
 #include <resilience/error.hpp>
+#include <resilience/http/error.hpp>  // Beast and TLS codes: the HTTP layer's rules
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/ssl/error.hpp>
@@ -114,6 +115,11 @@ BOOST_AUTO_TEST_CASE(http_status_mapping) {
     BOOST_TEST(resilience::http_status_to_error(429) == errc::http_too_many_requests);
     BOOST_TEST(resilience::http_status_to_error(404) == errc::http_client_error);
     BOOST_TEST(resilience::http_status_to_error(503) == errc::http_server_error);
+    // 408 Request Timeout: retried as a network-class failure (as the Google SDKs do).
+    BOOST_TEST(resilience::http_status_to_error(408) == errc::http_request_timeout);
+    BOOST_TEST(classify_http_status(408) == error_kind::retryable_network);
+    BOOST_TEST(classify_http_status(400) == error_kind::non_retryable_client);
+    BOOST_TEST(classify_http_status(409) == error_kind::non_retryable_client);
     for (int s : {100, 101, 301, 302, 304, 307, 0, -1, 600, 999}) {
         BOOST_TEST_CONTEXT("status " << s) {
             BOOST_TEST(resilience::http_status_to_error(s) == errc::http_unexpected_status);
@@ -141,7 +147,7 @@ BOOST_AUTO_TEST_CASE(conditions) {
 
 BOOST_AUTO_TEST_CASE(every_errc_has_a_message) {
     BOOST_TEST(std::string(resilience::error_category().name()) == "resilience");
-    for (int v = static_cast<int>(errc::success); v <= static_cast<int>(errc::file_not_active); ++v) {
+    for (int v = static_cast<int>(errc::success); v <= static_cast<int>(errc::untrusted_url); ++v) {
         error_code ec = make_error_code(static_cast<errc>(v));
         BOOST_TEST_CONTEXT("errc " << v) {
             BOOST_TEST((ec.category() == resilience::error_category()));

@@ -275,13 +275,24 @@ BOOST_AUTO_TEST_CASE(base_url_validation) {
     }
     for (std::string bad : {"127.0.0.1:8080", "ftp://host.test", "http://", "https:///path", "not a url",
                             "http://host.test/?key=x", "http://user:pw@host.test/", "file:///etc/passwd",
-                            "//host.test"}) {
+                            "//host.test", "", "   ", "http://host.test:0", "http://host.test:65536",
+                            "http://host.test:123456", "http://host.test:8o", "http://host.test:", "http://host.test/#x"}) {
         auto r = load({{"GEMINI_BASE_URL", bad}});
         BOOST_TEST_CONTEXT("\"" << bad << "\"") {
             BOOST_TEST_REQUIRE(!r.has_value());
             BOOST_TEST(r.error().code == errc::invalid_config);
             BOOST_TEST(r.error().what().find("GEMINI_BASE_URL") != std::string::npos, r.error().what());
         }
+    }
+    // An empty base URL set in code is an error too, not the real service.
+    config_overrides o;
+    o.base_url = "";
+    auto r = load({}, o);
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST(r.error().what().find("empty") != std::string::npos, r.error().what());
+    for (std::string good : {"http://host.test:1", "http://host.test:65535"}) {
+        auto ok = load({{"GEMINI_BASE_URL", good}});
+        BOOST_TEST_CONTEXT(good) BOOST_TEST(ok.has_value(), (ok ? "" : ok.error().what()));
     }
 }
 

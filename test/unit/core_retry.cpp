@@ -287,6 +287,86 @@ BOOST_FIXTURE_TEST_CASE(per_call_classifier, fixture) {
     BOOST_TEST(lines.at(0) == "Retry 1/5 after error (RETRYABLE_SERVER): not ready");
 }
 
+// A custom classifier decides the kind everywhere: the attempt_failed and
+// gave_up events carry its verdict, not the default classification.
+BOOST_FIXTURE_TEST_CASE(custom_classifier_decides_the_gave_up_kind, fixture) {
+    script = {fail(errc::http_server_error, "fatal here")};
+    call_options call;
+    call.classify = [](const failure& f) {
+        return f.code == errc::http_server_error ? error_kind::non_retryable_auth : resilience::default_classify(f);
+    };
+    auto r = run(std::move(call));
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST(calls.size() == 1u);
+    BOOST_TEST_REQUIRE(events.size() == 3u);
+    BOOST_TEST((events[1].kind == error_kind::non_retryable_auth));
+    BOOST_TEST((events[2].type == event_type::gave_up));
+    BOOST_TEST((events[2].kind == error_kind::non_retryable_auth));  // classify(code) would say RETRYABLE_SERVER
+}
+
+// Only a throttling answer sets the scope's cooldown: a 400 carrying a
+// Retry-After (non-retryable) must not hold the other calls of the scope.
+BOOST_FIXTURE_TEST_CASE(a_non_retryable_answer_with_a_delay_sets_no_cooldown, fixture) {
+    opts.cooldown = std::make_shared<resilience::cooldown>();
+    opts.scope = "s";
+    step bad = fail(errc::http_client_error, "bad request");
+    bad.f.diag.http_status = 400;
+    bad.f.diag.retry_after = 20s;
+    script = {bad};
+    auto r = run();
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST(!opts.cooldown->blocked_until(std::string_view("s"), clk.now()).has_value());
+    // A 500 with a delay is not throttling either.
+    step err = fail(errc::http_server_error, "internal");
+    err.f.diag.http_status = 500;
+    err.f.diag.retry_after = 20s;
+    script = {err, ok()};
+    calls.clear();
+    r = run();
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST(!opts.cooldown->blocked_until(std::string_view("s"), clk.now()).has_value());
+    // A 503 with a delay, and a 429, do set it.
+    step busy = fail(errc::http_server_error, "overloaded");
+    busy.f.diag.http_status = 503;
+    busy.f.diag.retry_after = 20s;
+    script = {busy};
+    opts.policy.max_retries = 0;
+    r = run();
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST(opts.cooldown->blocked_until(std::string_view("s"), clk.now()).has_value());
+    clk.advance(30s);
+    script = {pushback(20s)};
+    r = run();
+    BOOST_TEST(opts.cooldown->blocked_until(std::string_view("s"), clk.now()).has_value());
+}
+
+// An attempt that throws (Beast refuses a 64 KiB header value before sending)
+// ends at once with its cause, not after the attempt timeout.
+BOOST_FIXTURE_TEST_CASE(an_exception_ends_the_attempt_at_once, fixture) {
+    opts.policy.attempt_timeout = 60s;
+    opts.policy.max_retries = 2;
+    resilience::pipeline p(opts);
+    int made = 0;
+    auto thrower = [&](const attempt_context&) -> asio::awaitable<result<int>> {
+        ++made;
+        throw std::length_error("field size exceeds limit");
+        co_return 0;
+    };
+    auto r = run(p, thrower);
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST((r.error().code == errc::operation_threw));
+    BOOST_TEST(r.error().what().find("field size exceeds limit") != std::string::npos, r.error().what());
+    BOOST_TEST(made == 1);  // not retried: an exception is not a transient failure
+    BOOST_TEST((elapsed() == duration::zero()));
+    // The same with an overall deadline.
+    call_options call;
+    call.deadline = clk.now() + 10min;
+    const auto t1 = clk.now();
+    r = run(p, thrower, std::move(call));
+    BOOST_TEST((r.error().code == errc::operation_threw));
+    BOOST_TEST((clk.now() == t1));
+}
+
 BOOST_FIXTURE_TEST_CASE(full_jitter_is_within_caps_and_reproducible, fixture) {
     opts.policy.backoff.jitter = resilience::jitter_mode::full;
     opts.policy.max_retries = 6;

@@ -173,4 +173,61 @@ BOOST_AUTO_TEST_CASE(mime_types_and_names) {
     BOOST_TEST(normalize_file_name("").empty());
 }
 
+BOOST_AUTO_TEST_CASE(redact_secret_scrubs_every_occurrence) {
+    std::string t = "k=SECRETKEY1 and again SECRETKEY1SECRETKEY1";
+    redact_secret(t, "SECRETKEY1");
+    BOOST_TEST(t == "k=[redacted] and again [redacted][redacted]");
+    std::string same = "nothing here";
+    redact_secret(same, "");
+    BOOST_TEST(same == "nothing here");
+    // A key that contains the mark itself cannot loop.
+    std::string loop = "[redacted]";
+    redact_secret(loop, "[redacted]");
+    BOOST_TEST(loop == "[redacted]");
+}
+
+BOOST_AUTO_TEST_CASE(terminal_safe_neutralises_controls_and_escapes) {
+    BOOST_TEST(terminal_safe("plain text, caf\xc3\xa9") == "plain text, caf\xc3\xa9");
+    BOOST_TEST(terminal_safe("\x1b[31mred\x1b[0m") == "\\x1b[31mred\\x1b[0m");
+    BOOST_TEST(terminal_safe("a\nb\tc\rd") == "a\\x0ab\\x09c\\x0dd");
+    BOOST_TEST(terminal_safe("a\nb\tc\rd", true) == "a\nb\tc\\x0dd");
+    BOOST_TEST(terminal_safe("del\x7f") == "del\\x7f");
+    BOOST_TEST(terminal_safe("csi\xc2\x9b" "2J") == "csi\\u009b2J");              // C1 CSI as UTF-8
+    BOOST_TEST(terminal_safe("bidi\xe2\x80\xae" "evil") == "bidi\\u202eevil");    // right-to-left override
+    BOOST_TEST(terminal_safe("raw\x9b\xff") == "raw\\x9b\\xff");               // not UTF-8
+    BOOST_TEST(terminal_safe(std::string("nul\0x", 5)) == "nul\\x00x");
+    for (std::string s : {"\x1b]0;title\x07", "\xc2\x9b", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xc0\xaf"}) {
+        const std::string out = terminal_safe(s);
+        BOOST_TEST_CONTEXT(out) {
+            for (unsigned char c : out) BOOST_TEST((c >= 0x20 && c < 0x7f));
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(utf8_validation) {
+    BOOST_TEST(is_valid_utf8("ascii"));
+    BOOST_TEST(is_valid_utf8("\xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x8e\xac"));
+    BOOST_TEST(!is_valid_utf8("\xff"));
+    BOOST_TEST(!is_valid_utf8("\xc0\xaf"));          // overlong
+    BOOST_TEST(!is_valid_utf8("\xed\xa0\x80"));      // surrogate
+    BOOST_TEST(!is_valid_utf8("\xf4\x90\x80\x80"));  // past U+10FFFF
+    BOOST_TEST(!is_valid_utf8("\xe6\x97"));          // truncated
+}
+
+BOOST_AUTO_TEST_CASE(json_for_a_terminal_keeps_its_meaning) {
+    const std::string in = "[\"a\xc2\x9b" "b\",\"c\xe2\x80\xae" "d\",\"e\xff" "f\"]";
+    const std::string out = json_terminal_safe(in);
+    BOOST_TEST(out == "[\"a\\u009bb\",\"c\\u202ed\",\"e\\ufffdf\"]");
+}
+
+BOOST_AUTO_TEST_CASE(model_names) {
+    BOOST_TEST(is_valid_model_name("gemini-2.0-flash"));
+    BOOST_TEST(is_valid_model_name("models/gemini-1.5-pro_001"));
+    BOOST_TEST(!is_valid_model_name(""));
+    BOOST_TEST(!is_valid_model_name("models/"));
+    BOOST_TEST(!is_valid_model_name("gemini/../x"));
+    BOOST_TEST(!is_valid_model_name("a b"));
+    BOOST_TEST(!is_valid_model_name(std::string(129, 'a')));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

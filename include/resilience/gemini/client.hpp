@@ -16,14 +16,29 @@
 // message, RetryInfo, quota, attempts, elapsed). A per-day or file-storage
 // quota is errc::quota_exhausted and is not retried.
 //
-// Lifetimes: the client must outlive every call in flight. Arguments are
-// copied into the call. Executor: calls run on the awaiting coroutine's
-// executor; the client is meant to be used from the io_context (or strand) it
-// was created with. Cancellation: per-operation (terminal) cancellation of
-// the awaiting coroutine ends any call at once with operation_aborted.
+// Two spellings of every call: `co_await c.get(name)` returns result<T>
+// (the convenient one), and `c.async_get(name, deadline, [diag,] token)`
+// takes any Asio completion token (use_awaitable, deferred, use_future, a
+// callback, as_tuple, redirect_error, bind_executor,
+// bind_cancellation_slot) and completes with `void(error_code, T)`; see
+// "The same calls as Asio asynchronous operations" below.
 //
-// Secrets: the API key travels only in the x-goog-api-key header; it never
-// appears in a URL, a status line, an event or an error message.
+// Lifetimes: the client must outlive every call in flight. Arguments are
+// copied into the call. Executor: the co_await forms run on the awaiting
+// coroutine's executor (the HTTP requests on the client's internal strand);
+// the async_ forms run on the client's internal strand. Cancellation:
+// per-operation (terminal) cancellation of the awaiting coroutine ends any
+// call at once with operation_aborted.
+//
+// Secrets: the API key travels only in the x-goog-api-key header, and only
+// to the configured origin (an upload session URL elsewhere is refused with
+// errc::untrusted_url); it never appears in a URL, a status line, an event or
+// an error message. A key echoed back by a server is scrubbed from every text
+// the client takes from an answer (bodies, error fields, file fields).
+//
+// Retries: max_retries = 0 disables retrying everywhere, in
+// wait_until_active (the first failed poll ends the wait) and upload (a lost
+// session is not restarted) too.
 
 #include <resilience/circuit_breaker.hpp>
 #include <resilience/config.hpp>
@@ -68,6 +83,11 @@ struct client_options {
     clock* time = nullptr;        ///< nullptr = steady_clock()
     std::uint64_t seed = 0;       ///< jitter seed; 0 = random
     http::client_options http{};  ///< pool size, timeouts, TLS
+    /// files.list stops with errc::malformed_response after this many pages,
+    /// or when the answers' bodies add up to more than list_max_bytes (a
+    /// server whose page tokens never end; a revisited token ends it at once).
+    int list_max_pages = 10000;
+    std::uint64_t list_max_bytes = 256ull << 20;
 
     /// Defaults, then the GEMINI_* environment, then `overrides` (code wins).
     static result<client_options> from_env(const config_overrides& overrides = {},
@@ -149,6 +169,74 @@ public:
     /// prefixed "files/ID: ".
     boost::asio::awaitable<result<file>> wait_until_active(std::string name, wait_options opts = wait_options());
 
+    // ---- The same calls as Asio asynchronous operations (any completion token).
+    //
+    // Each async_X(args..., [diag,] token) does what X(args...) does above and
+    // completes with `void(error_code, T)` (`void(error_code)` for remove),
+    // T being what X's result holds (a default T on error). They follow the
+    // same rules, documented once here (Boost.MySQL's sections):
+    //
+    // Diagnostics: the overload taking `diagnostics& diag` writes the
+    // failure's diagnostics there (HTTP status, Google status, server
+    // message, RetryInfo, quota, attempts, elapsed) and clears it on
+    // success, before the handler runs. Without it only the code is
+    // reported; the co_await forms above return both in a result<T>.
+    // Object lifetimes: the client and `diag` must outlive the operation;
+    // the arguments are moved into it (a retry_policy pointer in the options
+    // must stay valid until completion).
+    // Executor: the call runs on the client's internal strand
+    // (http().internal_executor()); the handler runs on its associated
+    // executor, by default get_executor(); its associated allocator is kept.
+    // Per-operation cancellation: terminal, through the handler's associated
+    // cancellation slot (e.g. bind_cancellation_slot): reaches the request in
+    // flight and any wait (backoff, breaker, cooldown, poll pause), is never
+    // retried, and completes with operation_aborted; nothing stays pending.
+    // Errors: as the co_await form (the last error's code after retries,
+    // errc::deadline_exceeded, errc::quota_exhausted, errc::file_failed,
+    // errc::invalid_argument, operation_aborted, ...).
+    // Thread safety: any number of operations may be started from any
+    // threads of a multi-threaded io_context without user strands: each
+    // enters the client's strand at its boundary. (The co_await forms above
+    // run on the awaiting coroutine's executor: from an io_context run by
+    // several threads, await an async_X(..., asio::use_awaitable) instead, or
+    // run the coroutine on a strand.)
+
+    template <class CompletionToken>
+    auto async_upload(std::string path, upload_options opts, CompletionToken&& token);
+    template <class CompletionToken>
+    auto async_upload(std::string path, upload_options opts, diagnostics& diag, CompletionToken&& token);
+
+    template <class CompletionToken>
+    auto async_get(std::string name, time_point deadline, CompletionToken&& token);
+    template <class CompletionToken>
+    auto async_get(std::string name, time_point deadline, diagnostics& diag, CompletionToken&& token);
+
+    template <class CompletionToken>
+    auto async_list(time_point deadline, CompletionToken&& token);
+    template <class CompletionToken>
+    auto async_list(time_point deadline, diagnostics& diag, CompletionToken&& token);
+
+    template <class CompletionToken>
+    auto async_remove(std::string name, time_point deadline, CompletionToken&& token);
+    template <class CompletionToken>
+    auto async_remove(std::string name, time_point deadline, diagnostics& diag, CompletionToken&& token);
+
+    template <class CompletionToken>
+    auto async_generate_content(std::string model, std::vector<content> contents, time_point deadline,
+                                CompletionToken&& token);
+    template <class CompletionToken>
+    auto async_generate_content(std::string model, std::vector<content> contents, time_point deadline,
+                                diagnostics& diag, CompletionToken&& token);
+
+    template <class CompletionToken>
+    auto async_wait_until_active(std::string name, wait_options opts, CompletionToken&& token);
+    template <class CompletionToken>
+    auto async_wait_until_active(std::string name, wait_options opts, diagnostics& diag, CompletionToken&& token);
+
+    /// The executor given at construction: handlers of the async_ operations
+    /// run there unless they have an associated executor.
+    boost::asio::any_io_executor get_executor() const noexcept;
+
     client_stats stats() const noexcept;
     /// The state of the client's circuit breaker now.
     resilience::breaker_state breaker_state() const noexcept;
@@ -165,5 +253,7 @@ private:
 };
 
 }  // namespace resilience::gemini
+
+#include <resilience/gemini/impl/client.hpp>
 
 #endif

@@ -49,6 +49,36 @@ struct media_task_result {
 /// Upload, wait until ACTIVE, generate. The first failure ends the task.
 boost::asio::awaitable<result<media_task_result>> run_media_task(client& c, media_task_options opts);
 
+/// run_media_task as an Asio asynchronous operation taking any completion token.
+///
+/// What it does: upload, wait until ACTIVE, generate, as run_media_task.
+/// Completion signature: `void(error_code, media_task_result)`.
+/// Diagnostics: the overload with `diag` writes the failure's diagnostics
+/// there (its message names the uploaded file when the failure came after
+/// the upload); cleared on success.
+/// Object lifetimes: the client and `diag` must outlive the operation; the
+/// options are moved into it (build_contents is called on the client's
+/// strand).
+/// Executor: runs on the client's internal strand; the handler runs on its
+/// associated executor, by default c.get_executor().
+/// Per-operation cancellation: terminal, through the handler's associated
+/// cancellation slot; ends the current step with operation_aborted (the
+/// uploaded file is not deleted after cancellation).
+/// Errors: the first failing step's (see gemini::client).
+/// Thread safety: as gemini::client's async_ operations.
+template <class CompletionToken>
+auto async_run_media_task(client& c, media_task_options opts, CompletionToken&& token) {
+    return resilience::detail::start_on_client<media_task_result>(
+        c, nullptr, [&c, o = std::move(opts)]() mutable { return run_media_task(c, std::move(o)); },
+        std::forward<CompletionToken>(token));
+}
+template <class CompletionToken>
+auto async_run_media_task(client& c, media_task_options opts, diagnostics& diag, CompletionToken&& token) {
+    return resilience::detail::start_on_client<media_task_result>(
+        c, &diag, [&c, o = std::move(opts)]() mutable { return run_media_task(c, std::move(o)); },
+        std::forward<CompletionToken>(token));
+}
+
 }  // namespace resilience::gemini
 
 #endif

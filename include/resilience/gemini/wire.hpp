@@ -38,12 +38,41 @@ std::string make_upload_start_body(std::string_view display_name);
 failure decode_error(int http_status, std::string_view body, std::string_view retry_after = {},
                      std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
+/// The x-goog-upload-size-received header of an upload query answer: the
+/// bytes the server holds, a decimal integer no larger than `size`.
+/// errc::malformed_response otherwise.
+result<std::uint64_t> parse_upload_size_received(std::string_view header, std::uint64_t size);
+
 /// MIME type from a file name's extension ("clip.mp4" -> "video/mp4");
 /// "application/octet-stream" when unknown.
 std::string_view mime_type_for(std::string_view path) noexcept;
 
 /// "files/abc" for "abc", "files/abc", or a full file URI; empty if invalid.
 std::string normalize_file_name(std::string_view name_or_uri);
+
+/// Replaces every occurrence of `secret` (the API key) in `text` with
+/// "[redacted]". The one scrub applied wherever server-provided text enters
+/// the client (bodies, error fields, file fields) and the tool prints.
+void redact_secret(std::string& text, std::string_view secret);
+
+/// Whether `s` is well-formed UTF-8 (no overlongs, surrogates or values past U+10FFFF).
+bool is_valid_utf8(std::string_view s) noexcept;
+
+/// `s` made safe to print on a terminal: C0 and C1 control characters (ESC
+/// and CSI included), DEL, bidirectional overrides and bytes that are not
+/// UTF-8 become visible escapes (`\x1b`, `\u009b`); with `multiline`, line
+/// feeds and tabs are kept.
+std::string terminal_safe(std::string_view s, bool multiline = false);
+
+/// A serialized JSON text made safe for a terminal without changing its
+/// meaning: C1 controls and bidirectional overrides are written as \uXXXX
+/// escapes, bytes that are not UTF-8 as \ufffd. (C0 controls are already
+/// escaped by any JSON serializer.)
+std::string json_terminal_safe(std::string_view json);
+
+/// Whether `model` (with or without "models/") is a model name the client
+/// accepts: 1..128 characters of [A-Za-z0-9._-].
+bool is_valid_model_name(std::string_view model) noexcept;
 
 }  // namespace resilience::gemini
 

@@ -58,18 +58,21 @@
 // Secrets: error messages and diagnostics name the scheme, host, port and
 // path only, never a request header nor the query string.
 //
-// Thread safety: a client and its pool live on the client's executor. Any
-// number of coroutines may share one client concurrently when they all run on
-// that executor (the usual case: one io_context run by one thread); then
-// send() involves no executor hop. A coroutine running on another executor
-// (another thread) may also call send(): the request then runs on the
-// client's executor (co_spawn) and completes back on the caller's executor.
-// For an io_context run by several threads, construct the client with a
-// strand. stats() must be called from the client's executor. The client must
-// outlive every send() in flight; destroying it closes idle connections.
+// Thread safety: a client and its pool live on the client's internal
+// executor: by default a strand of the executor it was given
+// (client_options::thread_safe), so that one client may be shared by
+// handlers and coroutines of an io_context run by several threads without
+// the user arranging strands. send() and async_send() enter the strand at
+// their boundary (a coroutine already on it makes no hop) and complete back
+// on the caller's executor. With thread_safe = false the state lives on the
+// given executor, which must then be single-threaded; send() from that
+// executor makes no hop. stats() must be called from the internal executor.
+// The client must outlive every send() in flight; destroying it closes idle
+// connections.
 
 #include <resilience/clock.hpp>
 #include <resilience/diagnostics.hpp>
+#include <resilience/http/error.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -149,6 +152,13 @@ struct client_options {
 
     std::string user_agent = "asio-resilience/0.1";  ///< sent unless the request sets User-Agent
 
+    /// The client keeps its state on a strand of the executor it is given,
+    /// so that it may be shared by handlers of an io_context run by several
+    /// threads (Boost.MySQL's pool `thread_safe`). false: the state lives on
+    /// the given executor itself, which must then be single-threaded (one
+    /// thread, or a strand); saves one executor hop per co_await send() made
+    /// from that executor.
+    bool thread_safe = true;
     /// Called at the start of every send() (so once per attempt when a
     /// pipeline retries it; not again for a transparent stale-connection
     /// re-send), on the client's executor, before the request is checked and
@@ -186,12 +196,42 @@ public:
     /// status is a successful result.
     boost::asio::awaitable<result<response>> send(request req);
 
+    /// send() as an Asio asynchronous operation taking any completion token.
+    ///
+    /// What it does: sends `req` and reads its response, exactly as send().
+    /// Completion signature: `void(error_code, response)`; an HTTP error
+    /// status is a success (check it with `to_failure` / `check`).
+    /// Diagnostics: the overload with `diag` writes the failure's message
+    /// there (cleared on success).
+    /// Object lifetimes: the client and `diag` must outlive the operation;
+    /// the request is moved into it.
+    /// Executor: the request runs on the client's internal executor
+    /// (internal_executor()); the handler runs on its associated executor, by
+    /// default get_executor(); its associated allocator is kept.
+    /// Per-operation cancellation: terminal, through the handler's associated
+    /// cancellation slot: reaches every step (pool wait, resolve, connect,
+    /// handshake, write, read) and completes with operation_aborted; the
+    /// connection is closed, its pool slot released.
+    /// Errors: as send() (network, TLS, parse, errc::response_too_large,
+    /// errc::attempt_timeout, timed_out, errc::invalid_argument,
+    /// operation_aborted).
+    /// Thread safety: may be called from any thread when
+    /// client_options::thread_safe (the default).
+    template <class CompletionToken>
+    auto async_send(request req, CompletionToken&& token);
+    template <class CompletionToken>
+    auto async_send(request req, diagnostics& diag, CompletionToken&& token);
+
     pool_stats stats() const noexcept;
 
     /// Closes every idle pooled connection.
     void close_idle() noexcept;
 
+    /// The executor given at construction (handlers of async_send run there by default).
     executor_type get_executor() const noexcept;
+    /// The executor the client's state lives on: a strand of get_executor()
+    /// when client_options::thread_safe (the default), else get_executor().
+    executor_type internal_executor() const noexcept;
     const client_options& options() const noexcept;
 
     struct impl;
@@ -213,5 +253,7 @@ failure to_failure(const response& r,
 result<response> check(response r);
 
 }  // namespace resilience::http
+
+#include <resilience/http/impl/client.hpp>
 
 #endif

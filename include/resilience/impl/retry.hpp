@@ -103,7 +103,8 @@ private:
     void permit_succeeded(int attempt, breaker_permit& permit);
     void emit(event& e);
     void status(const std::string& text);
-    void finish(failure& f, int attempts, give_up_reason why);
+    void finish(failure& f, int attempts, give_up_reason why, std::optional<error_kind> kind = std::nullopt);
+    error_kind kind_of(const failure& f) const;
     void start_clock();
     void transition(const std::optional<breaker_transition>& t, int attempt);
     std::uint64_t scope_key();
@@ -128,21 +129,58 @@ private:
     std::unique_ptr<failure> f_;  // only when a gate or the deadline gives up
 };
 
+/// An exception thrown by an attempt, as the failure that ends it.
+failure failure_from_exception(std::exception_ptr p);
+
+/// Awaits `a`, turning an exception into a failure. In a race against the
+/// attempt's deadline an exception must end the attempt at once: Asio's `||`
+/// waits for one side to *succeed*, so a throwing attempt would otherwise
+/// stall until the timer fired and be reported as a timeout.
+template <class T, class Awaitable>
+boost::asio::awaitable<result<T>> no_throw(Awaitable a) {
+    std::exception_ptr p;
+    try {
+        co_return co_await std::move(a);
+    } catch (...) {
+        p = std::current_exception();
+    }
+    co_return failure_from_exception(p);
+}
+
 /// One attempt raced against its deadline (a separate frame, so that the
 /// loop's frame stays small on the common path without a deadline).
 template <class T, class Awaitable>
 boost::asio::awaitable<result<T>> race_deadline(Awaitable a, retry_state& st, attempt_context actx) {
     using namespace boost::asio::experimental::awaitable_operators;
-    auto raced = co_await (std::move(a) || st.time().sleep_until(actx.deadline));
+    auto guarded = no_throw<T>(std::move(a));
+    auto raced = co_await (std::move(guarded) || st.time().sleep_until(actx.deadline));
     if (raced.index() == 0) co_return std::move(std::get<0>(raced));
     if (std::get<1>(raced)) co_return failure(std::get<1>(raced));  // cancelled: per-operation cancellation
     co_return st.timed_out(actx);
 }
 
+/// A deferred Asio operation completing with void(error_code, Ts...), as an
+/// attempt: an error_code becomes the failure, the values the result.
+template <class T, class Op>
+boost::asio::awaitable<result<T>> await_deferred(Op op) {
+    auto aw = std::move(op)(boost::asio::as_tuple(boost::asio::use_awaitable));
+    auto t = co_await std::move(aw);
+    if (const error_code ec = std::get<0>(t)) co_return failure(ec);
+    if constexpr (std::is_void_v<T>) {
+        co_return result<void>();
+    } else if constexpr (std::tuple_size_v<decltype(t)> == 2) {
+        co_return result<T>(std::move(std::get<1>(t)));
+    } else {
+        co_return result<T>(std::apply([](error_code, auto&&... v) { return T(std::move(v)...); }, std::move(t)));
+    }
+}
+
 template <class T, class Awaitable>
 boost::asio::awaitable<result<T>> await_as_result(Awaitable a) {
     using V = typename awaitable_value<Awaitable>::type;
-    if constexpr (unwrap_result<V>::is_result) {
+    if constexpr (!is_awaitable<Awaitable>::value) {
+        co_return co_await await_deferred<T>(std::move(a));
+    } else if constexpr (unwrap_result<V>::is_result) {
         co_return co_await std::move(a);
     } else {
         std::optional<failure> f;
@@ -195,7 +233,9 @@ private:
 template <class T, class Factory>
 boost::asio::awaitable<result<T>> call_attempt(Factory& factory, const attempt_context& actx) {
     using V = typename awaitable_value<factory_awaitable_t<Factory>>::type;
-    if constexpr (unwrap_result<V>::is_result)
+    if constexpr (!is_awaitable<factory_awaitable_t<Factory>>::value)
+        return await_deferred<T>(call_factory(factory, actx));
+    else if constexpr (unwrap_result<V>::is_result)
         return call_factory(factory, actx);
     else
         return await_as_result<T>(call_factory(factory, actx));

@@ -3,6 +3,7 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -49,36 +50,6 @@ std::optional<failure> read_int(const env_lookup& env, const char* name, long lo
 
 }  // namespace
 
-result<void> validate(const retry_policy& p) {
-    if (p.max_retries < 0 || p.max_retries > 1000)
-        return bad("retry.max_retries = " + std::to_string(p.max_retries) + ": must be between 0 and 1000");
-    const auto& b = p.backoff;
-    if (b.initial_delay.count() < 0 || b.initial_delay > day)
-        return bad("retry.initial_delay = " + std::to_string(b.initial_delay.count()) + " ms: must be between 0 and 86400000 ms");
-    if (b.max_delay.count() < 0 || b.max_delay > day)
-        return bad("retry.max_delay = " + std::to_string(b.max_delay.count()) + " ms: must be between 0 and 86400000 ms");
-    if (b.initial_delay > b.max_delay)
-        return bad("retry.initial_delay (" + std::to_string(b.initial_delay.count()) +
-                   " ms) is greater than retry.max_delay (" + std::to_string(b.max_delay.count()) + " ms)");
-    if (!std::isfinite(b.multiplier) || b.multiplier < 1.0 || b.multiplier > 1000.0)
-        return bad("retry.multiplier = " + std::to_string(b.multiplier) + ": must be between 1 and 1000");
-    if (p.max_pushback.count() < 0 || p.max_pushback > day)
-        return bad("retry.max_pushback = " + std::to_string(p.max_pushback.count()) + " ms: must be between 0 and 86400000 ms");
-    if (p.attempt_timeout.count() < 0 || p.attempt_timeout > day)
-        return bad("retry.attempt_timeout = " + std::to_string(p.attempt_timeout.count()) + " ms: must be between 0 and 86400000 ms");
-    return {};
-}
-
-result<void> validate(const breaker_config& b) {
-    if (b.failure_threshold < 1 || b.failure_threshold > 1'000'000)
-        return bad("breaker.failure_threshold = " + std::to_string(b.failure_threshold) + ": must be between 1 and 1000000");
-    if (b.open_timeout.count() < 1 || b.open_timeout > day)
-        return bad("breaker.open_timeout = " + std::to_string(b.open_timeout.count()) + " ms: must be between 1 and 86400000 ms");
-    if (b.half_open_probes < 1 || b.half_open_probes > 1000)
-        return bad("breaker.half_open_probes = " + std::to_string(b.half_open_probes) + ": must be between 1 and 1000");
-    return {};
-}
-
 std::optional<std::string> process_env(const char* name) {
     const char* v = std::getenv(name);
     if (!v) return std::nullopt;
@@ -121,7 +92,12 @@ result<config> load_config_impl(const config_overrides& o, const env_lookup& env
                 return bad("GEMINI_API_KEY contains a character that cannot travel in an HTTP header");
         c.api_key = *k;
     }
-    if (auto u = env("GEMINI_BASE_URL")) c.base_url = *u;
+    if (auto u = env("GEMINI_BASE_URL")) {
+        // Set but empty is a mistake (an unset variable in a script), not a
+        // request for the real service.
+        if (trim(*u).empty()) return bad("GEMINI_BASE_URL is set but empty (unset it to use the real service)");
+        c.base_url = *u;
+    }
 
     // Code wins over the environment.
     if (o.max_retries) c.retry.max_retries = *o.max_retries;
@@ -131,7 +107,10 @@ result<config> load_config_impl(const config_overrides& o, const env_lookup& env
     if (o.breaker_threshold) c.breaker.failure_threshold = *o.breaker_threshold;
     if (o.breaker_timeout) c.breaker.open_timeout = *o.breaker_timeout;
     if (o.api_key) c.api_key = *o.api_key;
-    if (o.base_url) c.base_url = *o.base_url;
+    if (o.base_url) {
+        if (trim(*o.base_url).empty()) return bad("the base URL is empty");
+        c.base_url = *o.base_url;
+    }
 
     if (c.retry.backoff.initial_delay > c.retry.backoff.max_delay) {
         const bool from_env = !o.initial_delay && !o.max_delay;
@@ -155,9 +134,42 @@ result<config> load_config_impl(const config_overrides& o, const env_lookup& env
             return bad("GEMINI_BASE_URL=" + quoted(shown) + " is not an http:// or https:// URL");
         if (u->has_query() || u->has_userinfo())
             return bad("GEMINI_BASE_URL=" + quoted(shown) + " must not carry a query or credentials (the API key travels in a header)");
+        if (auto problem = base_url_problem(c.base_url); !problem.empty())
+            return bad("GEMINI_BASE_URL=" + quoted(shown) + ": " + problem);
     }
     return c;
 }
+
+}  // namespace
+
+std::string base_url_problem(std::string_view url) {
+    if (url.empty()) return "the base URL is empty";
+    auto u = boost::urls::parse_absolute_uri(url);
+    if (!u) return "not a URL";
+    if (u->scheme_id() != boost::urls::scheme::http && u->scheme_id() != boost::urls::scheme::https)
+        return "the scheme is not http or https";
+    if (u->host().empty()) return "no host";
+    if (u->has_userinfo()) return "carries credentials";
+    if (u->has_query()) return "carries a query";
+    if (u->has_fragment()) return "carries a fragment";
+    // Boost.URL 1.81 reads "host:8a/x" as port 8 and path "a/x": a path after
+    // an authority must start with a slash.
+    if (!u->encoded_path().empty() && !u->encoded_path().starts_with('/')) return "the port is not a number";
+    std::string_view authority = u->encoded_authority();
+    std::string_view after_host = authority.substr(std::min(authority.size(), u->encoded_host().size()));
+    if (!after_host.empty()) {
+        if (after_host.front() != ':') return "not a URL";
+        std::string_view port = after_host.substr(1);
+        if (port.empty()) return "the port is empty";
+        unsigned long n = 0;
+        auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
+        if (ec != std::errc() || p != port.data() + port.size() || port.size() > 5 || n == 0 || n > 65535)
+            return "the port is not a number between 1 and 65535";
+    }
+    return {};
+}
+
+namespace {
 
 // Replaces every occurrence of `secret` in `s`.
 void redact(std::string& s, std::string_view secret) {

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds and runs the consumer project (test/consumer) against
+#   (a) the package `cmake --install` writes from BUILD_DIR, and
+#   (b) the source tree through add_subdirectory.
+#   test/consumer/run.sh [build-dir]        (default: build; must be configured and built)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SRC=$PWD
+BUILD_DIR=$(realpath "${1:-build}")
+OUT=$BUILD_DIR/consumer
+JOBS=$(nproc)
+CONFIG=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+if command -v ccache >/dev/null 2>&1; then CONFIG+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+rm -rf "$OUT"
+
+echo "consumer: installed package"
+cmake --build "$BUILD_DIR" -j "$JOBS" --target resilience_core resilience_http resilience_gemini resilience_sim
+cmake --install "$BUILD_DIR" --prefix "$OUT/prefix" >/dev/null
+cmake -S test/consumer -B "$OUT/installed" "${CONFIG[@]}" -DCMAKE_PREFIX_PATH="$OUT/prefix" >/dev/null
+cmake --build "$OUT/installed" -j "$JOBS"
+"$OUT/installed/consumer_core"
+"$OUT/installed/consumer_gemini"
+
+echo "consumer: add_subdirectory"
+cmake -S test/consumer -B "$OUT/subdirectory" "${CONFIG[@]}" -DASIO_RESILIENCE_SOURCE_DIR="$SRC" >/dev/null
+cmake --build "$OUT/subdirectory" -j "$JOBS"
+"$OUT/subdirectory/consumer_core"
+"$OUT/subdirectory/consumer_gemini"
