@@ -26,7 +26,7 @@ void usage(std::FILE* out) {
     std::fputs(
         "usage: gemini-sim [options]\n"
         "  --port N            port to listen on (default 0: an ephemeral port)\n"
-        "  --address A         address to listen on (default 127.0.0.1)\n"
+        "  --address A         address to listen on (default 127.0.0.1; others get a warning)\n"
         "  --threads N         server threads (default 1)\n"
         "  --api-key KEY       the valid API key (default: any non-empty key)\n"
         "  --processing D      PROCESSING time per file: \"0\", \"2s\", \"200ms\", \"1s..5s\"\n"
@@ -35,7 +35,8 @@ void usage(std::FILE* out) {
         "  --faults FILE       JSON fault plan (see resilience/sim/server.hpp)\n"
         "  --body-limit BYTES  largest request body (default 67108864)\n"
         "  --help\n"
-        "Prints the base URL, then serves until SIGINT/SIGTERM.\n"
+        "Prints the base URL, then serves until SIGINT/SIGTERM. Connections idle for 610 s, or\n"
+        "slower than 60 s to send a request header or a piece of a body, are closed (408).\n"
         "Admin: GET /admin/stats, POST /admin/stats/reset, GET|POST|PUT|DELETE /admin/faults.\n",
         out);
 }
@@ -103,6 +104,8 @@ int main(int argc, char** argv) {
             return fail("unknown option " + std::string(arg));
         }
     }
+    // Warnings (a non-loopback --address, no file descriptor left) go to stderr.
+    cfg.warn = [](std::string_view msg) { std::cerr << "gemini-sim: warning: " << msg << std::endl; };
     try {
         sim::server srv(cfg);
         srv.start();

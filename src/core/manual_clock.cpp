@@ -15,6 +15,7 @@ struct manual_clock::sleeper {
     explicit sleeper(const boost::asio::any_io_executor& ex) : timer(ex, boost::asio::steady_timer::time_point::max()) {}
     boost::asio::steady_timer timer;
     std::atomic<bool> fired{false};
+    bool orphaned = false;  // the clock is gone (set under its lock, by its destructor)
 };
 
 namespace {
@@ -24,7 +25,13 @@ constexpr time_point default_start{std::chrono::hours(1'000'000)};
 
 manual_clock::manual_clock() noexcept : manual_clock(default_start) {}
 manual_clock::manual_clock(time_point start) noexcept : now_(start.time_since_epoch().count()) {}
-manual_clock::~manual_clock() = default;
+// A coroutine may still sleep on the clock when it is destroyed (its
+// io_context, destroyed later, destroys the coroutine): its sleeper must then
+// not unregister from the clock.
+manual_clock::~manual_clock() {
+    std::lock_guard lk(mu_);
+    for (auto& [tp, s] : sleepers_) s->orphaned = true;
+}
 
 time_point manual_clock::now() const noexcept { return time_point(duration(now_.load(std::memory_order_acquire))); }
 
@@ -45,6 +52,8 @@ boost::asio::awaitable<error_code> manual_clock::sleep_until(time_point tp) {
         const std::shared_ptr<sleeper>& s;
         time_point tp;
         ~unregister() {
+            // Fired: advance() has removed it. Orphaned: the clock is gone.
+            if (s->fired.load(std::memory_order_acquire) || s->orphaned) return;
             std::lock_guard lk(clk.mu_);
             for (auto i = clk.sleepers_.lower_bound(tp); i != clk.sleepers_.end() && i->first == tp; ++i)
                 if (i->second == s) {

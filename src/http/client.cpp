@@ -2,7 +2,9 @@
 // (resolve, connect, TLS) and one request/response exchange, each step
 // bounded by a time limit and by per-operation cancellation.
 #include <resilience/http/client.hpp>
+#include <resilience/events.hpp>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -65,7 +67,7 @@ struct connection {
     beast::tcp_stream plain;                                // used when tls is null
     std::unique_ptr<ssl::stream<beast::tcp_stream>> tls;    // owns its own tcp_stream
     beast::flat_buffer buffer;
-    steady::time_point idle_since{};
+    time_point idle_since{};  // on the client's clock
 
     beast::tcp_stream& lowest() noexcept { return tls ? tls->next_layer() : plain; }
     void close() noexcept {
@@ -167,15 +169,65 @@ result<target_info> parse_target(std::string_view url_text) {
     return t;
 }
 
-struct timing {
-    steady::time_point deadline = steady::time_point::max();  // the whole request (caller + request_timeout)
+// Adds `d` to `t`, saturating at time_point::max().
+time_point add_sat(time_point t, duration d) noexcept {
+    if (d.count() <= 0) return t;
+    if (t >= time_point::max() - d) return time_point::max();
+    return t + d;
+}
+
+// Which limit a step runs under: names the timeout in errors and picks the code.
+enum class limit_kind : unsigned char { none, deadline, connect, io, header, progress };
+
+// The earliest of several limits, and which one it is.
+struct step_limit {
+    time_point at = time_point::max();
+    limit_kind kind = limit_kind::none;
+    void consider(time_point t, limit_kind k) noexcept {
+        if (t < at) {
+            at = t;
+            kind = k;
+        }
+    }
 };
 
-steady::time_point min_limit(steady::time_point deadline, duration d) noexcept {
-    if (d.count() <= 0) return deadline;
-    auto now = steady::now();
-    if (deadline - now <= d) return deadline;
-    return now + d;
+// What the limiter does when a limit expires in clock mode: closes the
+// connection, or cancels a wait.
+using expire_fn = void (*)(void*) noexcept;
+
+// State shared by one request and its watchdog coroutine (clock mode only).
+struct watch_state {
+    clock* clk = nullptr;
+    time_point limit = time_point::max();
+    time_point sleeping_until = time_point::max();
+    limit_kind kind = limit_kind::none;
+    bool expired = false;
+    bool done = false;      // the request is over: touch nothing
+    bool running = false;   // the current watchdog sleeps
+    expire_fn on_expire = nullptr;
+    void* target = nullptr;
+    std::shared_ptr<asio::cancellation_signal> current;  // of the current watchdog
+};
+
+// Sleeps on the client's clock until the request's current limit; when the
+// limit moved later meanwhile, sleeps again; when it has passed, marks the
+// request expired and ends the step in progress. A newer watchdog (an
+// earlier limit) or the request's end cancels it.
+asio::awaitable<void> watch_loop(std::shared_ptr<watch_state> st, std::shared_ptr<asio::cancellation_signal> me) {
+    for (;;) {
+        if (st->done || st->current != me) co_return;
+        const time_point l = st->limit;
+        if (l == time_point::max()) break;
+        st->sleeping_until = l;
+        error_code ec = co_await st->clk->sleep_until(l);
+        if (ec || st->done || st->current != me) co_return;
+        if (st->limit <= st->clk->now()) {
+            st->expired = true;
+            if (st->on_expire) st->on_expire(st->target);
+            break;
+        }
+    }
+    st->running = false;
 }
 
 }  // namespace
@@ -184,6 +236,7 @@ struct client::impl {
     impl(asio::any_io_executor e, client_options o)
         : ex(internal(e, o.thread_safe)), same_ex(normalize(ex)), user_ex(std::move(e)), opts(std::move(o)) {
         if (!opts.time) opts.time = &resilience::steady_clock();
+        native_time = opts.time == &resilience::steady_clock();
         if (opts.max_connections_per_origin == 0)
             throw error(failure(make_error_code(errc::invalid_config), "http: max_connections_per_origin must be at least 1"));
         // With extra CAs, build the TLS context now so that a bad CA is reported
@@ -249,12 +302,14 @@ struct client::impl {
         }
         --o.active;
         if (c) {
-            c->idle_since = steady::now();
+            c->idle_since = now();
             o.idle.push_back(std::move(c));
         }
     }
 
     asio::awaitable<result<response>> run(request req);
+
+    time_point now() const noexcept { return native_time ? steady::now() : opts.time->now(); }
 
     // Executors that differ only in work tracking run handlers alike; the
     // coroutine's executor usually tracks work while ctx.get_executor() does not.
@@ -276,6 +331,9 @@ struct client::impl {
     asio::any_io_executor user_ex;         // as given to the constructor
     // ex and same_ex never change after construction: send() reads them from any thread.
     client_options opts;
+    // The steady clock: socket limits are Beast's own timers (same clock, no
+    // extra coroutine). Any other clock: a watchdog on clock::sleep_until.
+    bool native_time = true;
     std::optional<ssl::context> tls_ctx;   // built on first https use
     std::string key_scratch;               // origin key of the current lookup (no allocation per request)
     std::unordered_map<std::string, std::unique_ptr<origin>> origins;
@@ -302,15 +360,114 @@ struct slot_guard {
     }
 };
 
+// The time limits of one request, on the client's clock. With the steady
+// clock, a step's limit is set on Beast's stream timer (or on the wait's own
+// timer), as a plain Beast client does. With any other clock, one watchdog
+// coroutine per request sleeps on the clock until the current limit and ends
+// the step in progress when it passes (it closes the connection or cancels
+// the wait), so that virtual time covers a request down to the socket.
+class limiter {
+public:
+    explicit limiter(client::impl& self) : self_(self) {}
+    limiter(const limiter&) = delete;
+    limiter& operator=(const limiter&) = delete;
+    ~limiter() {
+        if (!st_) return;
+        st_->done = true;
+        st_->on_expire = nullptr;
+        st_->target = nullptr;
+        if (st_->running && st_->current) st_->current->emit(asio::cancellation_type::terminal);
+    }
+
+    time_point now() const noexcept { return self_.now(); }
+    limit_kind kind() const noexcept { return kind_; }
+    /// Clock mode: the watchdog ended the step in progress.
+    bool expired() const noexcept { return st_ && st_->expired; }
+
+    /// A step on the connection (connect, handshake, write, read).
+    void arm(connection& c, const step_limit& l) {
+        kind_ = l.kind;
+        if (self_.native_time) {
+            c.lowest().expires_at(l.at);
+            return;
+        }
+        watch(l, [](void* p) noexcept { static_cast<connection*>(p)->close(); }, &c);
+    }
+    /// A wait on `t` (a pool slot, a resolve) that something else cancels when it is over.
+    void arm(asio::steady_timer& t, const step_limit& l) {
+        kind_ = l.kind;
+        if (self_.native_time) {
+            t.expires_at(l.at);
+            return;
+        }
+        t.expires_at(asio::steady_timer::time_point::max());
+        watch(l, [](void* p) noexcept { static_cast<asio::steady_timer*>(p)->cancel(); }, &t);
+    }
+    /// The armed connection or wait is gone: an expiry now touches nothing.
+    void disarm() noexcept {
+        if (!st_) return;
+        st_->on_expire = nullptr;
+        st_->target = nullptr;
+    }
+
+private:
+    void watch(const step_limit& l, expire_fn fn, void* target) {
+        if (!st_) {
+            st_ = std::make_shared<watch_state>();
+            st_->clk = self_.opts.time;
+        }
+        st_->limit = l.at;
+        st_->kind = l.kind;
+        st_->on_expire = fn;
+        st_->target = target;
+        if (l.at == time_point::max()) return;                          // a sleeping watchdog parks when it wakes
+        if (st_->running && l.at >= st_->sleeping_until) return;       // it wakes first and sleeps on
+        if (st_->running) st_->current->emit(asio::cancellation_type::terminal);
+        auto sig = std::make_shared<asio::cancellation_signal>();
+        st_->current = sig;
+        st_->running = true;
+        st_->sleeping_until = l.at;
+        auto on_done = [sig](std::exception_ptr) {};
+        asio::co_spawn(self_.ex, watch_loop(st_, sig), asio::bind_cancellation_slot(sig->slot(), std::move(on_done)));
+    }
+
+    client::impl& self_;
+    std::shared_ptr<watch_state> st_;
+    limit_kind kind_ = limit_kind::none;
+};
+
+// The code of an expired limit: the request's deadline (request::deadline or
+// request_timeout) has one code wherever it expires; the step limits another.
+error_code timeout_code(limit_kind k) noexcept {
+    if (k == limit_kind::deadline) return make_error_code(errc::attempt_timeout);
+    return asio::error::timed_out;
+}
+
+const char* timeout_reason(limit_kind k) noexcept {
+    switch (k) {
+    case limit_kind::deadline: return "the request's deadline passed";
+    case limit_kind::connect: return "connect_timeout passed";
+    case limit_kind::io: return "no progress within io_timeout";
+    case limit_kind::header: return "response header not complete within header_timeout";
+    case limit_kind::progress: return "fewer than min_progress_bytes within progress_window";
+    case limit_kind::none: break;
+    }
+    return "timed out";
+}
+
 failure fail(error_code ec, const std::string& what, const target_info& t) {
     return failure(ec, "HTTP " + what + " " + t.safe_name() + ": " + ec.message());
+}
+
+failure fail_timeout(error_code ec, limit_kind k, const std::string& what, const target_info& t) {
+    return failure(ec, "HTTP " + what + " " + t.safe_name() + ": " + ec.message() + " (" + timeout_reason(k) + ")");
 }
 
 // A timer-driven wait for a resolve, so that both the time limit and
 // per-operation cancellation end it at once (a resolve in progress runs in
 // a background thread and cannot itself be interrupted).
-asio::awaitable<error_code> resolve(const asio::any_io_executor& ex, const target_info& t,
-                                    steady::time_point limit, tcp::resolver::results_type& out) {
+asio::awaitable<error_code> resolve(const asio::any_io_executor& ex, const target_info& t, limiter& lim,
+                                    const step_limit& limit, tcp::resolver::results_type& out) {
     struct state {
         explicit state(const asio::any_io_executor& e) : r(e), timer(e) {}
         tcp::resolver r;
@@ -320,7 +477,7 @@ asio::awaitable<error_code> resolve(const asio::any_io_executor& ex, const targe
         bool done = false;
     };
     auto st = std::make_shared<state>(ex);
-    st->timer.expires_at(limit);
+    lim.arm(st->timer, limit);
     auto on_resolved = [st](error_code ec, tcp::resolver::results_type res) {
         st->ec = ec;
         st->res = std::move(res);
@@ -330,32 +487,45 @@ asio::awaitable<error_code> resolve(const asio::any_io_executor& ex, const targe
     st->r.async_resolve(t.host_string(), std::to_string(t.port), std::move(on_resolved));
     error_code wec;
     co_await st->timer.async_wait(use_nothrow(wec));
+    lim.disarm();
     if (st->done) {
         out = std::move(st->res);
         co_return st->ec;
     }
     st->r.cancel();
-    co_return wec == asio::error::operation_aborted ? error_code(asio::error::operation_aborted)
-                                                    : error_code(asio::error::timed_out);
+    if (lim.expired() || wec != asio::error::operation_aborted) co_return timeout_code(limit.kind);
+    co_return asio::error::operation_aborted;
 }
 
-// Maps a Beast/Asio error of an I/O step to what the caller sees.
-error_code map_io_error(error_code ec, const asio::cancellation_state& cs, steady::time_point limit,
-                        steady::time_point deadline) {
+bool is_parse_error(const error_code& ec) noexcept {
+    return ec.category() == make_error_code(bhttp::error::need_more).category() && ec != bhttp::error::need_more &&
+           ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message;
+}
+
+// Maps a Beast/Asio error of an I/O step to what the caller sees: cancellation
+// first, then an expired limit (by its kind), then our size limits, then a
+// response that is not HTTP/1.x.
+error_code map_io_error(error_code ec, const asio::cancellation_state& cs, const limiter& lim) {
     if (cancelled(cs)) return asio::error::operation_aborted;
-    if (ec == beast::error::timeout) {
-        if (limit >= deadline) return make_error_code(errc::attempt_timeout);
-        return asio::error::timed_out;
-    }
+    if (ec == beast::error::timeout || lim.expired()) return timeout_code(lim.kind());
     if (ec == bhttp::error::body_limit || ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow)
         return make_error_code(errc::response_too_large);
+    if (is_parse_error(ec)) return make_error_code(errc::malformed_response);
     return ec;
 }
 
+// The limit of a step: the request's deadline, and now + d (when d > 0) of kind k.
+step_limit step(time_point deadline, time_point now, duration d, limit_kind k) noexcept {
+    step_limit l;
+    l.consider(deadline, limit_kind::deadline);
+    if (d.count() > 0) l.consider(add_sat(now, d), k);
+    return l;
+}
+
 // Opens a connection (resolve, connect, TLS handshake).
-asio::awaitable<result<conn_ptr>> open_connection(client::impl& self, const target_info& t, steady::time_point deadline,
-                                                  const asio::cancellation_state& cs) {
-    const auto limit = min_limit(deadline, self.opts.connect_timeout);
+asio::awaitable<result<conn_ptr>> open_connection(client::impl& self, const target_info& t, time_point deadline,
+                                                  limiter& lim, const asio::cancellation_state& cs) {
+    const step_limit limit = step(deadline, lim.now(), self.opts.connect_timeout, limit_kind::connect);
     tcp::resolver::results_type endpoints;
     if (t.host_is_ip) {
         error_code ec;
@@ -364,30 +534,45 @@ asio::awaitable<result<conn_ptr>> open_connection(client::impl& self, const targ
         endpoints = tcp::resolver::results_type::create(tcp::endpoint(addr, t.port), t.host_string(),
                                                         std::to_string(t.port));
     } else {
-        error_code ec = co_await resolve(self.ex, t, limit, endpoints);
+        error_code ec = co_await resolve(self.ex, t, lim, limit, endpoints);
         if (!ec && cancelled(cs)) ec = asio::error::operation_aborted;
-        if (ec == asio::error::timed_out && limit >= deadline) ec = errc::attempt_timeout;
+        if (ec == asio::error::timed_out || ec == errc::attempt_timeout)
+            co_return fail_timeout(ec, limit.kind, "resolve", t);
         if (ec) co_return fail(ec, "resolve", t);
     }
     auto c = std::make_unique<connection>(self.ex);
     if (t.tls) c->tls = std::make_unique<ssl::stream<beast::tcp_stream>>(self.ex, self.tls_context());
     auto& low = c->lowest();
-    low.expires_at(limit);
+    lim.arm(*c, limit);
     error_code ec;
     co_await low.async_connect(endpoints, use_nothrow(ec));
-    if (!ec && cancelled(cs)) ec = asio::error::operation_aborted;
-    if (ec) co_return fail(map_io_error(ec, cs, limit, deadline), "connect", t);
+    if (!ec && (cancelled(cs) || lim.expired())) ec = asio::error::operation_aborted;
+    if (ec) {
+        lim.disarm();
+        ec = map_io_error(ec, cs, lim);
+        if (ec == asio::error::timed_out || ec == errc::attempt_timeout)
+            co_return fail_timeout(ec, limit.kind, "connect", t);
+        co_return fail(ec, "connect", t);
+    }
     low.socket().set_option(tcp::no_delay(true), ec);
     if (!t.tls) low.socket().non_blocking(true, ec);  // see the synchronous write fast path
     if (t.tls) {
         auto* h = c->tls->native_handle();
         const std::string host = t.host_string();
-        if (!t.host_is_ip && !SSL_set_tlsext_host_name(h, host.c_str()))
+        if (!t.host_is_ip && !SSL_set_tlsext_host_name(h, host.c_str())) {
+            lim.disarm();
             co_return fail(error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()), "TLS SNI", t);
+        }
         if (!self.opts.insecure_skip_tls_verify) c->tls->set_verify_callback(ssl::host_name_verification(host));
         co_await c->tls->async_handshake(ssl::stream_base::client, use_nothrow(ec));
-        if (!ec && cancelled(cs)) ec = asio::error::operation_aborted;
-        if (ec) co_return fail(map_io_error(ec, cs, limit, deadline), "TLS handshake with", t);
+        if (!ec && (cancelled(cs) || lim.expired())) ec = asio::error::operation_aborted;
+        if (ec) {
+            lim.disarm();
+            ec = map_io_error(ec, cs, lim);
+            if (ec == asio::error::timed_out || ec == errc::attempt_timeout)
+                co_return fail_timeout(ec, limit.kind, "TLS handshake with", t);
+            co_return fail(ec, "TLS handshake with", t);
+        }
     }
     ++self.opened;
     co_return c;
@@ -399,18 +584,50 @@ struct exchange_result {
     error_code ec;
     bool response_started = false;  // a byte of the response arrived
     bool keep_alive = false;
+    limit_kind timeout = limit_kind::none;  // the limit that expired, if ec is a timeout
     const char* what = "";          // the failing step, for messages
+};
+
+// The minimum progress rule (client_options::progress_window and
+// min_progress_bytes) for one direction of a transfer: each window must carry
+// at least the minimum, or the transfer fails at the window's end.
+struct progress_rule {
+    progress_rule(const client_options& o, time_point now) noexcept
+        : window(o.progress_window), min_bytes(o.min_progress_bytes), window_end(add_sat(now, o.progress_window)) {}
+    duration window;
+    std::uint64_t min_bytes;
+    time_point window_end;
+    std::uint64_t in_window = 0;
+
+    bool on() const noexcept { return window.count() > 0 && min_bytes > 0; }
+    // Counts `n` bytes that arrived by `now`; false if a window ended short.
+    bool add(std::uint64_t n, time_point now) noexcept {
+        in_window += n;
+        if (!on() || now < window_end) return true;
+        if (in_window < min_bytes) return false;
+        in_window = 0;
+        window_end = add_sat(now, window);
+        return true;
+    }
+    // Adds the window's end to a step's limit while the window is short.
+    void limit(step_limit& l) const noexcept {
+        if (on() && in_window < min_bytes) l.consider(window_end, limit_kind::progress);
+    }
 };
 
 template <class Stream, class Message>
 asio::awaitable<exchange_result> write_and_read(client::impl& self, connection& c, Stream& s, Message& msg,
-                                                const request& req, response& out, steady::time_point deadline,
-                                                const asio::cancellation_state& cs) {
+                                                const request& req, response& out, time_point deadline,
+                                                limiter& lim, const asio::cancellation_state& cs) {
     exchange_result r;
-    auto& low = c.lowest();
     const auto io = self.opts.io_timeout;
     error_code ec;
-    steady::time_point limit;
+    // Ends the exchange with the error of an I/O step.
+    auto failed = [&](const char* what) {
+        r.ec = map_io_error(ec, cs, lim);
+        if (r.ec == asio::error::timed_out || r.ec == errc::attempt_timeout) r.timeout = lim.kind();
+        r.what = what;
+    };
 
     // Write.
     if constexpr (std::is_same_v<typename Message::body_type, bhttp::buffer_body>) {
@@ -447,14 +664,12 @@ asio::awaitable<exchange_result> write_and_read(client::impl& self, connection& 
                 msg.body().size = 0;
                 msg.body().more = false;
             }
-            limit = min_limit(deadline, io);
-            low.expires_at(limit);
+            lim.arm(c, step(deadline, lim.now(), io, limit_kind::io));
             co_await bhttp::async_write(s, sr, use_nothrow(ec));
             if (ec == bhttp::error::need_buffer) ec = {};
-            if (!ec && cancelled(cs)) ec = asio::error::operation_aborted;
+            if (!ec && (cancelled(cs) || lim.expired())) ec = asio::error::operation_aborted;
             if (ec) {
-                r.ec = map_io_error(ec, cs, limit, deadline);
-                r.what = "write to";
+                failed("write to");
                 co_return r;
             }
             if (sr.is_done()) break;
@@ -472,46 +687,82 @@ asio::awaitable<exchange_result> write_and_read(client::impl& self, connection& 
             }
             if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
             if (ec) {
-                r.ec = map_io_error(ec, cs, steady::time_point::max(), deadline);
-                r.what = "write to";
+                failed("write to");
                 co_return r;
             }
         }
-        while (!sr.is_done()) {
-            limit = min_limit(deadline, io);
-            low.expires_at(limit);
-            co_await bhttp::async_write_some(s, sr, use_nothrow(ec));
-            if (!ec && cancelled(cs)) ec = asio::error::operation_aborted;
-            if (ec) {
-                r.ec = map_io_error(ec, cs, limit, deadline);
-                r.what = "write to";
-                co_return r;
+        if (!sr.is_done()) {
+            progress_rule pr(self.opts, lim.now());
+            while (!sr.is_done()) {
+                step_limit l = step(deadline, lim.now(), io, limit_kind::io);
+                pr.limit(l);
+                lim.arm(c, l);
+                std::size_t n = co_await bhttp::async_write_some(s, sr, use_nothrow(ec));
+                if (!ec && (cancelled(cs) || lim.expired())) ec = asio::error::operation_aborted;
+                if (ec) {
+                    failed("write to");
+                    co_return r;
+                }
+                if (!pr.add(n, lim.now())) {
+                    ec = asio::error::timed_out;
+                    r.ec = ec;
+                    r.timeout = limit_kind::progress;
+                    r.what = "write to";
+                    co_return r;
+                }
             }
         }
     }
 
-    // Read.
-    bhttp::response_parser<bhttp::string_body> p;
-    p.header_limit(self.opts.max_header_bytes);
-    p.body_limit(self.opts.max_body_bytes);
-    if (req.method == verb::head) p.skip(true);
+    // Read: interim 1xx responses (100 Continue, 103 Early Hints, ...) are
+    // skipped; the header, 1xx included, must be complete within
+    // header_timeout of the request's end; the body then obeys the minimum
+    // progress rule.
+    const time_point header_deadline = add_sat(lim.now(), self.opts.header_timeout);
+    std::optional<bhttp::response_parser<bhttp::string_body>> p;
     if (c.buffer.size() > 0) r.response_started = true;
-    while (!p.is_done()) {
-        limit = min_limit(deadline, io);
-        low.expires_at(limit);
-        std::size_t n = co_await bhttp::async_read_some(s, c.buffer, p, use_nothrow(ec));
-        if (n > 0 || c.buffer.size() > 0) r.response_started = true;
-        if (!ec && cancelled(cs)) ec = asio::error::operation_aborted;
-        if (ec) {
-            r.ec = map_io_error(ec, cs, limit, deadline);
-            r.what = "read from";
-            co_return r;
+    for (;;) {
+        p.emplace();
+        p->header_limit(self.opts.max_header_bytes);
+        p->body_limit(self.opts.max_body_bytes);
+        if (req.method == verb::head) p->skip(true);
+        std::optional<progress_rule> pr;
+        while (!p->is_done()) {
+            // Ties go to the deadline (one code), then to the header and progress rules.
+            const time_point now = lim.now();
+            step_limit l;
+            l.consider(deadline, limit_kind::deadline);
+            if (!p->is_header_done()) {
+                l.consider(header_deadline, limit_kind::header);
+            } else {
+                if (!pr) pr.emplace(self.opts, now);
+                pr->limit(l);
+            }
+            if (io.count() > 0) l.consider(add_sat(now, io), limit_kind::io);
+            lim.arm(c, l);
+            const std::size_t before = c.buffer.size();
+            std::size_t n = co_await bhttp::async_read_some(s, c.buffer, *p, use_nothrow(ec));
+            if (n > 0 || c.buffer.size() > 0) r.response_started = true;
+            if (!ec && (cancelled(cs) || lim.expired())) ec = asio::error::operation_aborted;
+            if (ec) {
+                failed("read from");
+                co_return r;
+            }
+            if (pr && !pr->add(n + c.buffer.size() - before, lim.now())) {
+                r.ec = asio::error::timed_out;
+                r.timeout = limit_kind::progress;
+                r.what = "read from";
+                co_return r;
+            }
         }
+        const unsigned status = p->get().result_int();
+        if (status < 100 || status >= 200 || status == 101) break;
     }
-    low.expires_never();
-    auto& m = p.get();
+    if (self.native_time) c.lowest().expires_never();
+    lim.disarm();
+    auto& m = p->get();
     out.status = static_cast<int>(m.result_int());
-    r.keep_alive = m.keep_alive() && c.buffer.size() == 0;
+    r.keep_alive = m.keep_alive() && c.buffer.size() == 0 && out.status != 101;
     out.body = std::move(m.body());
     out.headers = std::move(static_cast<fields&>(m.base()));
     co_return r;
@@ -537,16 +788,14 @@ asio::awaitable<result<response>> client::impl::run(request req) {
     if (!parsed) co_return parsed.error();
     const target_info& t = *parsed;
 
-    // The whole request's time limit, in real time.
-    steady::time_point deadline = steady::time_point::max();
-    if (req.deadline != time_point::max()) {
-        auto remaining = req.deadline - opts.time->now();
-        if (remaining.count() <= 0)
-            co_return fail(make_error_code(errc::attempt_timeout), "deadline passed before", t);
-        auto now = steady::now();
-        if (remaining < steady::time_point::max() - now) deadline = now + remaining;
-    }
-    deadline = min_limit(deadline, opts.request_timeout);
+    // The whole request's limit on the client's clock: the caller's deadline
+    // and request_timeout, one code (errc::attempt_timeout) wherever it expires.
+    const time_point start = now();
+    if (req.deadline != time_point::max() && req.deadline <= start)
+        co_return fail(make_error_code(errc::attempt_timeout), "deadline passed before", t);
+    time_point deadline = req.deadline;
+    if (opts.request_timeout.count() > 0) deadline = std::min(deadline, add_sat(start, opts.request_timeout));
+    limiter lim(*this);
 
     // The message, built once (a stale connection may make us send it twice).
     std::optional<bhttp::request<bhttp::string_body>> mem_msg;
@@ -577,7 +826,7 @@ asio::awaitable<result<response>> client::impl::run(request req) {
     bool from_pool = false;
     // Drop idle connections that have been idle too long (oldest first).
     if (!o.idle.empty()) {
-        auto now = steady::now();
+        auto now = this->now();
         auto too_old = [&](const conn_ptr& p) { return now - p->idle_since > opts.pool_idle_timeout; };
         auto it = std::find_if_not(o.idle.begin(), o.idle.end(), too_old);
         for (auto i = o.idle.begin(); i != it; ++i) (*i)->close();
@@ -592,13 +841,16 @@ asio::awaitable<result<response>> client::impl::run(request req) {
         ++o.active;
     } else {
         waiter w(ex);
-        w.timer.expires_at(deadline);
+        step_limit l;
+        l.consider(deadline, limit_kind::deadline);
+        lim.arm(w.timer, l);
         o.waiters.push_back(&w);
         error_code ec;
         co_await w.timer.async_wait(use_nothrow(ec));
+        lim.disarm();
         if (!w.granted) {
             o.waiters.erase(std::find(o.waiters.begin(), o.waiters.end(), &w));
-            if (ec == asio::error::operation_aborted || cancelled(cs))
+            if (cancelled(cs) || (ec == asio::error::operation_aborted && !lim.expired()))
                 co_return fail(asio::error::operation_aborted, "cancelled while waiting for a connection to", t);
             co_return fail(make_error_code(errc::attempt_timeout), "timed out waiting for a connection to", t);
         }
@@ -617,7 +869,7 @@ asio::awaitable<result<response>> client::impl::run(request req) {
             from_pool = false;
         }
         if (!slot.conn) {
-            auto oc = co_await open_connection(*this, t, deadline, cs);
+            auto oc = co_await open_connection(*this, t, deadline, lim, cs);
             if (!oc) co_return std::move(oc).error();
             slot.conn = std::move(*oc);
             from_pool = false;
@@ -629,11 +881,11 @@ asio::awaitable<result<response>> client::impl::run(request req) {
         // One coroutine frame per request for the exchange (no dispatching layer).
         connection& conn = *slot.conn;
         if (file_msg) {
-            if (conn.tls) ex_r = co_await write_and_read(*this, conn, *conn.tls, *file_msg, req, out, deadline, cs);
-            else ex_r = co_await write_and_read(*this, conn, conn.plain, *file_msg, req, out, deadline, cs);
+            if (conn.tls) ex_r = co_await write_and_read(*this, conn, *conn.tls, *file_msg, req, out, deadline, lim, cs);
+            else ex_r = co_await write_and_read(*this, conn, conn.plain, *file_msg, req, out, deadline, lim, cs);
         } else {
-            if (conn.tls) ex_r = co_await write_and_read(*this, conn, *conn.tls, *mem_msg, req, out, deadline, cs);
-            else ex_r = co_await write_and_read(*this, conn, conn.plain, *mem_msg, req, out, deadline, cs);
+            if (conn.tls) ex_r = co_await write_and_read(*this, conn, *conn.tls, *mem_msg, req, out, deadline, lim, cs);
+            else ex_r = co_await write_and_read(*this, conn, conn.plain, *mem_msg, req, out, deadline, lim, cs);
         }
         if (!ex_r.ec) {
             slot.keep = ex_r.keep_alive;
@@ -643,10 +895,14 @@ asio::awaitable<result<response>> client::impl::run(request req) {
         const bool stale = from_pool && round == 0 && idem && !ex_r.response_started && !cancelled(cs) &&
                            ex_r.ec != asio::error::operation_aborted && ex_r.ec != errc::attempt_timeout &&
                            ex_r.ec != asio::error::timed_out && ex_r.ec != errc::invalid_argument &&
-                           ex_r.ec != errc::response_too_large;
+                           ex_r.ec != errc::response_too_large && ex_r.ec != errc::malformed_response;
+        lim.disarm();
         slot.conn->close();
         slot.conn.reset();
-        if (!stale) co_return fail(ex_r.ec, ex_r.what, t);
+        if (!stale) {
+            if (ex_r.timeout != limit_kind::none) co_return fail_timeout(ex_r.ec, ex_r.timeout, ex_r.what, t);
+            co_return fail(ex_r.ec, ex_r.what, t);
+        }
         ++stale_resends;
         from_pool = false;
     }

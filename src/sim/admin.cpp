@@ -26,6 +26,8 @@ void counters::count_fault(std::size_t slot) noexcept {
 
 void counters::reset() noexcept {
     total = 0;
+    timeouts = 0;
+    accept_failures = 0;
     total_connections = open_connections.load();
     faults_total = 0;
     for (auto& r : requests) r = 0;
@@ -59,6 +61,10 @@ sim::stats server_impl::snapshot() const {
         if (auto c = counts.faults[i].load(std::memory_order_relaxed)) st.faults[std::string(fault_slot_name(i))] = c;
     st.polls = files.polls();
     st.files = files.file_count();
+    st.upload_sessions = files.session_count();
+    st.poll_counters_evicted = files.polls_evicted();
+    st.timeouts = counts.timeouts.load(std::memory_order_relaxed);
+    st.accept_failures = counts.accept_failures.load(std::memory_order_relaxed);
     return st;
 }
 
@@ -69,6 +75,10 @@ json::object stats_json(const stats& st) {
     root["total_connections"] = st.total_connections;
     root["faults_injected"] = st.faults_injected;
     root["files"] = st.files;
+    root["upload_sessions"] = st.upload_sessions;
+    root["poll_counters_evicted"] = st.poll_counters_evicted;
+    root["timeouts"] = st.timeouts;
+    root["accept_failures"] = st.accept_failures;
     json::object routes;
     for (const auto& [r, rs] : st.routes) {
         json::object o;

@@ -1,5 +1,6 @@
 #include "faults.hpp"
 
+#include "saturate.hpp"
 #include "wire.hpp"
 
 #include <boost/json/parse.hpp>
@@ -254,11 +255,25 @@ bool route_matches(route target, route r) noexcept {
 }
 
 void fault_engine::install(const fault_plan& p, time_point now) {
+    // Durations given through the C++ API are held to what the JSON form
+    // allows, so that no sum or time point below can overflow.
+    auto bound = [](duration d) { return clamp(d, duration::zero(), max_fault_duration); };
     std::lock_guard lk(mu_);
     if (p.seed) rng_.seed(*p.seed);
-    for (const auto& f : p.faults) rules_.push_back({f});
-    for (const auto& o : p.outages) outages_.push_back({o, now});
-    for (const auto& q : p.quotas) quotas_.push_back({q, now});
+    for (auto f : p.faults) {
+        f.latency = bound(f.latency);
+        f.retry_delay = bound(f.retry_delay);
+        rules_.push_back({f});
+    }
+    for (auto o : p.outages) {
+        o.start = bound(o.start);
+        o.length = bound(o.length);
+        outages_.push_back({o, now});
+    }
+    for (auto q : p.quotas) {
+        q.window = clamp(q.window, std::chrono::milliseconds(1), max_fault_duration);
+        quotas_.push_back({q, now});
+    }
     any_.store(!rules_.empty() || !outages_.empty() || !quotas_.empty(), std::memory_order_release);
 }
 
@@ -276,8 +291,8 @@ decision fault_engine::decide(route r, time_point now) {
     std::lock_guard lk(mu_);
     for (const auto& o : outages_) {
         if (!route_matches(o.o.target, r)) continue;
-        auto begin = o.from + o.o.start;
-        if (now >= begin && now < begin + o.o.length) {
+        auto begin = sat_add(o.from, o.o.start);
+        if (now >= begin && now < sat_add(begin, o.o.length)) {
             d.from = decision::source::outage;
             return d;
         }
@@ -295,7 +310,8 @@ decision fault_engine::decide(route r, time_point now) {
         }
         ++rule.hits;
         if (latency) {
-            d.latency += rule.f.latency;
+            // Latency rules add up, saturating at the longest single latency.
+            d.latency = std::min(sat_add(d.latency, rule.f.latency), max_fault_duration);
             ++d.latency_hits;
         } else {
             d.from = decision::source::rule;
@@ -305,14 +321,15 @@ decision fault_engine::decide(route r, time_point now) {
     if (d.from != decision::source::none) return d;
     for (auto& q : quotas_) {
         if (!route_matches(q.q.target, r)) continue;
-        auto idx = static_cast<std::uint64_t>((now - q.origin) / q.q.window);
+        const duration since = std::max(now - q.origin, duration::zero());
+        auto idx = static_cast<std::uint64_t>(since / q.q.window);
         if (idx != q.window) {
             q.window = idx;
             q.used = 0;
         }
         if (q.used >= q.q.limit) {
             d.from = decision::source::quota;
-            d.quota_remaining = q.origin + q.q.window * static_cast<duration::rep>(idx + 1) - now;
+            d.quota_remaining = q.q.window - since % q.q.window;
             d.quota_id = q.q.quota_id;
             return d;
         }

@@ -33,6 +33,8 @@ struct counters {
     std::atomic<std::uint64_t> open_connections{0};
     std::atomic<std::uint64_t> total_connections{0};
     std::atomic<std::uint64_t> faults_total{0};
+    std::atomic<std::uint64_t> timeouts{0};
+    std::atomic<std::uint64_t> accept_failures{0};
     std::array<std::atomic<std::uint64_t>, route_count> requests{};
     std::array<std::array<std::atomic<std::uint64_t>, max_status>, route_count> statuses{};
     std::array<std::atomic<std::uint64_t>, fault_slots> faults{};
@@ -83,6 +85,8 @@ struct server_impl {
     std::unordered_map<std::uint64_t, boost::asio::ip::tcp::socket*> conns;
 
     void record(time_point at, route r, int status);
+    /// A warning for the operator: config.warn, or std::clog.
+    void warn(std::string_view message) const;
     sim::stats snapshot() const;
 };
 

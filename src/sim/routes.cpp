@@ -77,7 +77,7 @@ const json::value* field(const json::object& o, std::string_view camel, std::str
     return o.if_contains(snake);
 }
 
-response upload_start(server_impl& s, const request& req, time_point) {
+response upload_start(server_impl& s, const request& req, time_point now) {
     unsigned v = req.version();
     bool ka = req.keep_alive();
     auto bad = [&](std::string_view msg) { return error_response(400, msg, v, ka); };
@@ -148,10 +148,10 @@ response upload_start(server_impl& s, const request& req, time_point) {
     if (auto h = header(req, "x-goog-upload-header-content-type"); !h.empty()) sr.mime_type = h;
     if (sr.mime_type.empty() || sr.mime_type == "application/octet-stream")
         return bad("Unsupported MIME type: application/octet-stream");
-    if (sr.declared_size && *sr.declared_size > (std::uint64_t{2} << 30))
-        return bad("The file size exceeds the limit of 2147483648 bytes.");
+    if (sr.declared_size && *sr.declared_size > s.cfg.upload_limit)
+        return bad("The file size exceeds the limit of " + std::to_string(s.cfg.upload_limit) + " bytes.");
 
-    auto started = s.files.start_upload(std::move(sr));
+    auto started = s.files.start_upload(std::move(sr), now);
     if (auto* err = std::get_if<std::pair<int, std::string>>(&started))
         return error_response(err->first, err->second, v, ka);
     const auto& sid = std::get<std::string>(started);

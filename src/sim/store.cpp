@@ -1,5 +1,6 @@
 #include "store.hpp"
 
+#include "saturate.hpp"
 #include "wire.hpp"
 
 #include <boost/beast/core/detail/base64.hpp>
@@ -28,7 +29,9 @@ store::store(const config& cfg, clock& clk)
       rng_(cfg.seed) {}
 
 std::chrono::system_clock::time_point store::wall(time_point tp) const {
-    return wall_origin_ + std::chrono::duration_cast<std::chrono::system_clock::duration>(tp - clock_origin_);
+    auto since = std::chrono::duration_cast<std::chrono::system_clock::duration>(
+        clamp(tp - clock_origin_, -max_fault_duration, max_fault_duration));
+    return wall_origin_ + since;
 }
 
 std::string store::new_id_locked() {
@@ -49,11 +52,14 @@ file_record& store::create_locked(std::string id, std::string bytes, std::string
     f.sha256_hex = sha256_hex(bytes);
     f.bytes = std::move(bytes);
     f.created = now;
-    duration span = cfg_.processing.max - cfg_.processing.min;
-    duration d = cfg_.processing.min;
+    const duration lo = clamp(cfg_.processing.min, duration::zero(), max_fault_duration);
+    const duration hi = clamp(cfg_.processing.max, lo, max_fault_duration);
+    duration span = hi - lo;
+    duration d = lo;
     if (span > duration::zero())
         d += duration(static_cast<duration::rep>(rng_() % static_cast<std::uint64_t>(span.count() + 1)));
-    f.ready_at = now + d;
+    f.ready_at = sat_add(now, d);
+    sweep_locked(now);
     if (cfg_.fail_share > 0) {
         double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53;
         f.fails = u < cfg_.fail_share;
@@ -102,9 +108,34 @@ file_record* store::find_locked(std::string_view id, time_point now) {
     return &it->second;
 }
 
-std::variant<std::string, std::pair<int, std::string>> store::start_upload(start_request req) {
+// Drops what has expired: files (48 h after creation; `by_seq_` is in creation
+// order) and upload sessions (`session_order_` is in start order).
+void store::sweep_locked(time_point now) {
+    while (!by_seq_.empty()) {
+        auto it = files_.find(by_seq_.begin()->second);
+        if (it != files_.end() && now < it->second.created + file_ttl) break;
+        if (it != files_.end()) files_.erase(it);
+        by_seq_.erase(by_seq_.begin());
+    }
+    while (!session_order_.empty()) {
+        auto it = sessions_.find(session_order_.begin()->second);
+        if (it != sessions_.end() && now < it->second.expires) break;
+        if (it != sessions_.end()) sessions_.erase(it);
+        session_order_.erase(session_order_.begin());
+    }
+}
+
+void store::erase_session_locked(std::string_view sid) {
+    auto it = sessions_.find(sid);
+    if (it == sessions_.end()) return;
+    session_order_.erase(it->second.seq);
+    sessions_.erase(it);
+}
+
+std::variant<std::string, std::pair<int, std::string>> store::start_upload(start_request req, time_point now) {
     static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     std::lock_guard lk(mu_);
+    sweep_locked(now);
     if (!req.wanted_id.empty()) {
         if (files_.contains(req.wanted_id))
             return std::pair<int, std::string>(409, "File files/" + req.wanted_id + " already exists.");
@@ -119,6 +150,12 @@ std::variant<std::string, std::pair<int, std::string>> store::start_upload(start
     s.mime_type = std::move(req.mime_type);
     s.declared_size = req.declared_size;
     s.wanted_id = std::move(req.wanted_id);
+    s.expires = sat_add(now, std::max(cfg_.upload_session_ttl, duration::zero()));
+    s.seq = next_session_++;
+    // At the cap, the oldest session goes (its URL then answers 404, as an expired one).
+    while (cfg_.max_upload_sessions > 0 && sessions_.size() >= cfg_.max_upload_sessions && !session_order_.empty())
+        erase_session_locked(session_order_.begin()->second);
+    session_order_.emplace(s.seq, sid);
     sessions_.emplace(sid, std::move(s));
     return sid;
 }
@@ -128,6 +165,10 @@ chunk_outcome store::chunk(std::string_view upload_id, unsigned commands, std::o
     chunk_outcome out;
     std::lock_guard lk(mu_);
     auto it = sessions_.find(upload_id);
+    if (it != sessions_.end() && now >= it->second.expires) {
+        erase_session_locked(upload_id);
+        it = sessions_.end();
+    }
     if (it == sessions_.end()) {
         out.status = 404;
         out.message = "No upload session with this id (it may have expired or been cancelled).";
@@ -145,7 +186,7 @@ chunk_outcome store::chunk(std::string_view upload_id, unsigned commands, std::o
         return out;
     }
     if (has(chunk_command::cancel)) {
-        sessions_.erase(it);
+        erase_session_locked(upload_id);
         out.upload_status = "cancelled";
         return out;
     }
@@ -187,6 +228,13 @@ chunk_outcome store::chunk(std::string_view upload_id, unsigned commands, std::o
         out.message = "The upload exceeds the declared size of " + std::to_string(*s.declared_size) + " bytes.";
         return out;
     }
+    if (s.data.size() + bytes.size() > cfg_.upload_limit) {  // only without a declared size (checked at start)
+        out.status = 413;
+        out.message = "The upload exceeds the largest file size of " + std::to_string(cfg_.upload_limit) +
+                      " bytes: " + std::to_string(s.data.size()) + " bytes have been received.";
+        out.upload_status = "active";
+        return out;
+    }
     s.data.append(bytes);
     out.received = s.data.size();
     if (!finalize) {
@@ -217,7 +265,16 @@ chunk_outcome store::chunk(std::string_view upload_id, unsigned commands, std::o
 bool store::get(std::string_view id, time_point now, std::string& body) {
     std::lock_guard lk(mu_);
     auto p = polls_.find(id);
-    if (p == polls_.end()) p = polls_.emplace(std::string(id), 0).first;
+    if (p == polls_.end()) {
+        // Bounded: past max_poll_counters the oldest counter goes.
+        while (cfg_.max_poll_counters > 0 && polls_.size() >= cfg_.max_poll_counters && !poll_order_.empty()) {
+            polls_.erase(poll_order_.front());
+            poll_order_.pop_front();
+            ++polls_evicted_;
+        }
+        p = polls_.emplace(std::string(id), 0).first;
+        poll_order_.emplace_back(id);
+    }
     ++p->second;
     auto* f = find_locked(id, now);
     if (!f) return false;
@@ -341,6 +398,18 @@ std::map<std::string, std::uint64_t> store::polls() const {
 void store::reset_polls() {
     std::lock_guard lk(mu_);
     polls_.clear();
+    poll_order_.clear();
+    polls_evicted_ = 0;
+}
+
+std::size_t store::session_count() const {
+    std::lock_guard lk(mu_);
+    return sessions_.size();
+}
+
+std::uint64_t store::polls_evicted() const {
+    std::lock_guard lk(mu_);
+    return polls_evicted_;
 }
 
 }  // namespace resilience::sim::detail

@@ -11,6 +11,7 @@
 #include <boost/json/object.hpp>
 
 #include <chrono>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -56,6 +57,8 @@ struct upload_session {
     std::string data;
     bool final = false;
     std::string file_id;    // once final
+    time_point expires{};   // started + config.upload_session_ttl
+    std::uint64_t seq = 0;  // key in store::session_order_
 };
 
 /// What a chunk request gets back.
@@ -82,7 +85,7 @@ public:
     store(const config& cfg, clock& clk);
 
     /// Creates an upload session; returns its id, or (status, message).
-    std::variant<std::string, std::pair<int, std::string>> start_upload(start_request req);
+    std::variant<std::string, std::pair<int, std::string>> start_upload(start_request req, time_point now);
     chunk_outcome chunk(std::string_view upload_id, unsigned commands, std::optional<std::uint64_t> offset,
                         std::string_view bytes, time_point now);
 
@@ -105,6 +108,8 @@ public:
     std::size_t file_count() const;
     std::map<std::string, std::uint64_t> polls() const;
     void reset_polls();
+    std::size_t session_count() const;
+    std::uint64_t polls_evicted() const;
 
     /// The wall-clock time of a clock time point.
     std::chrono::system_clock::time_point wall(time_point tp) const;
@@ -115,6 +120,8 @@ private:
     std::string new_id_locked();
     json::object render_locked(const file_record& f, time_point now) const;
     file_record* find_locked(std::string_view id, time_point now);
+    void erase_session_locked(std::string_view sid);
+    void sweep_locked(time_point now);
 
     const config& cfg_;
     std::chrono::system_clock::time_point wall_origin_;
@@ -125,7 +132,11 @@ private:
     std::unordered_map<std::string, file_record, string_hash, std::equal_to<>> files_;
     std::map<std::uint64_t, std::string> by_seq_;  // listing order
     std::unordered_map<std::string, upload_session, string_hash, std::equal_to<>> sessions_;
+    std::map<std::uint64_t, std::string> session_order_;  // oldest first (they expire in this order)
+    std::uint64_t next_session_ = 1;
     std::unordered_map<std::string, std::uint64_t, string_hash, std::equal_to<>> polls_;  // by id
+    std::deque<std::string> poll_order_;  // ids of polls_, oldest counter first
+    std::uint64_t polls_evicted_ = 0;
 };
 
 /// "files/abc" or "abc" -> "abc" (empty if not a valid id).

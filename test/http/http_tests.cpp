@@ -311,29 +311,31 @@ BOOST_AUTO_TEST_CASE(slow_server_times_out) {
             rh::client_options o;
             o.io_timeout = 100ms;
             rh::client c(ctx, o);
-            auto t0 = std::chrono::steady_clock::now();
             auto r = co_await c.send(get(srv.url("/slow")));
-            auto took = std::chrono::steady_clock::now() - t0;
             BOOST_TEST_REQUIRE(!r.has_value());
             BOOST_TEST(r.error().code == asio::error::timed_out);
             BOOST_TEST(resilience::classify(r.error().code) == error_kind::retryable_network);
-            BOOST_TEST((took < 2s));
             check_idle_pool(c);
         }
         {
-            // The caller's deadline, on the client's (manual) clock.
+            // The caller's deadline, on the client's (manual) clock: it expires
+            // when that clock passes it, not in real time.
             resilience::testing::manual_clock clk;
             rh::client_options o;
             o.time = &clk;
             rh::client c(ctx, o);
             auto req = get(srv.url("/slow"));
             req.deadline = clk.now() + 80ms;
-            auto t0 = std::chrono::steady_clock::now();
+            auto advance = [&clk]() -> asio::awaitable<void> {
+                co_await pause(20ms);
+                clk.advance(79ms);  // not yet
+                co_await pause(20ms);
+                clk.advance(1ms);
+            };
+            asio::co_spawn(ctx, advance(), test::rethrow{});
             auto r = co_await c.send(std::move(req));
-            auto took = std::chrono::steady_clock::now() - t0;
             BOOST_TEST_REQUIRE(!r.has_value());
             BOOST_TEST(r.error().code == make_error_code(errc::attempt_timeout));
-            BOOST_TEST((took < 2s));
             check_idle_pool(c);
             // A deadline already passed fails at once.
             auto late = get(srv.url("/slow"));
@@ -649,12 +651,10 @@ BOOST_AUTO_TEST_CASE(cancel_during_resolve) {
     run([](asio::io_context& ctx) -> asio::awaitable<void> {
         server srv(ctx.get_executor(), echo_server());
         rh::client c(ctx);
-        auto t0 = std::chrono::steady_clock::now();
         auto r = co_await send_and_cancel(c, get("http://localhost:" + std::to_string(srv.port()) + "/"), 0ms);
         BOOST_TEST_REQUIRE(!r.has_value());
         BOOST_TEST(r.error().code == asio::error::operation_aborted);
         BOOST_TEST(resilience::classify(r.error().code) == error_kind::non_retryable_aborted);
-        BOOST_TEST((std::chrono::steady_clock::now() - t0 < 1s));
         check_idle_pool(c);
         BOOST_TEST(c.stats().idle == 0u);
         auto ok = co_await c.send(get("http://localhost:" + std::to_string(srv.port()) + "/"));
@@ -687,11 +687,9 @@ BOOST_AUTO_TEST_CASE(cancel_and_timeout_during_connect) {
         rh::client_options o;
         o.connect_timeout = 100ms;
         rh::client c(ctx, o);
-        auto t0 = std::chrono::steady_clock::now();
         auto r = co_await send_and_cancel(c, get(url), 50ms);
         BOOST_TEST_REQUIRE(!r.has_value());
         BOOST_TEST(r.error().code == asio::error::operation_aborted, r.error().what());
-        BOOST_TEST((std::chrono::steady_clock::now() - t0 < 90ms));
         check_idle_pool(c);
         auto r2 = co_await c.send(get(url));
         BOOST_TEST_REQUIRE(!r2.has_value());
@@ -707,11 +705,9 @@ BOOST_AUTO_TEST_CASE(cancel_during_handshake) {
         server srv(ctx.get_executor(), [](server_conn& c) -> asio::awaitable<void> { co_await c.sleep(5000ms); });
         rh::client c(ctx);
         const std::string url = "https://127.0.0.1:" + std::to_string(srv.port()) + "/";
-        auto t0 = std::chrono::steady_clock::now();
         auto r = co_await send_and_cancel(c, get(url), 50ms);
         BOOST_TEST_REQUIRE(!r.has_value());
         BOOST_TEST(r.error().code == asio::error::operation_aborted, r.error().what());
-        BOOST_TEST((std::chrono::steady_clock::now() - t0 < 1s));
         BOOST_TEST(srv.accepted() == 1);
         check_idle_pool(c);
         srv.stop();
@@ -727,11 +723,9 @@ BOOST_AUTO_TEST_CASE(cancel_during_write) {
         req.method = rh::verb::post;
         req.url = srv.url("/big");
         req.body.assign(64u << 20, 'w');
-        auto t0 = std::chrono::steady_clock::now();
         auto r = co_await send_and_cancel(c, std::move(req), 100ms);
         BOOST_TEST_REQUIRE(!r.has_value());
         BOOST_TEST(r.error().code == asio::error::operation_aborted, r.error().what());
-        BOOST_TEST((std::chrono::steady_clock::now() - t0 < 1s));
         check_idle_pool(c);
         srv.stop();
     });
@@ -744,11 +738,9 @@ BOOST_AUTO_TEST_CASE(cancel_during_read) {
             while (co_await c.read_request()) co_await c.sleep(5000ms);
         });
         rh::client c(ctx);
-        auto t0 = std::chrono::steady_clock::now();
         auto r = co_await send_and_cancel(c, get(srv.url("/r")), 50ms);
         BOOST_TEST_REQUIRE(!r.has_value());
         BOOST_TEST(r.error().code == asio::error::operation_aborted, r.error().what());
-        BOOST_TEST((std::chrono::steady_clock::now() - t0 < 1s));
         check_idle_pool(c);
         BOOST_TEST(c.stats().idle == 0u);
         srv.stop();

@@ -116,23 +116,46 @@ class async_client {
 public:
     explicit async_client(asio::any_io_executor ex, unsigned short port) : stream_(ex), port_(port) {}
 
+    /// Sends on the kept-alive connection; if the server closed it meanwhile
+    /// (its idle timeout), sends once more on a new one, as HTTP clients do.
     asio::awaitable<response> send(http::verb method, std::string target, std::string body = {}, headers hs = {}) {
-        if (!stream_.socket().is_open()) {
-            tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), port_);
-            co_await stream_.async_connect(ep, asio::use_awaitable);
-        }
+        constexpr auto tuple = asio::as_tuple(asio::use_awaitable);
+        const bool reused = stream_.socket().is_open();
         auto req = make_request(method, target, body, hs);
-        co_await http::async_write(stream_, req, asio::use_awaitable);
         response res;
-        co_await http::async_read(stream_, buffer_, res, asio::use_awaitable);
-        if (!res.keep_alive()) {
+        beast::error_code ec;
+        if (reused) {
+            auto [wec, wn] = co_await http::async_write(stream_, req, tuple);
+            (void)wn;
+            ec = wec;
+            if (!ec) {
+                auto [rec, rn] = co_await http::async_read(stream_, buffer_, res, tuple);
+                (void)rn;
+                ec = rec;
+            }
+            if (!ec) co_return finish(std::move(res));
             beast::error_code ignored;
             stream_.socket().close(ignored);
+            buffer_.clear();
+            res = {};
         }
-        co_return res;
+        tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), port_);
+        co_await stream_.async_connect(ep, asio::use_awaitable);
+        co_await http::async_write(stream_, req, asio::use_awaitable);
+        co_await http::async_read(stream_, buffer_, res, asio::use_awaitable);
+        co_return finish(std::move(res));
     }
 
 private:
+    response finish(response res) {
+        if (!res.keep_alive()) {
+            beast::error_code ignored;
+            stream_.socket().close(ignored);
+            buffer_.clear();
+        }
+        return res;
+    }
+
     beast::tcp_stream stream_;
     beast::flat_buffer buffer_;
     unsigned short port_;

@@ -18,22 +18,42 @@
 // (or `check(response)`) maps it to the library's code, diagnostics and the
 // server's pushback.
 //
-// Timeouts and cancellation: `request::deadline` (a time point on the
-// client's clock, e.g. attempt_context::deadline) and
-// `client_options::request_timeout` bound the whole request; expiring
-// completes with errc::attempt_timeout. `connect_timeout` bounds resolve,
-// connect and the TLS handshake; `io_timeout` bounds each period without
-// progress while writing or reading; those complete with
-// boost::asio::error::timed_out (a file body is written in 256 KiB chunks,
-// each chunk bounded by io_timeout). The awaiting coroutine's per-operation
-// cancellation (terminal) reaches every step (waiting for a pool slot,
-// resolve, connect, handshake, write, read) and completes with
-// boost::asio::error::operation_aborted. A connection whose request failed
-// or was cancelled is closed, never pooled again; its slot is released.
+// Time: every limit below runs on the client's clock (client_options::time),
+// so a test on a manual clock (resilience/testing/manual_clock.hpp) runs a
+// request down to the socket in virtual time when its server runs on the
+// same io_context. With the steady clock (the default) the limits are Beast's
+// own stream timers, as in a plain Beast client; with any other clock, one
+// watchdog coroutine per request sleeps on clock::sleep_until and ends the
+// step in progress (closing the connection) when its limit passes.
 //
-// Socket timeouts use real time (asio::steady_timer); the injected
-// resilience::clock is used only to convert `request::deadline` into
-// remaining time.
+// Timeouts and cancellation:
+// - The request's deadline: `request::deadline` (a time point on the
+//   client's clock, e.g. attempt_context::deadline) and
+//   `client_options::request_timeout` (per request, i.e. per attempt) bound
+//   the whole request, waiting for a pool slot included. Wherever it expires
+//   (slot wait, resolve, connect, TLS, write, read) the request completes
+//   with errc::attempt_timeout, and a deadline already passed fails at once.
+// - Step limits complete with boost::asio::error::timed_out (retryable
+//   network failures); the message names the limit:
+//   `connect_timeout` bounds resolve, connect and the TLS handshake;
+//   `io_timeout` bounds each period without progress while writing or
+//   reading (a file body is written in 256 KiB chunks, each chunk bounded by
+//   io_timeout); `header_timeout` bounds the time from the end of the
+//   request to the end of the response header, interim 1xx responses
+//   included, so a server that drips its header a byte at a time is caught;
+//   the minimum progress rule (`min_progress_bytes` in every
+//   `progress_window` while a response body is read or a request body from
+//   memory is written) catches a body dripped slowly enough to defeat
+//   io_timeout.
+// The awaiting coroutine's per-operation cancellation (terminal) reaches every
+// step (waiting for a pool slot, resolve, connect, handshake, write, read) and
+// completes with boost::asio::error::operation_aborted. A connection whose
+// request failed or was cancelled is closed, never pooled again; its slot is
+// released.
+//
+// Interim responses: 1xx answers (100 Continue, 103 Early Hints, ...) are read
+// and skipped; the final answer is returned. 101 Switching Protocols (never
+// asked for) is returned as the answer and its connection is not pooled.
 //
 // TLS: OpenSSL through asio::ssl, TLS 1.2 or later, peer verification
 // against the system store (set_default_verify_paths) plus
@@ -51,9 +71,15 @@
 // non-blocking peek checks that the server has not closed it.
 //
 // Limits: max_header_bytes (default 64 KiB) and max_body_bytes (default
-// 64 MiB) bound a response; exceeding either completes with
+// 64 MiB) bound a response: memory for a buffered response stays within about
+// these limits plus one 64 KiB read buffer (a declared Content-Length above the
+// limit fails before any body byte is stored). Exceeding either completes with
 // errc::response_too_large (not retryable). Content-Length, chunked and
-// read-until-close framings are handled by Beast.
+// read-until-close framings are handled by Beast; an answer that is not
+// HTTP/1.x (a bad status line, an HTTP/0.9 reply, a broken chunk) completes
+// with errc::malformed_response, whose message keeps the parser's reason; a
+// connection closed before the end of the answer completes with Beast's
+// end_of_stream / partial_message (network failures).
 //
 // Secrets: error messages and diagnostics name the scheme, host, port and
 // path only, never a request header nor the query string.
@@ -130,7 +156,7 @@ struct response {
 /// Client configuration. Defaults are documented next to each field.
 struct client_options {
     client_options() = default;
-    clock* time = nullptr;  ///< converts request::deadline; nullptr = steady_clock()
+    clock* time = nullptr;  ///< the clock of every limit and of request::deadline; nullptr = steady_clock()
 
     std::size_t max_connections_per_origin = 16;  ///< callers beyond it wait (bounded by deadline, cancellation)
     /// An idle pooled connection older than this is closed instead of reused
@@ -140,6 +166,14 @@ struct client_options {
     duration connect_timeout = std::chrono::seconds(30);  ///< resolve + connect + TLS handshake; 0 = none
     duration io_timeout = std::chrono::seconds(60);       ///< longest stall while writing or reading; 0 = none
     duration request_timeout = std::chrono::seconds(0);   ///< whole request incl. waiting for a slot; 0 = none
+    /// From the end of the request to the end of the response header (1xx
+    /// included); 0 = none.
+    duration header_timeout = std::chrono::seconds(60);
+    /// Minimum progress rule: while a response body is read (or a request body
+    /// from memory written), every `progress_window` must carry at least
+    /// `min_progress_bytes`, else the request fails with timed_out. 0 in either = off.
+    duration progress_window = std::chrono::seconds(10);
+    std::uint64_t min_progress_bytes = 1024;
 
     std::uint32_t max_header_bytes = 64 * 1024;           ///< response header limit (errc::response_too_large)
     std::uint64_t max_body_bytes = 64ull * 1024 * 1024;   ///< response body limit (errc::response_too_large)

@@ -28,6 +28,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -171,6 +172,17 @@ struct config {
     resilience::clock* time = nullptr;  ///< processing, expiry, windows, latency; null: steady_clock()
     std::string file_uri_base = "https://generativelanguage.googleapis.com";  ///< for File.uri
     bool record_requests = false;       ///< keep a log of (time, route, status) for requests()
+
+    // Limits, on the server's clock (`time`); zero turns a timeout off.
+    duration idle_timeout = 610s;       ///< a connection waiting for a request closes after this (Google's front ends: 610 s)
+    duration header_timeout = 60s;      ///< a request's header must be complete this long after its first byte (else 408)
+    duration body_timeout = 60s;        ///< longest pause while reading a body (else 408) or writing an answer (else close)
+    duration upload_session_ttl = std::chrono::hours(24 * 7);  ///< an upload session expires this long after its start
+    std::size_t max_upload_sessions = 10000;  ///< open upload sessions kept; a new one past it evicts the oldest
+    std::uint64_t upload_limit = std::uint64_t{2} << 30;  ///< largest file (the service's 2 GiB); past it: 400 / 413
+    std::size_t max_poll_counters = 65536;  ///< per-file poll counters kept; a new one past it evicts the oldest
+    /// Where warnings go (a non-loopback address, file descriptors exhausted); empty: std::clog.
+    std::function<void(std::string_view)> warn;
 };
 
 struct route_stats {
@@ -188,6 +200,10 @@ struct stats {
     std::map<std::string, std::uint64_t> faults;   ///< fault kind (or "outage", "quota") -> injected
     std::map<std::string, std::uint64_t> polls;    ///< "files/<id>" -> files.get requests
     std::uint64_t files = 0;                       ///< files currently stored
+    std::uint64_t upload_sessions = 0;             ///< upload sessions currently kept
+    std::uint64_t poll_counters_evicted = 0;       ///< per-file poll counters dropped at max_poll_counters
+    std::uint64_t timeouts = 0;                    ///< connections ended by the idle, header or body timeout
+    std::uint64_t accept_failures = 0;             ///< accepts that failed (e.g. no file descriptor left)
 
     std::uint64_t requests(route r) const;
     std::uint64_t count(route r, int status) const;

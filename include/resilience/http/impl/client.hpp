@@ -10,14 +10,14 @@ namespace resilience::http {
 
 template <class CompletionToken>
 auto client::async_send(request req, CompletionToken&& token) {
-    return detail::async_run_result<response>(
+    return resilience::detail::async_run_result<response>(
         internal_executor(), get_executor(), nullptr,
         [this, r = std::move(req)]() mutable { return send(std::move(r)); }, std::forward<CompletionToken>(token));
 }
 
 template <class CompletionToken>
 auto client::async_send(request req, diagnostics& diag, CompletionToken&& token) {
-    return detail::async_run_result<response>(
+    return resilience::detail::async_run_result<response>(
         internal_executor(), get_executor(), &diag,
         [this, r = std::move(req)]() mutable { return send(std::move(r)); }, std::forward<CompletionToken>(token));
 }
