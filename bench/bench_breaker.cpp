@@ -22,7 +22,8 @@
 //     retries and for several budgets.
 //
 // Prints one JSON object per line.
-// Run: build/bench/bench_breaker [--waits N] [--workers N] [--ops N]
+// Run: build/bench/bench_breaker [--waits N] [--workers N] [--ops N] [--rules a,b]
+//      [--skip-breaker 1] [--skip-budget 1]
 #include <resilience/gemini/client.hpp>
 #include <resilience/retry.hpp>
 #include <resilience/retry_budget.hpp>
@@ -93,6 +94,11 @@ std::vector<rule> rules_compared() {
     fixed.break_multiplier = 1;
     fixed.max_break = 0ms;
     v.push_back({"window_0.5_min100_10s_fixed_break", fixed});
+    for (int n : {12, 20}) {
+        auto st = fixed;
+        st.failure_streak = n;
+        v.push_back({n == 12 ? "window_0.5_min100_10s_streak12" : "window_0.5_min100_10s_streak20", st});
+    }
     v.push_back({"gemini_client_default", gemini::default_breaker_window()});
     return v;
 }
@@ -252,6 +258,22 @@ std::size_t arg(int argc, char** argv, const char* name, std::size_t def) {
     return def;
 }
 
+// --rules a,b: only the rules whose name contains one of the comma-separated parts.
+bool rule_selected(int argc, char** argv, const char* name) {
+    for (int i = 1; i + 1 < argc; ++i) {
+        if (std::strcmp(argv[i], "--rules") != 0) continue;
+        std::string list = argv[i + 1];
+        for (std::size_t b = 0; b <= list.size();) {
+            std::size_t e = list.find(',', b);
+            if (e == std::string::npos) e = list.size();
+            if (e > b && std::string(name).find(list.substr(b, e - b)) != std::string::npos) return true;
+            b = e + 1;
+        }
+        return false;
+    }
+    return true;
+}
+
 const char* opt(const std::optional<double>& v, char* buf) {
     if (!v) return "null";
     std::snprintf(buf, 32, "%.2f", *v);
@@ -272,6 +294,7 @@ int main(int argc, char** argv) {
         // 1. random 503s
         for (double p : {0.05, 0.10, 0.30}) {
             for (const auto& r : rules_compared()) {
+                if (!rule_selected(argc, argv, r.name)) continue;
                 wait_scenario sc;
                 sc.waits = waits;
                 sc.p503 = p;
@@ -290,6 +313,7 @@ int main(int argc, char** argv) {
         // 2. outage: 1 hour from t = 60 s
         const duration out_start = 60s, out_len = 1h;
         for (const auto& r : rules_compared()) {
+            if (!rule_selected(argc, argv, r.name)) continue;
             wait_scenario sc;
             sc.waits = waits;
             sc.rules = r.rules;
@@ -320,6 +344,7 @@ int main(int argc, char** argv) {
         }
         // A lone wait in an outage from its first poll on.
         for (const auto& r : rules_compared()) {
+            if (!rule_selected(argc, argv, r.name)) continue;
             wait_scenario sc;
             sc.waits = 1;
             sc.rules = r.rules;

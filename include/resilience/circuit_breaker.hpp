@@ -13,7 +13,8 @@
 //   `failure_ratio` and either the window holds `minimum_throughput` calls or
 //   the last `failure_threshold` calls all failed (so a lone caller still
 //   opens it within a few failures, and thousands of polls do not open it
-//   on three unlucky ones). OPEN -> HALF_OPEN at the first admission request
+//   on three unlucky ones), or the last `failure_streak` calls all failed
+//   whatever the share (a busy breaker in an outage). OPEN -> HALF_OPEN at the first admission request
 //   once the break has passed; HALF_OPEN admits at most `half_open_probes`
 //   probes at a time; a probe's success closes it (and clears the window), a
 //   counted probe failure reopens it for a break `break_multiplier` times
@@ -108,6 +109,12 @@ struct breaker_rules {
     std::chrono::milliseconds sampling_duration{30000};  ///< window length, kept in 10 buckets; 100 ms..24 h
     double break_multiplier = 1;                         ///< break growth per failed probe; 1 = constant; 1..100
     std::chrono::milliseconds max_break{0};              ///< cap of the grown break (never below open_timeout); 0..24 h
+    /// With the window on: this many consecutive counted failures open it
+    /// whatever the window holds (Envoy's consecutive_5xx beside its
+    /// failure_percentage), so that a busy breaker opens fast in an outage
+    /// despite the successes still in its window; 0 = off; else 1..1000000,
+    /// and only with failure_ratio > 0.
+    int failure_streak = 0;
 };
 /// Checks the ranges above; the failure's message names the field.
 result<void> validate(const breaker_rules& r);

@@ -51,6 +51,13 @@ result<void> validate(const breaker_rules& r) {
     if (r.max_break.count() < 0 || r.max_break > day)
         return bad_rule("breaker.max_break = " + std::to_string(r.max_break.count()) +
                         " ms: must be between 0 and 86400000 ms");
+    if (r.failure_streak < 0 || r.failure_streak > 1'000'000)
+        return bad_rule("breaker.failure_streak = " + std::to_string(r.failure_streak) +
+                        ": must be 0 (off) or between 1 and 1000000");
+    if (r.failure_streak > 0 && r.failure_ratio == 0)
+        return bad_rule("breaker.failure_streak = " + std::to_string(r.failure_streak) +
+                        ": needs the failure-rate window (breaker.failure_ratio > 0); without it "
+                        "the breaker's failure threshold is the consecutive rule (set it to 0 too)");
     return {};
 }
 
@@ -65,6 +72,7 @@ breaker_machine::breaker_machine(breaker_config cfg, unsigned counted_kinds, bre
     if (rules_.sampling_duration < std::chrono::milliseconds(10)) rules_.sampling_duration = std::chrono::milliseconds(10);
     if (!(rules_.break_multiplier >= 1)) rules_.break_multiplier = 1;
     if (rules_.max_break < cfg_.open_timeout) rules_.max_break = cfg_.open_timeout;
+    if (rules_.failure_streak < 0) rules_.failure_streak = 0;
     bucket_len_ = std::chrono::duration_cast<duration>(rules_.sampling_duration) / buckets;
     break_ = cfg_.open_timeout;
 }
@@ -187,6 +195,10 @@ void breaker_machine::on_failure(const admission& a, error_kind k, time_point no
             return;
         }
         ++bucket_at(bucket_of(now)).failures;
+        if (rules_.failure_streak > 0 && failures_ >= rules_.failure_streak) {
+            go(breaker_state::open, now, transition_reason::failure_threshold, t);
+            return;
+        }
         const auto [s, f] = window(now);
         const double total = double(s + f);
         if (double(f) < rules_.failure_ratio * total) return;

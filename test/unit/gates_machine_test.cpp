@@ -251,6 +251,48 @@ BOOST_AUTO_TEST_CASE(window_below_minimum_throughput_opens_on_the_consecutive_ru
     }
 }
 
+// A busy breaker in an outage: the window still holds the successes from
+// before it, so the share is far from the ratio; `failure_streak`
+// consecutive failures open it anyway. A success breaks the streak.
+BOOST_AUTO_TEST_CASE(window_failure_streak_opens_a_busy_breaker) {
+    breaker_rules r = window(0.5, 100, 10s);
+    r.failure_streak = 15;
+    breaker_machine m(cfg(3, 60s), default_counted_kinds, r);
+    breaker_machine plain(cfg(3, 60s), default_counted_kinds, window(0.5, 100, 10s));
+    std::optional<breaker_transition> t, tp;
+    auto a = m.try_admit(t0, t);
+    auto b = plain.try_admit(t0, tp);
+    time_point now = t0;
+    for (int i = 0; i < 1000; ++i) {
+        m.on_success(a, now += 1ms, t);
+        plain.on_success(b, now, tp);
+    }
+    for (int i = 0; i < 14; ++i) m.on_failure(a, error_kind::retryable_server, now += 1ms, t);
+    m.on_success(a, now += 1ms, t);  // breaks the streak
+    for (int i = 0; i < 14; ++i) {
+        m.on_failure(a, error_kind::retryable_server, now += 1ms, t);
+        plain.on_failure(b, error_kind::retryable_server, now, tp);
+    }
+    BOOST_TEST(m.state() == breaker_state::closed);
+    BOOST_TEST(m.consecutive_failures() == 14);
+    BOOST_TEST(!t);
+    // Non-counted failures (the service answered) neither count nor break it.
+    m.on_failure(a, error_kind::retryable_rate_limit, now += 1ms, t);
+    BOOST_TEST(m.consecutive_failures() == 14);
+    m.on_failure(a, error_kind::retryable_server, now += 1ms, t);  // the 15th in a row, 29 of 1,030
+    plain.on_failure(b, error_kind::retryable_server, now, tp);
+    BOOST_REQUIRE(t);
+    BOOST_TEST(t->reason == transition_reason::failure_threshold);
+    BOOST_TEST(m.state() == breaker_state::open);
+    BOOST_TEST((m.open_until() == now + 60s));
+    BOOST_TEST(plain.state() == breaker_state::closed);  // without the streak rule: still closed
+    // Closed again by a probe: the streak starts over.
+    auto p = m.try_admit(now + 60s, t);
+    m.on_success(p, now + 60s, t);
+    BOOST_TEST(m.state() == breaker_state::closed);
+    BOOST_TEST(m.consecutive_failures() == 0);
+}
+
 // Outcomes older than the sampling duration leave the window.
 BOOST_AUTO_TEST_CASE(window_forgets_what_is_older_than_the_sampling_duration) {
     breaker_machine m(cfg(3, 60s), default_counted_kinds, window(0.5, 10, 10s));
@@ -365,6 +407,9 @@ BOOST_AUTO_TEST_CASE(rules_out_of_range_are_clear_errors) {
     bad([](breaker_rules& r) { r.break_multiplier = std::nan(""); }, "breaker.break_multiplier");
     bad([](breaker_rules& r) { r.max_break = -1ms; }, "breaker.max_break");
     bad([](breaker_rules& r) { r.max_break = 25h; }, "breaker.max_break");
+    bad([](breaker_rules& r) { r.failure_streak = -1; }, "breaker.failure_streak");
+    bad([](breaker_rules& r) { r.failure_ratio = 0.5; r.failure_streak = 1'000'001; }, "breaker.failure_streak");
+    bad([](breaker_rules& r) { r.failure_streak = 15; }, "needs the failure-rate window");
     BOOST_TEST(bool(validate(breaker_rules{})));
 }
 

@@ -63,6 +63,7 @@ inline breaker_rules default_breaker_window() {
     r.failure_ratio = 0.5;
     r.minimum_throughput = 100;
     r.sampling_duration = std::chrono::seconds(10);
+    r.failure_streak = 15;
     return r;
 }
 
