@@ -586,6 +586,7 @@ struct exchange_result {
     bool keep_alive = false;
     limit_kind timeout = limit_kind::none;  // the limit that expired, if ec is a timeout
     const char* what = "";          // the failing step, for messages
+    error_code cause;               // the parser's own code behind malformed_response (e.g. "bad status")
 };
 
 // The minimum progress rule (client_options::progress_window and
@@ -626,6 +627,7 @@ asio::awaitable<exchange_result> write_and_read(client::impl& self, connection& 
     auto failed = [&](const char* what) {
         r.ec = map_io_error(ec, cs, lim);
         if (r.ec == asio::error::timed_out || r.ec == errc::attempt_timeout) r.timeout = lim.kind();
+        if (r.ec == errc::malformed_response) r.cause = ec;
         r.what = what;
     };
 
@@ -901,6 +903,10 @@ asio::awaitable<result<response>> client::impl::run(request req) {
         slot.conn.reset();
         if (!stale) {
             if (ex_r.timeout != limit_kind::none) co_return fail_timeout(ex_r.ec, ex_r.timeout, ex_r.what, t);
+            if (ex_r.cause) {
+                failure f = fail(ex_r.ec, ex_r.what, t);
+                co_return failure(f.code, f.what() + " (" + ex_r.cause.message() + ")");
+            }
             co_return fail(ex_r.ec, ex_r.what, t);
         }
         ++stale_resends;
