@@ -384,6 +384,27 @@ BOOST_AUTO_TEST_CASE(poll_counters_are_bounded) {
     BOOST_CHECK_EQUAL(st.polls_of("files/nosuchfile0"), 0u);  // evicted
 }
 
+BOOST_AUTO_TEST_CASE(a_deleted_files_poll_counter_goes_with_it) {
+    make(sim::config());
+    auto gone = srv->add_file("gone");
+    auto kept = srv->add_file("kept");
+    run([&]() -> asio::awaitable<void> {
+        async_client c(co_await asio::this_coro::executor, srv->port());
+        const std::string empty;
+        const headers hs = key_h();
+        const std::string t_gone = "/v1beta/" + gone, t_kept = "/v1beta/" + kept;
+        co_await c.send(http::verb::get, t_gone, empty, hs);
+        co_await c.send(http::verb::get, t_kept, empty, hs);
+        co_await c.send(http::verb::delete_, t_gone, empty, hs);
+        done = true;
+    });
+    auto st = srv->snapshot();
+    BOOST_CHECK_EQUAL(st.polls.size(), 1u);
+    BOOST_CHECK_EQUAL(st.polls_of(gone), 0u);
+    BOOST_CHECK_EQUAL(st.polls_of(kept), 1u);
+    BOOST_CHECK_EQUAL(st.poll_counters_evicted, 0u);
+}
+
 BOOST_AUTO_TEST_CASE(latency_faults_add_up_without_overflow) {
     make(sim::config());
     // Ten latencies of 1e9 s (the most a plan holds) and one absurd one from
