@@ -183,7 +183,7 @@ struct client::impl {
         upload_url = root + prefix + "/upload/" + opts.api_version + "/files";
         this->origin = origin_of(api_root);
         if (opts.max_response_bytes == 0)
-            throw resilience::error(failure(make_error_code(errc::invalid_config), "max_response_bytes must be positive"));
+            throw resilience::error(failure(make_error_code(resilience::errc::invalid_config), "max_response_bytes must be positive"));
         if (opts.chunk_size == 0 || opts.chunk_size % upload_granularity != 0)
             throw resilience::error(failure(make_error_code(resilience::errc::invalid_config),
                                             "chunk_size must be a positive multiple of 8388608 bytes"));
@@ -238,7 +238,7 @@ struct client::impl {
     }
     // An answer as it arrives from the HTTP client.
     result<http::response> received(result<http::response> r) const {
-        if (!r && r.error().code == errc::response_too_large) {
+        if (!r && r.error().code == http::errc::response_too_large) {
             failure f = std::move(r).error();
             f.diag.message = f.what() + " (a Gemini answer is read up to " +
                              std::to_string(http.options().max_body_bytes) +

@@ -99,7 +99,7 @@ BOOST_AUTO_TEST_CASE(an_upload_stored_as_failed_is_reported_and_deleted) {
     fx.run([&]() -> asio::awaitable<void> { r = co_await fx.client->upload(path); });
     BOOST_REQUIRE(r && !*r);
     const std::string msg = r->error().what();
-    BOOST_TEST((r->error().code == errc::file_failed), msg);
+    BOOST_TEST((r->error().code == gemini::errc::file_failed), msg);
     BOOST_TEST(msg.find("FAILED") != std::string::npos, msg);
     BOOST_TEST(msg.find("was deleted") != std::string::npos, msg);
     BOOST_TEST(!named_file(msg).empty(), msg);
@@ -119,7 +119,7 @@ BOOST_AUTO_TEST_CASE(a_failed_upload_whose_deletion_fails_names_the_file_left) {
     fx.run([&]() -> asio::awaitable<void> { r = co_await fx.client->upload(path); });
     BOOST_REQUIRE(r && !*r);
     const std::string msg = r->error().what();
-    BOOST_TEST((r->error().code == errc::file_failed), msg);
+    BOOST_TEST((r->error().code == gemini::errc::file_failed), msg);
     BOOST_TEST(msg.find("is left on the server: deleting it failed") != std::string::npos, msg);
     const std::string name = named_file(msg);
     BOOST_TEST(fx.srv->file_bytes(name).has_value(), name);  // the file named is the one left
@@ -139,7 +139,7 @@ BOOST_AUTO_TEST_CASE(the_deletion_of_a_failed_upload_is_bounded_by_its_deadline)
     fx.run([&]() -> asio::awaitable<void> { r = co_await fx.client->upload(path, std::move(uo)); });
     BOOST_REQUIRE(r && !*r);
     const std::string msg = r->error().what();
-    BOOST_TEST((r->error().code == errc::file_failed), msg);
+    BOOST_TEST((r->error().code == gemini::errc::file_failed), msg);
     BOOST_TEST(msg.find("is left on the server") != std::string::npos, msg);
     BOOST_TEST((fx.clk.now() <= uo.deadline));
     BOOST_TEST(fx.srv->snapshot().files == 1u);
@@ -156,7 +156,7 @@ BOOST_AUTO_TEST_CASE(a_media_task_whose_file_ends_failed_deletes_it) {
     fx.run([&]() -> asio::awaitable<void> { r = co_await gemini::run_media_task(*fx.client, task_for(path)); });
     BOOST_REQUIRE(r && !*r);
     const std::string msg = r->error().what();
-    BOOST_TEST((r->error().code == errc::file_failed), msg);
+    BOOST_TEST((r->error().code == gemini::errc::file_failed), msg);
     BOOST_TEST(msg.find(", deleted)") != std::string::npos, msg);
     BOOST_TEST(fx.srv->snapshot().files == 0u);
     std::filesystem::remove(path);
@@ -218,7 +218,7 @@ BOOST_AUTO_TEST_CASE(an_answer_over_max_response_bytes_ends_the_call_at_once) {
     body_size = 17u << 20;
     auto big = get(*dflt);
     BOOST_REQUIRE(!big);
-    BOOST_TEST((big.error().code == errc::response_too_large), big.error().what());
+    BOOST_TEST((big.error().code == resilience::http::errc::response_too_large), big.error().what());
     BOOST_TEST(big.error().what().find("max_response_bytes") != std::string::npos, big.error().what());
     BOOST_TEST(big.error().what().find(std::to_string(16u << 20)) != std::string::npos, big.error().what());
     BOOST_TEST(requests == 1);  // not retried
@@ -232,7 +232,7 @@ BOOST_AUTO_TEST_CASE(an_answer_over_max_response_bytes_ends_the_call_at_once) {
     body_size = 4097;
     auto past = get(*small);
     BOOST_REQUIRE(!past);
-    BOOST_TEST((past.error().code == errc::response_too_large), past.error().what());
+    BOOST_TEST((past.error().code == resilience::http::errc::response_too_large), past.error().what());
 
     // Zero is refused, not taken as "no limit".
     gemini::client_options zero;
