@@ -340,8 +340,9 @@ struct client::impl {
     asio::any_io_executor user_ex;         // as given to the constructor
     // ex and same_ex never change after construction: send() reads them from any thread.
     client_options opts;
-    // The steady clock: socket limits are Beast's own timers (same clock, no
-    // extra coroutine). Any other clock: a watchdog on clock::sleep_until.
+    // The steady clock: now() reads it directly, and over TCP the limits are
+    // Beast's own timers (native_timers: same clock, no extra coroutine).
+    // Any other clock: a watchdog on clock::sleep_until.
     bool native_time = true;
     // Limits on Beast's stream timers (the steady clock over the TCP path);
     // otherwise (another clock, or a connector's streams) on the watchdog.
@@ -373,8 +374,9 @@ struct slot_guard {
 };
 
 // The time limits of one request, on the client's clock. With the steady
-// clock, a step's limit is set on Beast's stream timer (or on the wait's own
-// timer), as a plain Beast client does. With any other clock, one watchdog
+// clock over TCP, a step's limit is set on Beast's stream timer (or on the
+// wait's own timer), as a plain Beast client does. With any other clock, or
+// over a connector's streams (which have no such timer), one watchdog
 // coroutine per request sleeps on the clock until the current limit and ends
 // the step in progress when it passes (it closes the connection or cancels
 // the wait), so that virtual time covers a request down to the socket.
