@@ -581,7 +581,7 @@ asio::awaitable<result<conn_ptr>> open_custom(client::impl& self, const target_i
     }
     error_code ec = st->ec;
     if (!ec && cancelled(cs)) ec = asio::error::operation_aborted;
-    if (!ec && !st->stream) ec = make_error_code(errc::invalid_argument);  // the connector's bug, not the network's
+    if (!ec && !st->stream) ec = make_error_code(resilience::errc::invalid_argument);  // the connector's bug, not the network's
     if (ec) {
         st->stream.close();
         co_return fail(ec, "connect", t);

@@ -265,7 +265,7 @@ BOOST_AUTO_TEST_CASE(body_over_max_body_bytes) {
         for (int i = 0; i < 2; ++i) {
             auto r = co_await c.send(get("http://api.example/big"));
             BOOST_TEST_REQUIRE(!r.has_value());
-            BOOST_TEST(r.error().code == make_error_code(errc::response_too_large));
+            BOOST_TEST(r.error().code == make_error_code(rh::errc::response_too_large));
             BOOST_TEST(resilience::classify(r.error().code) == error_kind::non_retryable_client);
             BOOST_TEST(c.stats().idle == 0u);  // never pooled again
             BOOST_TEST(c.stats().in_use == 0u);
@@ -281,7 +281,7 @@ BOOST_AUTO_TEST_CASE(malformed_status_line) {
         rh::client c(h.ctx, h.options());
         auto r = co_await c.send(get("http://api.example/files/1"));
         BOOST_TEST_REQUIRE(!r.has_value());
-        BOOST_TEST(r.error().code == make_error_code(errc::malformed_response));
+        BOOST_TEST(r.error().code == make_error_code(rh::errc::malformed_response));
         BOOST_TEST(resilience::classify(r.error().code) == error_kind::retryable_server);
         BOOST_TEST(what(r).find("bad status") != std::string::npos, what(r));
         BOOST_TEST(c.stats().stale_resends == 0u);

@@ -24,9 +24,9 @@
 //   from within the call or later (the client posts the result to its own
 //   executor): with an empty code and a connected stream, or with a code
 //   (the request then fails with it, classified as usual: asio's network
-//   codes such as connection_refused are retried). A stream's executor is
-//   the one its operations complete on; the client's internal executor or
-//   the io_context it belongs to keeps the client single-threaded.
+//   codes such as connection_refused are retried). Build the stream on the
+//   client's io_context (or executor): its operations complete on the
+//   client's executor, as with any Asio stream.
 // - For an https origin the stream must already speak TLS (the connector
 //   handshakes and verifies); the client writes plain HTTP/1.1 bytes over it.
 // - Limits: connect_timeout and the request's deadline bound the connector;
