@@ -82,6 +82,18 @@ result<std::string> checked_file_name(const std::string& name) {
     return n;
 }
 
+// Best effort, bounded by the call's deadline: deletes a file that a call
+// about to report a failure created. The note for the failure's message says
+// what became of it, so that a file left on the server is always named.
+asio::awaitable<std::string> discard_created(client& c, const std::string& name, time_point deadline) {
+    auto cs = co_await asio::this_coro::cancellation_state;
+    if (cs.cancelled() != asio::cancellation_type::none)
+        co_return " (" + name + " is left on the server: the call was cancelled)";
+    auto r = co_await c.remove(name, deadline);
+    if (r) co_return " (" + name + " was deleted)";
+    co_return " (" + name + " is left on the server: deleting it failed: " + r.error().what() + ")";
+}
+
 struct chunk_outcome {
     std::optional<file> done;    // the finalized file
     bool session_lost = false;   // the server no longer knows the session: start again
@@ -118,6 +130,7 @@ struct client::impl {
     static http::client_options http_options(const client_options& o) {
         http::client_options h = o.http;
         if (!h.time) h.time = o.time;
+        if (o.max_response_bytes > 0) h.max_body_bytes = std::min(h.max_body_bytes, o.max_response_bytes);
         return h;
     }
 
@@ -169,6 +182,8 @@ struct client::impl {
         api_root = root + prefix + "/" + opts.api_version;
         upload_url = root + prefix + "/upload/" + opts.api_version + "/files";
         this->origin = origin_of(api_root);
+        if (opts.max_response_bytes == 0)
+            throw resilience::error(failure(make_error_code(resilience::errc::invalid_config), "max_response_bytes must be positive"));
         if (opts.chunk_size == 0 || opts.chunk_size % upload_granularity != 0)
             throw resilience::error(failure(make_error_code(resilience::errc::invalid_config),
                                             "chunk_size must be a positive multiple of 8388608 bytes"));
@@ -223,6 +238,14 @@ struct client::impl {
     }
     // An answer as it arrives from the HTTP client.
     result<http::response> received(result<http::response> r) const {
+        if (!r && r.error().code == http::errc::response_too_large) {
+            failure f = std::move(r).error();
+            f.diag.message = f.what() + " (a Gemini answer is read up to " +
+                             std::to_string(http.options().max_body_bytes) +
+                             " bytes of body, client_options::max_response_bytes, and " +
+                             std::to_string(http.options().max_header_bytes) + " bytes of header)";
+            return clean(std::move(f));
+        }
         if (!r) return clean(std::move(r).error());
         scrub(r->body);
         return r;
@@ -460,6 +483,18 @@ asio::awaitable<result<file>> client::upload(std::string path, upload_options o)
             auto chunk_op = [&](const attempt_context& a) { return d.upload_chunk(*session, path, size, offset, a); };
             auto c = co_await d.pipe.run(chunk_op, make_call(o.deadline, display, o.retry, o.on_status));
             if (!c) co_return c.error();
+            if (c->done && c->done->state == file_state::failed) {
+                // The server stored the file as FAILED: the upload failed, and
+                // the file it left behind is deleted (best effort).
+                const std::string stored = c->done->name;
+                failure f(make_error_code(errc::file_failed),
+                          "upload of " + display + ": the server stored the file as FAILED: " +
+                              (c->done->error ? c->done->error->message : std::string("no error given")));
+                if (c->done->error) f.diag.status = std::to_string(c->done->error->code);
+                const std::string note = co_await discard_created(*this, stored, o.deadline);
+                f.diag.message += note;
+                co_return f;
+            }
             if (c->done) co_return std::move(*c->done);
             lost = c->session_lost;
         }

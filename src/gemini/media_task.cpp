@@ -23,14 +23,23 @@ asio::awaitable<result<media_task_result>> run_media_task(client& c, media_task_
     auto uploaded = co_await c.upload(o.file_path, std::move(up));
     if (!uploaded) co_return uploaded.error();
 
-    // A failure after the upload names the uploaded file, so that the caller
-    // can clean up; with delete_after the task deletes it itself (unless the
-    // task was cancelled: a cancelled coroutine can make no further call).
+    // A failure after the upload names the uploaded file and what became of
+    // it. The task deletes it (best effort, bounded by the task's deadline)
+    // with delete_after, and always when it ended FAILED (it can never be
+    // used); never after cancellation (a cancelled coroutine can make no
+    // further call). Otherwise it is kept for the caller, named.
     auto after_upload = [&](failure f) -> asio::awaitable<failure> {
-        f.diag.message += " (uploaded as " + uploaded->name + ")";
+        f.diag.message += " (uploaded as " + uploaded->name;
         auto cs = co_await asio::this_coro::cancellation_state;
-        if (o.delete_after && cs.cancelled() == asio::cancellation_type::none)
-            (void)co_await c.remove(uploaded->name, o.deadline);
+        if (cs.cancelled() != asio::cancellation_type::none) {
+            f.diag.message += ", left on the server: the task was cancelled)";
+        } else if (o.delete_after || f.code == errc::file_failed) {
+            auto r = co_await c.remove(uploaded->name, o.deadline);
+            f.diag.message += r ? std::string(", deleted)")
+                                : ", left on the server: deleting it failed: " + r.error().what() + ")";
+        } else {
+            f.diag.message += ", kept)";
+        }
         co_return f;
     };
 

@@ -6,6 +6,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/url/parse.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 namespace resilience::sim::detail {
@@ -148,6 +149,11 @@ response upload_start(server_impl& s, const request& req, time_point now) {
     if (auto h = header(req, "x-goog-upload-header-content-type"); !h.empty()) sr.mime_type = h;
     if (sr.mime_type.empty() || sr.mime_type == "application/octet-stream")
         return bad("Unsupported MIME type: application/octet-stream");
+    // A media type is printable ASCII (RFC 9110 tokens and parameters); a
+    // header's raw bytes that are not UTF-8 would make the File's JSON invalid.
+    if (sr.mime_type.size() > 255 ||
+        std::any_of(sr.mime_type.begin(), sr.mime_type.end(), [](unsigned char c) { return c < 0x20 || c > 0x7e; }))
+        return bad("Invalid MIME type: it must be printable ASCII, at most 255 characters.");
     if (sr.declared_size && *sr.declared_size > s.cfg.upload_limit)
         return bad("The file size exceeds the limit of " + std::to_string(s.cfg.upload_limit) + " bytes.");
 

@@ -272,10 +272,10 @@ bool store::get(std::string_view id, time_point now, std::string& body) {
             poll_order_.pop_front();
             ++polls_evicted_;
         }
-        p = polls_.emplace(std::string(id), 0).first;
         poll_order_.emplace_back(id);
+        p = polls_.emplace(std::string(id), poll_counter{0, std::prev(poll_order_.end())}).first;
     }
-    ++p->second;
+    ++p->second.n;
     auto* f = find_locked(id, now);
     if (!f) return false;
     int state = now < f->ready_at ? 0 : f->fails ? 2 : 1;
@@ -331,6 +331,12 @@ bool store::remove(std::string_view id, time_point now) {
     auto* f = find_locked(id, now);
     if (!f) return false;
     by_seq_.erase(f->seq);
+    // Its poll counter goes with it: a server whose files come and go keeps
+    // no counter of a deleted one (memory stays flat, not just bounded).
+    if (auto p = polls_.find(f->id); p != polls_.end()) {
+        poll_order_.erase(p->second.at);
+        polls_.erase(p);
+    }
     files_.erase(f->id);
     return true;
 }
@@ -391,7 +397,7 @@ std::size_t store::file_count() const {
 std::map<std::string, std::uint64_t> store::polls() const {
     std::lock_guard lk(mu_);
     std::map<std::string, std::uint64_t> out;
-    for (const auto& [id, n] : polls_) out.emplace("files/" + id, n);
+    for (const auto& [id, c] : polls_) out.emplace("files/" + id, c.n);
     return out;
 }
 

@@ -11,7 +11,7 @@
 #include <boost/json/object.hpp>
 
 #include <chrono>
-#include <deque>
+#include <list>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -134,8 +134,14 @@ private:
     std::unordered_map<std::string, upload_session, string_hash, std::equal_to<>> sessions_;
     std::map<std::uint64_t, std::string> session_order_;  // oldest first (they expire in this order)
     std::uint64_t next_session_ = 1;
-    std::unordered_map<std::string, std::uint64_t, string_hash, std::equal_to<>> polls_;  // by id
-    std::deque<std::string> poll_order_;  // ids of polls_, oldest counter first
+    // Poll counters by id, and their ids oldest first (a deleted file's
+    // counter goes with it, from the middle of the order).
+    struct poll_counter {
+        std::uint64_t n = 0;
+        std::list<std::string>::iterator at;
+    };
+    std::unordered_map<std::string, poll_counter, string_hash, std::equal_to<>> polls_;
+    std::list<std::string> poll_order_;
     std::uint64_t polls_evicted_ = 0;
 };
 

@@ -25,6 +25,7 @@
 #include <boost/json/parse.hpp>
 
 #include <cstddef>
+#include <cstdio>
 #include <cstdint>
 #include <cstdlib>
 #include <sstream>
@@ -105,7 +106,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             res[http::field::content_type].starts_with("application/json")) {
             boost::system::error_code jec;
             (void)boost::json::parse(res.body(), jec);
-            if (jec) std::abort();
+            if (jec) {
+                std::fprintf(stderr, "fuzz_sim: %s %s: a %d answer whose JSON does not parse (%s):\n%s\n",
+                             std::string(req.method_string()).c_str(), target.c_str(), status, jec.message().c_str(),
+                             res.body().c_str());
+                std::abort();
+            }
         }
         std::ostringstream out;
         out << res;

@@ -384,6 +384,51 @@ BOOST_AUTO_TEST_CASE(poll_counters_are_bounded) {
     BOOST_CHECK_EQUAL(st.polls_of("files/nosuchfile0"), 0u);  // evicted
 }
 
+BOOST_AUTO_TEST_CASE(a_deleted_files_poll_counter_goes_with_it) {
+    make(sim::config());
+    auto gone = srv->add_file("gone");
+    auto kept = srv->add_file("kept");
+    run([&]() -> asio::awaitable<void> {
+        async_client c(co_await asio::this_coro::executor, srv->port());
+        const std::string empty;
+        const headers hs = key_h();
+        const std::string t_gone = "/v1beta/" + gone, t_kept = "/v1beta/" + kept;
+        co_await c.send(http::verb::get, t_gone, empty, hs);
+        co_await c.send(http::verb::get, t_kept, empty, hs);
+        co_await c.send(http::verb::delete_, t_gone, empty, hs);
+        done = true;
+    });
+    auto st = srv->snapshot();
+    BOOST_CHECK_EQUAL(st.polls.size(), 1u);
+    BOOST_CHECK_EQUAL(st.polls_of(gone), 0u);
+    BOOST_CHECK_EQUAL(st.polls_of(kept), 1u);
+    BOOST_CHECK_EQUAL(st.poll_counters_evicted, 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_mime_type_that_is_not_printable_ascii_is_refused) {
+    // fuzz_sim's find: raw bytes of a header that are not UTF-8 made the
+    // File's JSON invalid.
+    make(sim::config());
+    std::vector<int> statuses;
+    std::string last_message;
+    run([&]() -> asio::awaitable<void> {
+        async_client c(co_await asio::this_coro::executor, srv->port());
+        for (std::string type : {std::string("text/plain\xf0x"), std::string(300, 'a'), std::string("text/plain; charset=utf-8")}) {
+            headers hs = key_h();
+            hs.emplace_back("X-Goog-Upload-Protocol", "resumable");
+            hs.emplace_back("X-Goog-Upload-Command", "start");
+            hs.emplace_back("X-Goog-Upload-Header-Content-Type", type);
+            const std::string target = "/upload/v1beta/files", empty;
+            auto res = co_await c.send(http::verb::post, target, empty, hs);
+            statuses.push_back(static_cast<int>(res.result_int()));
+            if (res.result_int() == 400) last_message = message_of(res);
+        }
+        done = true;
+    });
+    BOOST_TEST(statuses == (std::vector<int>{400, 400, 200}), boost::test_tools::per_element());
+    BOOST_TEST(last_message.find("MIME type") != std::string::npos, last_message);
+}
+
 BOOST_AUTO_TEST_CASE(latency_faults_add_up_without_overflow) {
     make(sim::config());
     // Ten latencies of 1e9 s (the most a plan holds) and one absurd one from

@@ -88,6 +88,14 @@ struct client_options {
     /// server whose page tokens never end; a revisited token ends it at once).
     int list_max_pages = 10000;
     std::uint64_t list_max_bytes = 256ull << 20;
+    /// The largest answer body read (its JSON is parsed whole, at several
+    /// times its size in memory): a larger one ends the call at once with
+    /// errc::response_too_large (not retried), before its body is stored when
+    /// it declares its length. The Gemini answers are far smaller (a File
+    /// about 1 KiB, a files.list page of 100 about 100 KiB, a generateContent
+    /// answer at most a few MiB). The limit used is the smaller of this and
+    /// http.max_body_bytes (64 MiB by default); must be positive.
+    std::uint64_t max_response_bytes = 16ull << 20;
 
     /// Defaults, then the GEMINI_* environment, then `overrides` (code wins).
     static result<client_options> from_env(const config_overrides& overrides = {},
@@ -141,7 +149,10 @@ public:
 
     /// Resumable upload in chunk_size pieces streamed from the file. A failed
     /// chunk asks the server where it stands (`query`) and resumes; a session
-    /// the server no longer knows is restarted (at most twice).
+    /// the server no longer knows is restarted (at most twice). A file the
+    /// server stores as FAILED fails the upload (errc::file_failed) and is
+    /// deleted (best effort, within the deadline); the error names it and
+    /// says whether it was deleted.
     boost::asio::awaitable<result<file>> upload(std::string path, upload_options opts = upload_options());
 
     /// files.get. `name` is "files/ID", "ID" or a file URI.

@@ -36,8 +36,9 @@ struct media_task_options {
     wait_options wait{};                ///< poll schedule while PROCESSING (its deadline is ignored)
     time_point deadline = time_point::max();  ///< for the whole task
     /// Delete the uploaded file at the end, also when waiting or generating
-    /// failed (best effort; not after cancellation). Either way, a failure
-    /// after the upload names the uploaded file in its message.
+    /// failed (best effort; not after cancellation). A file that ended FAILED
+    /// is deleted either way. A failure after the upload names the uploaded
+    /// file and what became of it ("deleted", "kept", "left on the server: ...").
     bool delete_after = false;
 };
 

@@ -180,7 +180,7 @@ struct config {
     duration upload_session_ttl = std::chrono::hours(24 * 7);  ///< an upload session expires this long after its start
     std::size_t max_upload_sessions = 10000;  ///< open upload sessions kept; a new one past it evicts the oldest
     std::uint64_t upload_limit = std::uint64_t{2} << 30;  ///< largest file (the service's 2 GiB); past it: 400 / 413
-    std::size_t max_poll_counters = 65536;  ///< per-file poll counters kept; a new one past it evicts the oldest
+    std::size_t max_poll_counters = 65536;  ///< per-file poll counters kept; a new one past it evicts the oldest (a deleted file's goes with it)
     /// Where warnings go (a non-loopback address, file descriptors exhausted); empty: std::clog.
     std::function<void(std::string_view)> warn;
 };
