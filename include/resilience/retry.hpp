@@ -252,6 +252,8 @@ private:
 
     retry_options opts_;
     clock* clock_;
+    /// Attempt 0 on the quick path (no deadline), shared by its calls.
+    attempt_context quick_context_;
     jitter_source rng_;
     /// No pipeline event handler and no attempt timeout.
     bool quick_ = false;

@@ -19,6 +19,7 @@ std::uint64_t random_seed() {
 pipeline::pipeline(retry_options opts)
     : opts_(std::move(opts)),
       clock_(opts_.time ? opts_.time : &steady_clock()),
+      quick_context_{0, time_point::max(), clock_},
       rng_(opts_.seed ? opts_.seed : random_seed()),
       quick_(!opts_.on_event && opts_.policy.attempt_timeout.count() <= 0),
       gates_(opts_.breaker || opts_.cooldown) {}
@@ -55,15 +56,16 @@ boost::asio::awaitable<error_code> wait_breaker(clock& time, circuit_breaker& b,
 // ---------------------------------------------------------------------------
 // retry_fsm: inputs
 
-retry_fsm::retry_fsm(const retry_options& opts, clock& time, jitter_source& rng, const call_options& call) noexcept
+retry_fsm::retry_fsm(const retry_options& opts, clock& time, jitter_source& rng, const call_options& call,
+                     breaker_permit& permit) noexcept
     : opts_(opts),
-      time_(time),
       rng_(rng),
       call_(call),
       policy_(call.policy ? *call.policy : opts.policy),
+      permit_(permit),
       events_(opts.on_event || call.on_event),
       gated_(opts.breaker || opts.cooldown) {
-    ctx_.time = &time_;
+    ctx_.time = &time;
     // The start time is read only when something needs it now (a deadline,
     // an attempt timeout, events); otherwise at the first failure, so that
     // the success path reads no clock (diag.elapsed then counts from the end
@@ -72,20 +74,19 @@ retry_fsm::retry_fsm(const retry_options& opts, clock& time, jitter_source& rng,
 }
 
 retry_action retry_fsm::start() {
-    attempt_ = 0;
+    ctx_.attempt = 0;
     return next_attempt();
 }
 
-retry_action retry_fsm::first_failed(breaker_permit permit, failure f, bool cancelled) {
-    permit_ = std::move(permit);
-    attempt_ = 0;
+retry_action retry_fsm::first_failed(failure f, bool cancelled) {
+    ctx_.attempt = 0;
     phase_ = phase::attempting;
     return attempt_failed(std::move(f), cancelled);
 }
 
 retry_action retry_fsm::attempt_succeeded() {
-    transition(record_success(opts_, permit_), attempt_);
-    if (events_) emit_simple(event_type::attempt_succeeded, attempt_);
+    transition(record_success(opts_, permit_), ctx_.attempt);
+    if (events_) emit_simple(event_type::attempt_succeeded, ctx_.attempt);
     phase_ = phase::succeeded;
     return {};
 }
@@ -109,7 +110,7 @@ retry_action retry_fsm::wait_finished(error_code ec, bool cancelled) {
         failure last = take_failure();
         return give_up(cancelled_in_backoff(std::move(last)));
     }
-    ++attempt_;
+    ++ctx_.attempt;
     return next_attempt();
 }
 
@@ -143,7 +144,7 @@ retry_action retry_fsm::fail() {
 void retry_fsm::start_clock() {
     if (started_) return;
     started_ = true;
-    start_ = time_.now();
+    start_ = time().now();
 }
 
 void retry_fsm::emit(event& e) {
@@ -154,7 +155,7 @@ void retry_fsm::emit(event& e) {
     if (call_id_ == 0) call_id_ = next_call_id.fetch_add(1, std::memory_order_relaxed);
     e.max_retries = policy_.max_retries;
     e.subject = call_.subject;
-    e.at = time_.now();
+    e.at = time().now();
     e.elapsed = e.at - start_;
     e.call_id = call_id_;
     if (e.type == event_type::attempt_started)
@@ -196,11 +197,11 @@ void retry_fsm::transition(const std::optional<breaker_transition>& t, int attem
 }
 
 retry_fsm::gate retry_fsm::pass_gates(retry_action& wait) {
-    const int attempt = attempt_;
+    const int attempt = ctx_.attempt;
     const time_point deadline = call_.deadline;
     // Cooldown first: a call held back by the quota must not take a probe slot.
     if (const auto& cd = opts_.cooldown; cd && !cd->never_deferred()) {
-        const time_point now = time_.now();
+        const time_point now = time().now();
         if (auto until = cd->blocked_until(scope_key(), now)) {
             start_clock();
             if (*until >= deadline) {
@@ -238,7 +239,7 @@ retry_fsm::gate retry_fsm::pass_gates(retry_action& wait) {
         }
         start_clock();
         const admission_mode mode = call_.admission ? *call_.admission : opts_.admission;
-        const time_point now = time_.now();
+        const time_point now = time().now();
         auto refuse = [&](std::string msg, give_up_reason why) {
             f_ = std::make_unique<failure>(make_error_code(errc::circuit_open), std::move(msg));
             finish(*f_, attempt, why);
@@ -269,16 +270,15 @@ retry_fsm::gate retry_fsm::pass_gates(retry_action& wait) {
 failure retry_fsm::cancelled_in_gate() {
     failure f(make_error_code(boost::asio::error::operation_aborted), "operation cancelled");
     start_clock();
-    finish(f, attempt_, give_up_reason::cancelled);
+    finish(f, ctx_.attempt, give_up_reason::cancelled);
     return f;
 }
 
 bool retry_fsm::begin_attempt() {
-    const int attempt = attempt_;
-    ctx_.attempt = attempt;
+    const int attempt = ctx_.attempt;
     ctx_.deadline = call_.deadline;
     if (policy_.attempt_timeout.count() > 0 || call_.deadline != time_point::max()) {
-        const time_point now = time_.now();
+        const time_point now = time().now();
         if (now >= call_.deadline) {
             f_ = std::make_unique<failure>(make_error_code(errc::deadline_exceeded),
                                            "deadline exceeded before attempt " + std::to_string(attempt + 1));
@@ -308,7 +308,7 @@ error_kind retry_fsm::kind_of(const failure& f) const {
 void retry_fsm::finish(failure& f, int attempts, give_up_reason why, std::optional<error_kind> kind) {
     start_clock();
     f.diag.attempts = attempts;
-    f.diag.elapsed = time_.now() - start_;
+    f.diag.elapsed = time().now() - start_;
     f.diag.gave_up = why;
     if (events_) {
         event e;
@@ -327,12 +327,12 @@ failure retry_fsm::cancelled_in_backoff(failure last) {
     failure f(make_error_code(boost::asio::error::operation_aborted));
     f.diag = std::move(last.diag);
     f.diag.message = "operation cancelled";
-    finish(f, attempt_ + 1, give_up_reason::cancelled);
+    finish(f, ctx_.attempt + 1, give_up_reason::cancelled);
     return f;
 }
 
 bool retry_fsm::failed(failure& f, bool cancelled, time_point& wake) {
-    const int attempt = attempt_;
+    const int attempt = ctx_.attempt;
     start_clock();
     error_kind kind = kind_of(f);
     if (cancelled) kind = error_kind::non_retryable_aborted;
@@ -376,7 +376,7 @@ bool retry_fsm::failed(failure& f, bool cancelled, time_point& wake) {
         f.diag.retry_after && (kind == error_kind::retryable_rate_limit ||
                                (is_retryable(kind) && f.diag.http_status == 503));
     if (throttled && opts_.cooldown) {
-        const time_point now = time_.now();
+        const time_point now = time().now();
         const duration d = std::max(duration::zero(), std::min<duration>(*f.diag.retry_after, policy_.pushback_cap()));
         opts_.cooldown->defer(scope_key(), now + d, now);
     }
@@ -405,7 +405,7 @@ bool retry_fsm::failed(failure& f, bool cancelled, time_point& wake) {
     if (delay < duration::zero()) delay = duration::zero();
     previous_delay_ = delay;
 
-    const time_point now = time_.now();
+    const time_point now = time().now();
     if (call_.deadline != time_point::max() && (call_.deadline - now) <= delay)
         return give_up(give_up_reason::deadline);
     wake = now + delay;

@@ -58,7 +58,12 @@ struct fixture {
     void record_events() {
         opts.on_event = [this](const resilience::event& e) { events.push_back(e.type); };
     }
-    std::unique_ptr<retry_fsm> machine() { return std::make_unique<retry_fsm>(opts, clk, rng, call); }
+    std::vector<std::unique_ptr<resilience::breaker_permit>> permits;  // the shell's, one per machine
+    std::unique_ptr<retry_fsm> machine(const call_options& c) {
+        permits.push_back(std::make_unique<resilience::breaker_permit>());
+        return std::make_unique<retry_fsm>(opts, clk, rng, c, *permits.back());
+    }
+    std::unique_ptr<retry_fsm> machine() { return machine(call); }
 };
 
 // Codes of the core's neighbours only: the fixture's classifier decides.
@@ -189,7 +194,8 @@ BOOST_FIXTURE_TEST_CASE(pushback_replaces_the_backoff_and_holds_the_scope, fixtu
     BOOST_TEST((a.until < t0 + 7s + 700ms));
     // Another call of the scope is held by the cooldown before its attempt 0.
     call_options other;
-    retry_fsm m2(opts, clk, rng, other);
+    auto m2p = machine(other);
+    retry_fsm& m2 = *m2p;
     auto b = m2.start();
     BOOST_TEST((b.type == retry_action_type::sleep));
     BOOST_TEST((b.until >= t0 + 7s));
@@ -263,7 +269,7 @@ BOOST_FIXTURE_TEST_CASE(the_budget_refuses_a_retry_without_waiting, fixture) {
 BOOST_FIXTURE_TEST_CASE(first_failed_continues_after_the_quick_path, fixture) {
     record_events();
     auto m = machine();
-    auto a = m->first_failed(resilience::breaker_permit{}, server_error(), false);
+    auto a = m->first_failed(server_error(), false);
     BOOST_TEST((a.type == retry_action_type::sleep));
     a = m->wait_finished({}, false);
     BOOST_TEST((a.type == retry_action_type::attempt));

@@ -56,16 +56,20 @@ struct retry_action {
 
 class retry_fsm {
 public:
-    /// `opts` (the pipeline's), `time`, `rng` and `call` must outlive the machine.
-    retry_fsm(const retry_options& opts, clock& time, jitter_source& rng, const call_options& call) noexcept;
+    /// `opts` (the pipeline's), `time`, `rng`, `call` and `permit` (the
+    /// breaker's permit for the attempt in progress, held by the shell so
+    /// that the quick path can fill it before the machine exists) must
+    /// outlive the machine.
+    retry_fsm(const retry_options& opts, clock& time, jitter_source& rng, const call_options& call,
+              breaker_permit& permit) noexcept;
     retry_fsm(const retry_fsm&) = delete;
     retry_fsm& operator=(const retry_fsm&) = delete;
 
     /// Before attempt 0: gates, deadline, then the first action.
     retry_action start();
     /// Attempt 0 ran ahead of the machine (pipeline::run's quick path, with
-    /// `permit` from the breaker) and failed: continue from there.
-    retry_action first_failed(breaker_permit permit, failure f, bool cancelled);
+    /// the permit it took) and failed: continue from there.
+    retry_action first_failed(failure f, bool cancelled);
 
     /// The attempt asked for succeeded (returns done).
     retry_action attempt_succeeded();
@@ -89,9 +93,9 @@ public:
         return f;
     }
     /// The attempt number in progress (0-based).
-    int attempt() const noexcept { return attempt_; }
+    int attempt() const noexcept { return ctx_.attempt; }
 
-    clock& time() const noexcept { return time_; }
+    clock& time() const noexcept { return *ctx_.time; }
     circuit_breaker* breaker() const noexcept { return opts_.breaker.get(); }
 
 private:
@@ -118,12 +122,11 @@ private:
     std::uint64_t scope_key();
 
     const retry_options& opts_;
-    clock& time_;
     jitter_source& rng_;
     const call_options& call_;
     const retry_policy& policy_;
-    attempt_context ctx_;
-    breaker_permit permit_;
+    breaker_permit& permit_;
+    attempt_context ctx_;  // ctx_.attempt: the attempt in progress; ctx_.time: the clock
     time_point start_{};
     duration previous_delay_{};
     std::uint64_t scope_key_ = 0;
@@ -131,7 +134,6 @@ private:
     time_point attempt_start_{};  // of the attempt in progress (events only)
     std::uint64_t call_id_ = 0;   // event::call_id, drawn at the first event
     std::unique_ptr<failure> f_;  // the last failure (kept on the heap: off the success path)
-    int attempt_ = 0;
     phase phase_ = phase::idle;
     bool started_ = false;
     bool events_ = false;

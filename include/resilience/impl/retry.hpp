@@ -102,8 +102,9 @@ public:
         if (on_) st_.~retry_fsm();
     }
     explicit operator bool() const noexcept { return on_; }
-    retry_fsm& emplace(const retry_options& opts, clock& time, jitter_source& rng, const call_options& call) {
-        ::new (static_cast<void*>(&st_)) retry_fsm(opts, time, rng, call);
+    retry_fsm& emplace(const retry_options& opts, clock& time, jitter_source& rng, const call_options& call,
+                       breaker_permit& permit) {
+        ::new (static_cast<void*>(&st_)) retry_fsm(opts, time, rng, call, permit);
         on_ = true;
         return st_;
     }
@@ -191,9 +192,7 @@ boost::asio::awaitable<result<T>> pipeline::run_body(Factory factory, Call call)
     detail::lazy_fsm st;  // built only when needed (not on the quick success path)
     detail::retry_action act;
     if (quick_call(call) && (!gates_ || quick_gates(permit))) {
-        attempt_context actx;
-        actx.time = clock_;
-        result<T> r = co_await detail::call_attempt<T>(factory, actx);
+        result<T> r = co_await detail::call_attempt<T>(factory, quick_context_);
         if (r) {
             (void)detail::record_success(opts_, permit);
             co_return r;
@@ -201,10 +200,10 @@ boost::asio::awaitable<result<T>> pipeline::run_body(Factory factory, Call call)
         // Read before the next co_await (see detail::drive).
         auto cs = co_await boost::asio::this_coro::cancellation_state;
         const bool cancelled = cs.cancelled() != boost::asio::cancellation_type::none;
-        act = st.emplace(opts_, *clock_, rng_, detail::options_of(call))
-                  .first_failed(std::move(permit), std::move(r).error(), cancelled);
+        act = st.emplace(opts_, *clock_, rng_, detail::options_of(call), permit)
+                  .first_failed(std::move(r).error(), cancelled);
     } else {
-        act = st.emplace(opts_, *clock_, rng_, detail::options_of(call)).start();
+        act = st.emplace(opts_, *clock_, rng_, detail::options_of(call), permit).start();
     }
     if (act.type == detail::retry_action_type::done) co_return st->take_failure();
     co_return co_await detail::drive<T>(factory, *st, act);
