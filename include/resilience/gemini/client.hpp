@@ -14,7 +14,7 @@
 // Error model: every call returns resilience::result<T>; a failure carries
 // the last error's code and diagnostics (HTTP status, Google status, server
 // message, RetryInfo, quota, attempts, elapsed). A per-day or file-storage
-// quota is errc::quota_exhausted and is not retried.
+// quota is gemini::errc::quota_exhausted and is not retried.
 //
 // Two spellings of every call: `co_await c.get(name)` returns result<T>
 // (the convenient one), and `c.async_get(name, deadline, [diag,] token)`
@@ -32,7 +32,7 @@
 //
 // Secrets: the API key travels only in the x-goog-api-key header, and only
 // to the configured origin (an upload session URL elsewhere is refused with
-// errc::untrusted_url); it never appears in a URL, a status line, an event or
+// gemini::errc::untrusted_url); it never appears in a URL, a status line, an event or
 // an error message. A key echoed back by a server is scrubbed from every text
 // the client takes from an answer (bodies, error fields, file fields).
 //
@@ -83,7 +83,7 @@ struct client_options {
     clock* time = nullptr;        ///< nullptr = steady_clock()
     std::uint64_t seed = 0;       ///< jitter seed; 0 = random
     http::client_options http{};  ///< pool size, timeouts, TLS
-    /// files.list stops with errc::malformed_response after this many pages,
+    /// files.list stops with http::errc::malformed_response after this many pages,
     /// or when the answers' bodies add up to more than list_max_bytes (a
     /// server whose page tokens never end; a revisited token ends it at once).
     int list_max_pages = 10000;
@@ -160,8 +160,8 @@ public:
                                                                      status_handler on_status = status_handler());
 
     /// Polls files.get until the file is ACTIVE (returned), FAILED
-    /// (errc::file_failed with the server's error), or the deadline
-    /// (errc::deadline_exceeded naming the last state seen). While PROCESSING
+    /// (gemini::errc::file_failed with the server's error), or the deadline
+    /// (resilience::errc::deadline_exceeded naming the last state seen). While PROCESSING
     /// the pause grows from poll_initial by poll_multiplier up to poll_max;
     /// failed requests follow the retry policy, and the circuit breaker is
     /// waited for rather than failed on; an outage shorter than the deadline
@@ -192,8 +192,8 @@ public:
     // flight and any wait (backoff, breaker, cooldown, poll pause), is never
     // retried, and completes with operation_aborted; nothing stays pending.
     // Errors: as the co_await form (the last error's code after retries,
-    // errc::deadline_exceeded, errc::quota_exhausted, errc::file_failed,
-    // errc::invalid_argument, operation_aborted, ...).
+    // resilience::errc::deadline_exceeded, gemini::errc::quota_exhausted, gemini::errc::file_failed,
+    // resilience::errc::invalid_argument, operation_aborted, ...).
     // Thread safety: any number of operations may be started from any
     // threads of a multi-threaded io_context without user strands: each
     // enters the client's strand at its boundary. (The co_await forms above
