@@ -18,6 +18,7 @@
 
 #include <resilience/diagnostics.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string_view>
@@ -41,15 +42,23 @@ duration backoff_cap(const backoff_policy& p, int retry) noexcept;
 /// and the delay chosen before the previous retry (used by decorrelated).
 duration backoff_delay(const backoff_policy& p, int retry, double u, duration previous) noexcept;
 
-/// A small, fast, seedable generator (splitmix64). Thread-safe when shared
-/// through `next_shared` (one atomic add per draw).
+/// A small, fast, seedable generator (splitmix64 over an atomic counter): the
+/// one generator of the library (backoff and cooldown jitter, the Gemini
+/// poll jitter). Thread-safe: each draw is one relaxed atomic add, and the
+/// sequence is the same for a given seed when draws are not concurrent.
 class jitter_source {
 public:
     explicit jitter_source(std::uint64_t seed = 0x853c49e6748fea9bULL) noexcept : state_(seed) {}
+    /// Copies the current state (the copy continues the same sequence).
+    jitter_source(const jitter_source& o) noexcept : state_(o.state_.load(std::memory_order_relaxed)) {}
+    jitter_source& operator=(const jitter_source& o) noexcept {
+        state_.store(o.state_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+        return *this;
+    }
     /// The next sample in [0, 1).
     double next() noexcept;
     std::uint64_t next_u64() noexcept;
-    void seed(std::uint64_t s) noexcept { state_ = s; }
+    void seed(std::uint64_t s) noexcept { state_.store(s, std::memory_order_relaxed); }
 
     // UniformRandomBitGenerator, so it plugs into <random> too.
     using result_type = std::uint64_t;
@@ -58,7 +67,7 @@ public:
     result_type operator()() noexcept { return next_u64(); }
 
 private:
-    std::uint64_t state_;
+    std::atomic<std::uint64_t> state_;
 };
 
 /// Maps 64 random bits to a double in [0, 1).

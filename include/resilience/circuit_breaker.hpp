@@ -330,6 +330,11 @@ private:
     std::optional<breaker_transition> succeeded_slow(const breaker_machine::admission& a);
     using tx = std::optional<breaker_transition>;
     void finish(const breaker_machine::admission& a, int outcome, error_kind k, tx& t) noexcept;
+    /// Runs `step(now, t)` on the machine under the lock (successes folded
+    /// first), publishes the result, then reports the transition and wakes
+    /// the waiters outside the lock. Every change of the machine goes here.
+    template <class Step>
+    tx change(Step step);
     void after_change_locked(const tx& t, std::vector<std::shared_ptr<waiter>>& wake, bool generation_changed);
     void publish_locked() noexcept;
     void notify(const tx& t, std::vector<std::shared_ptr<waiter>>& wake) noexcept;

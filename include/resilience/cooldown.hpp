@@ -39,6 +39,13 @@ std::uint64_t scope_hash(std::string_view scope) noexcept;
 /// the key in hex. Safe to log: the key cannot be read back from it.
 std::string make_scope(std::string_view host, std::string_view api_key);
 
+/// When a call held by a cooldown that ends at `until` (and lasted `held`
+/// when the call met it) wakes, given a sample u in [0, 1): spread over a
+/// tenth of `held` (at most 2 s) after `until`, so that the held calls do not
+/// all go at once: the first one released learns whether the quota is back,
+/// and a new pushback holds the others again before they ask.
+time_point cooldown_release(time_point until, duration held, double u) noexcept;
+
 /// The pure per-scope "not before" map.
 class cooldown_state {
 public:

@@ -175,10 +175,23 @@ using factory_awaitable_t = decltype(call_factory(std::declval<F&>(), std::declv
 template <class F>
 using factory_value_t = typename unwrap_result<typename awaitable_value<factory_awaitable_t<F>>::type>::type;
 
-/// The non-template part of the retry loop: decisions, status text, events.
-class retry_state;
+/// The retry loop's decisions, without I/O (detail/retry_fsm.hpp).
+class retry_fsm;
 /// A default-constructed call_options, shared (never modified).
 const call_options& default_call_options() noexcept;
+/// run(factory) without call options: the default ones, none in the frame.
+struct no_call_options {};
+inline const call_options& options_of(const call_options& c) noexcept { return c; }
+inline const call_options& options_of(no_call_options) noexcept { return default_call_options(); }
+
+/// A successful attempt, heard by the breaker (through the permit) and the
+/// budget: the one place both the quick path and retry_fsm record it.
+inline std::optional<breaker_transition> record_success(const retry_options& o, breaker_permit& permit) {
+    std::optional<breaker_transition> t;
+    if (permit) t = permit.succeeded();
+    if (const auto& b = o.budget) b->on_success();
+    return t;
+}
 
 }  // namespace detail
 
@@ -213,10 +226,13 @@ public:
     auto async_run(const Executor& ex, Factory factory, call_options call, diagnostics& diag, CompletionToken&& token);
 
     /// A sample in [0, 1) from the pipeline's jitter source (thread-safe).
-    double next_uniform() noexcept;
+    double next_uniform() noexcept { return rng_.next(); }
 
 private:
-    friend class detail::retry_state;
+    /// The one body of run(factory[, call]) (impl/retry.hpp); async_run
+    /// co_spawns it too.
+    template <class T, class Factory, class Call>
+    boost::asio::awaitable<result<T>> run_body(Factory factory, Call call);
 
     /// The gates' success path for attempt 0 (breaker CLOSED, no cooldown in
     /// force); no side effect when it returns false.
@@ -226,18 +242,20 @@ private:
         if (const auto& b = opts_.breaker) return b->try_acquire_closed(permit);
         return true;
     }
-    /// Attempt 0 succeeded on the quick path: the breaker and the budget hear
-    /// it (no event to emit: quick_ implies no event handler).
-    void quick_succeeded(breaker_permit& permit) {
-        if (permit) (void)permit.succeeded();
-        if (const auto& b = opts_.budget) b->on_success();
+    /// Attempt 0 of `call` may run on the quick path (no retry_fsm): no
+    /// pipeline or call event handler, no deadline, no attempt timeout.
+    bool quick_call(detail::no_call_options) const noexcept { return quick_; }
+    bool quick_call(const call_options& call) const noexcept {
+        return quick_ && call.deadline == time_point::max() && !call.on_event &&
+               (!call.policy || call.policy->attempt_timeout.count() <= 0);
     }
 
     retry_options opts_;
     clock* clock_;
-    std::atomic<std::uint64_t> rng_;
-    /// No pipeline event handler and no attempt timeout: attempt 0 of a call
-    /// without a deadline (or call event handler) needs no retry_state.
+    /// Attempt 0 on the quick path (no deadline), shared by its calls.
+    attempt_context quick_context_;
+    jitter_source rng_;
+    /// No pipeline event handler and no attempt timeout.
     bool quick_ = false;
     /// A breaker or a cooldown is set.
     bool gates_ = false;
@@ -250,6 +268,7 @@ boost::asio::awaitable<result<detail::factory_value_t<Factory>>> retry(Factory f
 
 }  // namespace resilience
 
+#include <resilience/detail/retry_fsm.hpp>
 #include <resilience/impl/retry.hpp>
 #include <resilience/impl/async_retry.hpp>
 

@@ -17,8 +17,9 @@
 // fail for a while; at the fault rates a plain retry rides out (up to 30%
 // measured) the budget refuses nothing.
 //
-// Tokens are kept in thousandths in one atomic integer: lock-free, and a
-// success at a full bucket does not write at all. Defaults chosen by
+// Tokens are kept in thousandths: budget_state is the pure bucket, and the
+// shared retry_budget runs it on one atomic integer (lock-free; a success at
+// a full bucket does not write at all). Defaults chosen by
 // bench/bench_breaker (docs/design-notes.md, "Retry budget").
 
 #include <resilience/diagnostics.hpp>
@@ -35,33 +36,41 @@ struct budget_config {
 /// Checks the ranges above; the failure's message names the field.
 result<void> validate(const budget_config& c);
 
-/// The pure bucket (thousandths of a token). Its rules are also offered on
-/// a token count passed in (allows, after_failure, after_success), so that
-/// retry_budget applies exactly these rules to its atomic count.
+/// The pure bucket, in thousandths of a token. Its whole mutable state is
+/// the count (count()), so that the shared retry_budget keeps just that in
+/// one atomic and runs this machine on it (at()): the rules tested here are
+/// the rules that run.
 class budget_state {
 public:
     /// Throws resilience::error (invalid_config) on a value out of range.
     explicit budget_state(budget_config cfg = {});
-    bool retry_allowed() const noexcept { return allows(tokens_); }
-    void on_failure() noexcept { tokens_ = after_failure(tokens_); }
-    void on_success() noexcept { tokens_ = after_success(tokens_); }
+    /// True while a retry may be made (tokens > max_tokens / 2).
+    bool retry_allowed() const noexcept { return tokens_ > threshold_; }
+    /// A retryable failure: one token less (never below zero).
+    void on_failure() noexcept { tokens_ = tokens_ >= 1000 ? tokens_ - 1000 : 0; }
+    /// A success: token_ratio tokens more (never above max_tokens).
+    void on_success() noexcept { tokens_ = tokens_ + ratio_ >= max_ ? max_ : tokens_ + ratio_; }
+    bool full() const noexcept { return tokens_ >= max_; }
     double tokens() const noexcept { return static_cast<double>(tokens_) / 1000.0; }
     const budget_config& config() const noexcept { return cfg_; }
 
-    /// The rules, on a count of thousandths of a token.
-    bool allows(std::int64_t t) const noexcept { return t > threshold_; }
-    std::int64_t after_failure(std::int64_t t) const noexcept { return t >= 1000 ? t - 1000 : 0; }
-    std::int64_t after_success(std::int64_t t) const noexcept { return t + ratio_ >= max_ ? max_ : t + ratio_; }
-    bool full(std::int64_t t) const noexcept { return t >= max_; }
-    std::int64_t max_milli() const noexcept { return max_; }
+    /// The count, in thousandths of a token.
+    std::int64_t count() const noexcept { return tokens_; }
+    /// The same bucket holding `count` thousandths.
+    budget_state at(std::int64_t count) const noexcept {
+        budget_state s(*this);
+        s.tokens_ = count;
+        return s;
+    }
 
 private:
     budget_config cfg_;
     std::int64_t max_, ratio_, threshold_, tokens_;
 };
 
-/// Shared across threads; every member is lock-free. The rules are
-/// budget_state's, applied to one atomic count.
+/// Shared across threads; every member is lock-free: budget_state run on
+/// one atomic count (a compare-and-swap per change; a success at a full
+/// bucket does not write).
 class retry_budget {
 public:
     /// Throws resilience::error (invalid_config) on a value out of range.
@@ -70,19 +79,22 @@ public:
     retry_budget& operator=(const retry_budget&) = delete;
 
     /// True while a retry may be made (tokens > max_tokens / 2).
-    bool retry_allowed() const noexcept { return rules_.allows(tokens_.load(std::memory_order_relaxed)); }
+    bool retry_allowed() const noexcept { return now().retry_allowed(); }
     /// A retryable failure: one token less.
-    void on_failure() noexcept;
+    void on_failure() noexcept { update(&budget_state::on_failure); }
     /// A success: token_ratio tokens more (no write when full).
     void on_success() noexcept {
-        if (!rules_.full(tokens_.load(std::memory_order_relaxed))) add_success();
+        if (!now().full()) update(&budget_state::on_success);
     }
-    double tokens() const noexcept { return static_cast<double>(tokens_.load(std::memory_order_relaxed)) / 1000.0; }
-    const budget_config& config() const noexcept { return rules_.config(); }
+    double tokens() const noexcept { return now().tokens(); }
+    const budget_config& config() const noexcept { return initial_.config(); }
 
 private:
-    void add_success() noexcept;
-    budget_state rules_;
+    budget_state now() const noexcept { return initial_.at(tokens_.load(std::memory_order_relaxed)); }
+    /// Applies `step` to the shared count (no write when it changes nothing).
+    void update(void (budget_state::*step)() noexcept) noexcept;
+
+    const budget_state initial_;  // the rules, at a full bucket
     std::atomic<std::int64_t> tokens_;
 };
 

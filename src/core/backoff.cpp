@@ -68,7 +68,8 @@ duration backoff_delay(const backoff_policy& p, int retry, double u, duration pr
 }
 
 std::uint64_t jitter_source::next_u64() noexcept {
-    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    constexpr std::uint64_t golden = 0x9e3779b97f4a7c15ULL;
+    std::uint64_t z = state_.fetch_add(golden, std::memory_order_relaxed) + golden;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);

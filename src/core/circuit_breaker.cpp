@@ -303,23 +303,9 @@ breaker_state circuit_breaker::state() const noexcept {
 
 circuit_breaker::acquire_result circuit_breaker::try_acquire() {
     acquire_result r;
-    const std::uint64_t w = word_.load(std::memory_order_acquire);
-    if ((w & state_mask) == static_cast<std::uint64_t>(breaker_state::closed)) {
-        // Fast path: no lock, no clock.
-        breaker_machine::admission a;
-        a.admitted = true;
-        a.generation = w >> gen_shift;
-        r.permit = breaker_permit(this, a);
-        return r;
-    }
-    std::vector<std::shared_ptr<waiter>> wake;
-    {
-        std::lock_guard lk(mu_);
-        const std::uint64_t before = m_.version();
-        const time_point now = clock_->now();
-        fold_successes_locked(now);
-        breaker_machine::admission a = m_.try_admit(now, r.transition);
-        after_change_locked(r.transition, wake, m_.version() != before);
+    if (try_acquire_closed(r.permit)) return r;  // fast path: no lock, no clock
+    r.transition = change([&](time_point now, tx& t) {
+        const breaker_machine::admission a = m_.try_admit(now, t);
         r.state = a.state;
         if (a.admitted) {
             r.permit = breaker_permit(this, a);
@@ -327,9 +313,26 @@ circuit_breaker::acquire_result circuit_breaker::try_acquire() {
             r.retry_at = a.retry_at;
             r.version = m_.version();
         }
-    }
-    notify(r.transition, wake);
+    });
     return r;
+}
+
+template <class Step>
+circuit_breaker::tx circuit_breaker::change(Step step) {
+    tx t;
+    std::vector<std::shared_ptr<waiter>> wake;
+    {
+        std::lock_guard lk(mu_);
+        const std::uint64_t before = m_.version();
+        const time_point now = clock_->now();
+        fold_successes_locked(now);
+        step(now, t);
+        // A freed probe slot bumps the version too: the waiters re-check,
+        // the first takes the slot, the rest wait again.
+        after_change_locked(t, wake, m_.version() != before);
+    }
+    notify(t, wake);
+    return t;
 }
 
 void circuit_breaker::after_change_locked(const tx& t, std::vector<std::shared_ptr<waiter>>& wake,
@@ -358,23 +361,14 @@ void circuit_breaker::notify(const tx& t, std::vector<std::shared_ptr<waiter>>& 
 }
 
 void circuit_breaker::finish(const breaker_machine::admission& a, int outcome, error_kind k, tx& t) noexcept {
-    std::vector<std::shared_ptr<waiter>> wake;
-    {
-        std::lock_guard lk(mu_);
-        const std::uint64_t vbefore = m_.version();
-        const time_point now = clock_->now();
-        fold_successes_locked(now);
+    t = change([&](time_point now, tx& out) {
         if (outcome == 0)
-            m_.on_success(a, now, t);
+            m_.on_success(a, now, out);
         else if (outcome == 1)
-            m_.on_failure(a, k, now, t);
+            m_.on_failure(a, k, now, out);
         else
             m_.on_abandon(a);
-        // A freed probe slot bumps the version too: the waiters re-check,
-        // the first takes the slot, the rest wait again.
-        after_change_locked(t, wake, m_.version() != vbefore);
-    }
-    notify(t, wake);
+    });
 }
 
 std::optional<breaker_transition> circuit_breaker::succeeded_slow(const breaker_machine::admission& a) {
@@ -474,31 +468,11 @@ std::size_t circuit_breaker::waiters() const {
 }
 
 void circuit_breaker::isolate() {
-    tx t;
-    std::vector<std::shared_ptr<waiter>> wake;
-    {
-        std::lock_guard lk(mu_);
-        const std::uint64_t before = m_.version();
-        const time_point now = clock_->now();
-        fold_successes_locked(now);
-        m_.isolate(now, t);
-        after_change_locked(t, wake, m_.version() != before);
-    }
-    notify(t, wake);
+    (void)change([&](time_point now, tx& t) { m_.isolate(now, t); });
 }
 
 void circuit_breaker::reset() {
-    tx t;
-    std::vector<std::shared_ptr<waiter>> wake;
-    {
-        std::lock_guard lk(mu_);
-        const std::uint64_t before = m_.version();
-        const time_point now = clock_->now();
-        fold_successes_locked(now);
-        m_.reset(now, t);
-        after_change_locked(t, wake, m_.version() != before);
-    }
-    notify(t, wake);
+    (void)change([&](time_point now, tx& t) { m_.reset(now, t); });
 }
 
 }  // namespace resilience

@@ -1,5 +1,7 @@
 #include <resilience/cooldown.hpp>
 
+#include <algorithm>
+
 namespace resilience {
 
 std::uint64_t scope_hash(std::string_view scope) noexcept {
@@ -18,6 +20,11 @@ std::string make_scope(std::string_view host, std::string_view api_key) {
     s += '#';
     for (int i = 60; i >= 0; i -= 4) s += hex[(h >> i) & 0xf];
     return s;
+}
+
+time_point cooldown_release(time_point until, duration held, double u) noexcept {
+    const duration spread = std::min<duration>(held / 10, std::chrono::seconds(2));
+    return until + std::chrono::duration_cast<duration>(spread * u);
 }
 
 void cooldown_state::defer(std::uint64_t scope, time_point until) {

@@ -30,17 +30,14 @@ budget_state::budget_state(budget_config cfg) : cfg_(cfg) {
     tokens_ = max_;
 }
 
-retry_budget::retry_budget(budget_config cfg) : rules_(cfg), tokens_(rules_.max_milli()) {}
+retry_budget::retry_budget(budget_config cfg) : initial_(cfg), tokens_(initial_.count()) {}
 
-void retry_budget::on_failure() noexcept {
+void retry_budget::update(void (budget_state::*step)() noexcept) noexcept {
     std::int64_t t = tokens_.load(std::memory_order_relaxed);
-    while (t > 0 && !tokens_.compare_exchange_weak(t, rules_.after_failure(t), std::memory_order_relaxed)) {
-    }
-}
-
-void retry_budget::add_success() noexcept {
-    std::int64_t t = tokens_.load(std::memory_order_relaxed);
-    while (!rules_.full(t) && !tokens_.compare_exchange_weak(t, rules_.after_success(t), std::memory_order_relaxed)) {
+    for (;;) {
+        budget_state s = initial_.at(t);
+        (s.*step)();
+        if (s.count() == t || tokens_.compare_exchange_weak(t, s.count(), std::memory_order_relaxed)) return;
     }
 }
 

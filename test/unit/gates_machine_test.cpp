@@ -452,6 +452,20 @@ BOOST_AUTO_TEST_CASE(budget_config_out_of_range_is_a_clear_error) {
     BOOST_TEST(bool(validate(budget_config{1000, 1000})));
 }
 
+// What the shared class keeps in its atomic is the machine's whole state.
+BOOST_AUTO_TEST_CASE(count_and_at_carry_the_whole_state) {
+    budget_state b(budget_config{10, 0.5});
+    BOOST_TEST(b.count() == 10000);
+    b.on_failure();
+    const budget_state c = budget_state(budget_config{10, 0.5}).at(b.count());
+    BOOST_TEST(c.tokens() == 9.0);
+    BOOST_TEST(c.retry_allowed() == b.retry_allowed());
+    BOOST_TEST(!c.full());
+    BOOST_TEST(c.at(10000).full());
+    BOOST_TEST(!c.at(5000).retry_allowed());  // not above half
+    BOOST_TEST(c.at(5001).retry_allowed());
+}
+
 // The shared class applies budget_state's rules: the same sequence of
 // outcomes leaves both with the same tokens and the same decision.
 BOOST_AUTO_TEST_CASE(shared_budget_follows_the_pure_rules) {
