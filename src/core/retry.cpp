@@ -53,6 +53,7 @@ void retry_state::emit(event& e) {
     if (call_id_ == 0) call_id_ = next_call_id.fetch_add(1, std::memory_order_relaxed);
     e.max_retries = policy_.max_retries;
     e.subject = call_.subject;
+    e.tag = call_.tag;
     e.at = time().now();
     e.elapsed = e.at - start_;
     e.call_id = call_id_;
@@ -145,8 +146,9 @@ retry_state::gate retry_state::pass_gates(int attempt, breaker_permit& permit) {
         if (mode == admission_mode::fail_fast)
             return give_up(make_error_code(errc::circuit_open), "circuit breaker is " + state + "; call not made",
                            give_up_reason::circuit_open);
+        // The deadline owns this ending: one code wherever it expires.
         if (now >= deadline || (r.retry_at != time_point::max() && r.retry_at >= deadline))
-            return give_up(make_error_code(errc::circuit_open),
+            return give_up(make_error_code(errc::deadline_exceeded),
                            "circuit breaker is " + state + " and will not admit the call before the deadline",
                            give_up_reason::deadline);
         wait_until_ = std::min(r.retry_at, deadline);
@@ -275,6 +277,15 @@ failure retry_state::cancelled(failure last, int attempt) {
 
 bool retry_state::failed(failure& f, int attempt, bool cancelled, time_point& wake, breaker_permit& permit) {
     start_clock();
+    // The overall deadline cut the attempt: the transport's own deadline code
+    // (the HTTP client's request deadline, set from attempt_context::deadline)
+    // becomes the call's, so that an expired deadline has one code wherever
+    // it expires (pool wait, connect, I/O) and the breaker never hears it.
+    if (!cancelled && f.code == errc::attempt_timeout && call_.deadline != time_point::max() &&
+        time().now() >= call_.deadline) {
+        f.diag.message = "deadline exceeded during attempt " + std::to_string(attempt + 1) + " (" + f.what() + ")";
+        f.code = make_error_code(errc::deadline_exceeded);
+    }
     error_kind kind = kind_of(f);
     if (cancelled) kind = error_kind::non_retryable_aborted;
     // The breaker hears the verdict; a call cut by cancellation or by the
@@ -348,8 +359,14 @@ bool retry_state::failed(failure& f, int attempt, bool cancelled, time_point& wa
     previous_delay_ = delay;
 
     const time_point now = time().now();
-    if (call_.deadline != time_point::max() && (call_.deadline - now) <= delay)
+    if (call_.deadline != time_point::max() && (call_.deadline - now) <= delay) {
+        // The backoff would end past the deadline: not slept, and the call
+        // ends with the deadline's code; the last error stays in the message.
+        f.code = make_error_code(errc::deadline_exceeded);
+        f.diag.message = "deadline exceeded: retry " + std::to_string(k) + " would start in " +
+                         format_seconds(delay) + ", after the deadline (last error: " + message + ")";
         return give_up(give_up_reason::deadline);
+    }
     wake = now + delay;
     if (pushback && throttled && p_.opts_.cooldown) {
         p_.opts_.cooldown->defer(scope_key(), wake, now);
