@@ -76,7 +76,7 @@ struct call_setup {
     call_setup& operator=(const call_setup&) = delete;
     resilience::call_options call;
     retry_policy policy;
-    status_handler say;  // the call's status handler, tagged
+    status_handler say;  // the call's own status handler, tagged; empty = the client's
 };
 
 constexpr std::chrono::hours day{24};
@@ -274,8 +274,11 @@ struct client::impl {
         } else {
             s.policy = pipe.options().policy;
         }
-        s.say = tagged(o.on_status ? o.on_status : opts.on_status, o.tag);
-        if (o.on_status || !o.tag.empty()) s.call.on_status = s.say;
+        // Nothing copied on the common path (the pipeline has the client's).
+        if (o.on_status || !o.tag.empty()) {
+            s.say = tagged(o.on_status ? o.on_status : opts.on_status, o.tag);
+            s.call.on_status = s.say;
+        }
         // The call's event handler replaces the client's; the stats still count.
         if (o.on_event) s.call.on_event = [this, &h = o.on_event](const event& e) {
             tally(e);
@@ -383,7 +386,7 @@ struct client::impl {
         // wait keeps only its options.
         call_setup s;
         if (auto v = setup(s, o, n); !v) co_return std::make_unique<result<file>>(v.error());
-        const status_handler& user_status = s.say;
+        const status_handler& user_status = s.say ? s.say : opts.on_status;
         auto say = [&](std::string_view text) {
             if (user_status) user_status(n + ": " + std::string(text));
         };
@@ -706,8 +709,9 @@ asio::awaitable<result<file>> client::wait_until_active(std::string name, wait_o
     if (auto v = validate_wait(o); !v) co_return v.error();
     if (auto v = d.check(o); !v) co_return v.error();
     clock& clk = d.pipe.time();
-    // The wait's own lines (the pause between polls), tagged like the polls'.
-    const status_handler user_status = tagged(o.on_status ? o.on_status : d.opts.on_status, o.tag);
+    // The wait's own lines (the pause between polls), tagged like the polls'
+    // (the prefix is built when a line is said: this frame stays small).
+    const status_handler& user_status = o.on_status ? o.on_status : d.opts.on_status;
     duration pause = o.poll_initial;
     std::string last_state = "unknown (no answer yet)";
     int failed_rounds = 0;
@@ -729,7 +733,9 @@ asio::awaitable<result<file>> client::wait_until_active(std::string name, wait_o
             f.diag.gave_up = give_up_reason::deadline;
             co_return f;
         }
-        if (user_status) user_status(n + ": " + last_state + ", next check in " + format_seconds(this_pause));
+        if (user_status)
+            user_status((o.tag.empty() ? std::string() : "[" + o.tag + "] ") + n + ": " + last_state +
+                        ", next check in " + format_seconds(this_pause));
         if (error_code ec = co_await clk.sleep_until(now + this_pause))
             co_return failure(ec, n + ": wait cancelled; last state: " + last_state);
         auto cs = co_await asio::this_coro::cancellation_state;

@@ -33,7 +33,7 @@ struct outcome {
     std::optional<resilience::result<T>> r;
     duration took{};  // virtual time from start to completion
     bool done() const { return r.has_value(); }
-    const resilience::failure& error() const { return r->error(); }
+    resilience::failure error() const { return r->error(); }
 };
 
 // Client options the tests start from: backoff without jitter (exact

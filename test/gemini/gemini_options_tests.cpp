@@ -14,6 +14,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
+
 namespace asio = boost::asio;
 namespace gemini = resilience::gemini;
 namespace sim = resilience::sim;
