@@ -233,7 +233,7 @@ budget_figures run_budget(const budget_scenario& sc) {
                 const duration latency = std::chrono::milliseconds(100 + static_cast<int>(200 * u(rng)));
                 (void)co_await clk.sleep_until(clk.now() + latency);
                 if (u(rng) < sc.p)
-                    co_return resilience::failure(make_error_code(resilience::errc::http_server_error), "503");
+                    co_return resilience::failure(make_error_code(resilience::http::errc::server_error), "503");
                 co_return 1;
             };
             auto r = co_await p.run(op);

@@ -5,6 +5,7 @@
 //   flaky_retry            real time (a few seconds of backoff)
 //   flaky_retry --test     virtual time: same timeline, no sleeping; checks the outcome
 
+#include <resilience/http/error.hpp>
 #include <resilience/retry.hpp>
 #include <resilience/testing/manual_clock.hpp>
 
@@ -24,9 +25,9 @@ asio::awaitable<resilience::result<std::string>> flaky_call(int attempt) {
     using resilience::errc;
     switch (attempt) {
     case 0: co_return resilience::failure(asio::error::connection_reset, "connection reset by peer");
-    case 1: co_return resilience::failure(errc::http_server_error, "The model is overloaded. Please try again later.");
+    case 1: co_return resilience::failure(resilience::http::errc::server_error, "The model is overloaded. Please try again later.");
     case 2: {
-        resilience::failure f(errc::http_too_many_requests, "Resource has been exhausted (e.g. check quota).");
+        resilience::failure f(resilience::http::errc::too_many_requests, "Resource has been exhausted (e.g. check quota).");
         f.diag.http_status = 429;
         f.diag.retry_after = 2s;  // as if parsed from a RetryInfo of "2s"
         co_return f;

@@ -290,9 +290,9 @@ int status_for(const resilience::failure& f) {
     if (f.code == errc::deadline_exceeded || f.code == errc::attempt_timeout || d.gave_up == give_up_reason::deadline)
         return 504;                                     // the request's own budget ran out
     if (f.code == errc::invalid_argument) return 400;   // e.g. not a file name
-    if (f.code == errc::file_failed) return 422;        // the service could not process the file
-    if (f.code == errc::http_client_error && d.http_status == 404) return 404;
-    if (f.code == errc::http_too_many_requests || f.code == errc::quota_exhausted)
+    if (f.code == resilience::gemini::errc::file_failed) return 422;        // the service could not process the file
+    if (f.code == resilience::http::errc::client_error && d.http_status == 404) return 404;
+    if (f.code == resilience::http::errc::too_many_requests || f.code == resilience::gemini::errc::quota_exhausted)
         return 429;                                     // pass the pushback on (Retry-After below)
     if (f.code == errc::circuit_open || f.code == errc::retry_budget_exhausted ||
         d.gave_up == give_up_reason::circuit_open || d.gave_up == give_up_reason::budget)
@@ -453,13 +453,13 @@ asio::awaitable<answer> file_status(app& a, std::string id, boost::urls::params_
         w.poll_initial = 100ms;
         w.poll_max = 1s;
         auto f = co_await a.gemini.wait_until_active(std::move(id), std::move(w));
-        if (!f && f.error().code == resilience::errc::http_forbidden)
+        if (!f && f.error().code == resilience::http::errc::forbidden)
             co_return error_answer(404, "no such file (or not accessible with this server's key)");
         if (!f) co_return failure_answer(f.error());
         co_return json_answer(200, file_json(*f));
     }
     auto f = co_await a.gemini.get(std::move(id), deadline);
-    if (!f && f.error().code == resilience::errc::http_forbidden)
+    if (!f && f.error().code == resilience::http::errc::forbidden)
         // Gemini answers 403 PERMISSION_DENIED ("... or it may not exist") for a
         // file it does not know. To our caller that is a 404.
         co_return error_answer(404, "no such file (or not accessible with this server's key)");

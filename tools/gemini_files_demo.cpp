@@ -148,7 +148,7 @@ int run(const settings& s, gemini::client_options opts) {
             w.deadline = g.time().now() + 120s;
             auto f = co_await g.wait_until_active(up->name, std::move(w));
             if (!f) {
-                if (f.error().code == resilience::errc::file_failed) ++failed_by_server;
+                if (f.error().code == resilience::gemini::errc::file_failed) ++failed_by_server;
                 else note_error(up->name + ": " + f.error().what());
                 co_return;
             }

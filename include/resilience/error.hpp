@@ -1,24 +1,37 @@
 #ifndef RESILIENCE_ERROR_HPP
 #define RESILIENCE_ERROR_HPP
 
-// The library's error codes, error conditions and the six kinds of failure.
+// The core's error codes, the error conditions and the six kinds of failure.
 //
-// Every failure the library reports is an error_code. Codes of other
-// categories (Asio, Beast, SSL) pass through unchanged; the library's own
-// codes live in resilience::error_category(). Conditions sit on top:
-// `condition::transient` (worth retrying), `condition::throttled` (the server
-// asks us to slow down), `condition::deadline` (the caller's time ran out)
-// and `condition::permanent`, so the default retry decision reads
-// `ec == condition::transient`.
+// Codes by layer, as Boost.MySQL keeps client_errc apart from server codes:
+//   resilience::errc          the pipeline's outcomes (this header, category "resilience")
+//   resilience::http::errc    HTTP statuses and responses (resilience/http/error.hpp, "resilience.http")
+//   resilience::gemini::errc  the Gemini API's outcomes (resilience/gemini/error.hpp, "resilience.gemini")
+// Codes of other libraries (Asio, Beast, SSL, yours) pass through unchanged.
 //
-// This header is the core's: it knows Asio's and Boost.System's codes only.
-// Codes of other libraries opt into retries by mapping to a condition: their
-// category's default_error_condition() (or equivalent()) returns
-// condition::transient or condition::throttled. The HTTP layer teaches the
-// classifier Beast's and TLS's codes the same way, through
-// add_classifier() (resilience/http/error.hpp).
+// Conditions sit on top and are what the default classifier reads. A code
+// names its most specific condition; the broader ones follow:
+//
+//   condition   kind (status text)        also matches
+//   network     RETRYABLE_NETWORK          transient
+//   throttled   RETRYABLE_RATE_LIMIT       transient
+//   transient   RETRYABLE_SERVER           -
+//   auth        NON_RETRYABLE_AUTH         permanent
+//   cancelled   NON_RETRYABLE_ABORTED      permanent
+//   deadline    NON_RETRYABLE_CLIENT       permanent (never retried)
+//   permanent   NON_RETRYABLE_CLIENT       -
+//
+// so the retry decision reads `ec == condition::transient`. The core knows
+// Asio's codes and its own only. Another library's codes opt into retries by
+// mapping to a condition: their category's default_error_condition() returns
+// e.g. condition::throttled (or its equivalent() says so), and classify()
+// treats them as rate limits. Our HTTP and Gemini layers do exactly that for
+// their own enums. Codes of categories nobody can change (Beast's, OpenSSL's)
+// are taught to classify() with add_classifier() (the HTTP layer does it).
 
+#include <boost/system/error_category.hpp>
 #include <boost/system/error_code.hpp>
+#include <boost/system/error_condition.hpp>
 
 #include <optional>
 #include <string_view>
@@ -28,38 +41,29 @@ namespace resilience {
 
 using boost::system::error_code;
 
-/// The library's own error codes.
+/// The core's error codes: outcomes of the retry pipeline and its gates.
 enum class errc : int {
     success = 0,
-    circuit_open,          ///< the circuit breaker is open and the caller chose to fail fast
+    circuit_open,          ///< the circuit breaker is open and the caller chose to fail fast (transient)
     retries_exhausted,     ///< every allowed attempt failed (see diagnostics for the last error)
     retry_budget_exhausted,///< the shared retry budget refused a retry
-    deadline_exceeded,     ///< the overall deadline passed
-    attempt_timeout,       ///< one attempt took longer than its timeout
-    http_unauthorized,     ///< HTTP 401
-    http_forbidden,        ///< HTTP 403
-    http_too_many_requests,///< HTTP 429
-    http_client_error,     ///< any other HTTP 4xx
-    http_server_error,     ///< HTTP 5xx
-    http_unexpected_status,///< HTTP 1xx or 3xx where a final answer was expected
-    malformed_response,    ///< the server's answer could not be parsed (bad JSON, bad header)
-    response_too_large,    ///< the response exceeded a configured size limit
+    deadline_exceeded,     ///< the overall deadline passed (condition::deadline)
+    attempt_timeout,       ///< one attempt took longer than its timeout (condition::network)
     invalid_argument,      ///< the caller passed something unusable (a bad URL, a bad option)
     invalid_config,        ///< a configuration value (from code or environment) is invalid
-    quota_exhausted,       ///< a quota that no retry window clears (per-day, storage)
-    file_failed,           ///< the server reports the file as FAILED
-    file_not_active,       ///< the file is not ACTIVE (yet)
-    http_request_timeout,  ///< HTTP 408: the server timed the request out (retryable, network class)
     operation_threw,       ///< the operation threw an exception (its text is in the diagnostics)
-    untrusted_url,         ///< the server named a URL outside the configured origin; not followed
 };
 
-/// Conditions: coarse groups that codes of any category may match.
+/// Conditions: coarse groups that codes of any category may match (see the
+/// table above). The values are stable.
 enum class condition : int {
-    transient = 1,  ///< the same request may succeed later
-    permanent,      ///< retrying the same request will not help
-    throttled,      ///< rate limited or over quota for now (also transient)
+    transient = 1,  ///< the same request may succeed later (network and throttled included)
+    permanent,      ///< retrying the same request will not help (auth, cancelled and deadline included)
+    throttled,      ///< rate limited or over quota for now; retried honouring pushback
     deadline,       ///< the caller's overall deadline passed (never retried)
+    network,        ///< the connection or the network failed, or an attempt timed out
+    auth,           ///< the credentials were refused
+    cancelled,      ///< the operation was cancelled (never retried)
 };
 
 const boost::system::error_category& error_category() noexcept;
@@ -70,6 +74,21 @@ inline error_code make_error_code(errc e) noexcept {
 }
 inline boost::system::error_condition make_error_condition(condition c) noexcept {
     return {static_cast<int>(c), condition_category()};
+}
+
+/// Whether a code whose most specific condition is `own` matches `asked`
+/// (network and throttled are transient; auth, cancelled and deadline are
+/// permanent). For categories that map their codes to our conditions: their
+/// equivalent(ev, cond) may answer `condition_matches(own(ev), cond)` so that
+/// `ec == condition::transient` holds for a throttled code too.
+constexpr bool condition_matches(condition own, condition asked) noexcept {
+    if (own == asked) return true;
+    switch (asked) {
+    case condition::transient: return own == condition::network || own == condition::throttled;
+    case condition::permanent:
+        return own == condition::auth || own == condition::cancelled || own == condition::deadline;
+    default: return false;
+    }
 }
 
 /// The six kinds of failure of DESIGN.md. Their names appear in status text.
@@ -90,32 +109,39 @@ constexpr bool is_retryable(error_kind k) noexcept {
            k == error_kind::retryable_server;
 }
 
-/// The default classification of an error code (DESIGN.md, Classification).
-/// Network errors of Asio (and of Beast and SSL once the HTTP layer is
-/// linked), timeouts, 429 and 5xx are retryable; 401/403, other 4xx, the
-/// library's own permanent errors and unknown codes are not;
-/// operation_aborted is never retried. A code of another category whose
-/// category maps it to condition::throttled or condition::transient is
-/// retried as a rate limit or as a server failure.
+/// The kind a condition stands for (the table above).
+constexpr error_kind to_kind(condition c) noexcept {
+    switch (c) {
+    case condition::network: return error_kind::retryable_network;
+    case condition::throttled: return error_kind::retryable_rate_limit;
+    case condition::transient: return error_kind::retryable_server;
+    case condition::auth: return error_kind::non_retryable_auth;
+    case condition::cancelled: return error_kind::non_retryable_aborted;
+    case condition::deadline:
+    case condition::permanent: break;
+    }
+    return error_kind::non_retryable_client;
+}
+
+/// The default classification of an error code (DESIGN.md, Classification):
+/// Asio's cancellation is NON_RETRYABLE_ABORTED and its network errors
+/// RETRYABLE_NETWORK; then the classifiers added with add_classifier();
+/// then the conditions the code's own category maps it to, most specific
+/// first (cancelled, deadline, throttled, network, auth, transient; see the
+/// table above). A code that maps to none is NON_RETRYABLE_CLIENT.
 error_kind classify(const error_code& ec) noexcept;
 
-/// Classifies the codes of a category the core does not know: returns the
-/// kind, or nullopt for a code it does not recognise. Layers above the core
-/// (the HTTP layer for Beast and TLS) register theirs with add_classifier().
+/// Classifies the codes of a category whose owner cannot make it map to our
+/// conditions (Beast's, OpenSSL's): returns the kind, or nullopt for a code
+/// it does not recognise. A category you own should rather map its codes to
+/// conditions (default_error_condition or equivalent).
 using category_classifier = std::optional<error_kind> (*)(const error_code&) noexcept;
 
-/// Adds `f` to the classifiers classify() asks (after its own codes and
-/// Asio's network errors, before the foreign category's condition mapping).
-/// Thread-safe and idempotent; at most 8 distinct classifiers (false when full).
+/// Adds `f` to the classifiers classify() asks (after Asio's codes, before
+/// the code's conditions). The HTTP layer adds Beast's and TLS's rules when
+/// one of its headers is included. Thread-safe and idempotent; at most 8
+/// distinct classifiers (false when full).
 bool add_classifier(category_classifier f) noexcept;
-
-/// Maps an HTTP status to the library's code: 0 for 2xx, otherwise one of
-/// http_unauthorized, http_forbidden, http_too_many_requests,
-/// http_client_error, http_server_error, http_unexpected_status.
-error_code http_status_to_error(int status) noexcept;
-
-/// classify(http_status_to_error(status)), for a non-2xx status.
-error_kind classify_http_status(int status) noexcept;
 
 }  // namespace resilience
 

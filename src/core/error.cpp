@@ -9,6 +9,22 @@
 namespace resilience {
 namespace {
 
+// The most specific condition of each core code (see error.hpp).
+std::optional<condition> condition_of(errc e) noexcept {
+    switch (e) {
+    case errc::success: return std::nullopt;
+    case errc::circuit_open: return condition::transient;
+    case errc::deadline_exceeded: return condition::deadline;
+    case errc::attempt_timeout: return condition::network;
+    case errc::retries_exhausted:
+    case errc::retry_budget_exhausted:
+    case errc::invalid_argument:
+    case errc::invalid_config:
+    case errc::operation_threw: return condition::permanent;
+    }
+    return std::nullopt;
+}
+
 class resilience_category final : public boost::system::error_category {
 public:
     const char* name() const noexcept override { return "resilience"; }
@@ -20,24 +36,22 @@ public:
         case errc::retry_budget_exhausted: return "retry budget exhausted";
         case errc::deadline_exceeded: return "deadline exceeded";
         case errc::attempt_timeout: return "attempt timed out";
-        case errc::http_unauthorized: return "HTTP 401 unauthorized";
-        case errc::http_forbidden: return "HTTP 403 forbidden";
-        case errc::http_too_many_requests: return "HTTP 429 too many requests";
-        case errc::http_client_error: return "HTTP client error (4xx)";
-        case errc::http_server_error: return "HTTP server error (5xx)";
-        case errc::http_unexpected_status: return "unexpected HTTP status";
-        case errc::malformed_response: return "malformed response";
-        case errc::response_too_large: return "response exceeds the size limit";
         case errc::invalid_argument: return "invalid argument";
         case errc::invalid_config: return "invalid configuration";
-        case errc::quota_exhausted: return "quota exhausted";
-        case errc::file_failed: return "file processing failed";
-        case errc::file_not_active: return "file is not active";
-        case errc::http_request_timeout: return "HTTP 408 request timeout";
         case errc::operation_threw: return "the operation threw an exception";
-        case errc::untrusted_url: return "the server named a URL outside the configured origin";
         }
         return "unknown resilience error";
+    }
+    boost::system::error_condition default_error_condition(int ev) const noexcept override {
+        if (auto c = condition_of(static_cast<errc>(ev))) return make_error_condition(*c);
+        return {ev, *this};
+    }
+    bool equivalent(int ev, const boost::system::error_condition& cond) const noexcept override {
+        if (cond.category() == condition_category()) {
+            auto c = condition_of(static_cast<errc>(ev));
+            return c && condition_matches(*c, static_cast<condition>(cond.value()));
+        }
+        return default_error_condition(ev) == cond;
     }
 };
 
@@ -50,19 +64,26 @@ public:
         case condition::permanent: return "permanent failure (retrying will not help)";
         case condition::throttled: return "throttled (rate limited or over quota for now)";
         case condition::deadline: return "the deadline passed";
+        case condition::network: return "network failure (the connection or an attempt failed)";
+        case condition::auth: return "the credentials were refused";
+        case condition::cancelled: return "the operation was cancelled";
         }
         return "unknown resilience condition";
     }
+    // Codes whose category knows nothing of our conditions (Asio's, Beast's,
+    // codes taught with add_classifier()) match through their kind. A code
+    // whose own category maps it to a condition is answered by that category.
     bool equivalent(const error_code& code, int cond) const noexcept override {
         if (!code) return false;
+        const error_kind k = classify(code);
         switch (static_cast<condition>(cond)) {
-        case condition::transient: return is_retryable(classify(code));
-        case condition::permanent: return !is_retryable(classify(code));
-        case condition::throttled: return classify(code) == error_kind::retryable_rate_limit;
-        case condition::deadline:
-            return code == errc::deadline_exceeded ||
-                   (code.category() != resilience::error_category() &&
-                    code.category().equivalent(code.value(), make_error_condition(condition::deadline)));
+        case condition::transient: return is_retryable(k);
+        case condition::permanent: return !is_retryable(k);
+        case condition::throttled: return k == error_kind::retryable_rate_limit;
+        case condition::network: return k == error_kind::retryable_network;
+        case condition::auth: return k == error_kind::non_retryable_auth;
+        case condition::cancelled: return k == error_kind::non_retryable_aborted;
+        case condition::deadline: return false;  // only a code's own category says so
         }
         return false;
     }
@@ -116,27 +137,15 @@ std::string_view to_string(error_kind k) noexcept {
 error_kind classify(const error_code& ec) noexcept {
     if (ec == boost::asio::error::operation_aborted || ec == boost::system::errc::operation_canceled)
         return error_kind::non_retryable_aborted;
-    if (ec.category() == error_category()) {
-        switch (static_cast<errc>(ec.value())) {
-        case errc::attempt_timeout:
-        case errc::http_request_timeout: return error_kind::retryable_network;
-        case errc::http_too_many_requests: return error_kind::retryable_rate_limit;
-        case errc::http_server_error:
-        case errc::malformed_response:
-        case errc::circuit_open: return error_kind::retryable_server;
-        case errc::http_unauthorized:
-        case errc::http_forbidden: return error_kind::non_retryable_auth;
-        default: return error_kind::non_retryable_client;
-        }
-    }
     if (is_network(ec)) return error_kind::retryable_network;
     if (auto k = from_classifiers(ec)) return *k;
-    // Another library's code opts in by mapping to one of our conditions.
+    // The code's own category maps it to our conditions (our layers' enums
+    // do; another library's codes opt in the same way). Asked of the category
+    // itself, not through `ec == condition`, which would come back here.
     const auto& cat = ec.category();
-    if (cat.equivalent(ec.value(), make_error_condition(condition::throttled)))
-        return error_kind::retryable_rate_limit;
-    if (cat.equivalent(ec.value(), make_error_condition(condition::transient)))
-        return error_kind::retryable_server;
+    for (condition c : {condition::cancelled, condition::deadline, condition::throttled, condition::network,
+                        condition::auth, condition::transient})
+        if (cat.equivalent(ec.value(), make_error_condition(c))) return to_kind(c);
     return error_kind::non_retryable_client;
 }
 
@@ -148,19 +157,6 @@ bool add_classifier(category_classifier f) noexcept {
     }
     return false;
 }
-
-error_code http_status_to_error(int status) noexcept {
-    if (status >= 200 && status < 300) return {};
-    if (status == 401) return errc::http_unauthorized;
-    if (status == 403) return errc::http_forbidden;
-    if (status == 408) return errc::http_request_timeout;
-    if (status == 429) return errc::http_too_many_requests;
-    if (status >= 400 && status < 500) return errc::http_client_error;
-    if (status >= 500 && status < 600) return errc::http_server_error;
-    return errc::http_unexpected_status;
-}
-
-error_kind classify_http_status(int status) noexcept { return classify(http_status_to_error(status)); }
 
 std::string_view to_string(give_up_reason r) noexcept {
     switch (r) {

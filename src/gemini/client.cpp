@@ -52,7 +52,7 @@ std::string header(const http::response& r, std::string_view name) {
 bool transient_round(const failure& f, const wait_options& o, int max_retries, int& failed_rounds) {
     // Retries disabled: the first failed poll ends the wait with its error.
     if (max_retries == 0) return false;
-    const bool transient = f.code == errc::retry_budget_exhausted || f.code == errc::circuit_open ||
+    const bool transient = f.code == resilience::errc::retry_budget_exhausted || f.code == resilience::errc::circuit_open ||
                            f.diag.gave_up == give_up_reason::budget || f.diag.gave_up == give_up_reason::circuit_open ||
                            (is_retryable(classify(f.code)) && f.diag.gave_up == give_up_reason::max_retries);
     if (!transient) return false;
@@ -81,7 +81,7 @@ struct call_setup {
 
 constexpr std::chrono::hours day{24};
 
-failure bad_option(std::string msg) { return failure(make_error_code(errc::invalid_config), std::move(msg)); }
+failure bad_option(std::string msg) { return failure(make_error_code(resilience::errc::invalid_config), std::move(msg)); }
 
 // The wait's own settings, checked like the client's (errc::invalid_config
 // naming the field).
@@ -104,10 +104,10 @@ result<void> validate_wait(const wait_options& o) {
 }
 
 failure bad_file_name(const std::string& name) {
-    return failure(make_error_code(errc::invalid_argument), "not a file name: \"" + name.substr(0, 80) + "\"");
+    return failure(make_error_code(resilience::errc::invalid_argument), "not a file name: \"" + name.substr(0, 80) + "\"");
 }
 
-// "files/ID" for a name, an ID or a file URI; errc::invalid_argument otherwise.
+// "files/ID" for a name, an ID or a file URI; resilience::errc::invalid_argument otherwise.
 result<std::string> checked_file_name(const std::string& name) {
     std::string n = normalize_file_name(name);
     if (n.empty()) return bad_file_name(name);
@@ -421,8 +421,8 @@ struct client::impl {
         }
         if (!r) {
             failure f = r.error();
-            if (f.diag.gave_up == give_up_reason::deadline || f.code == errc::deadline_exceeded) {
-                f.code = make_error_code(errc::deadline_exceeded);
+            if (f.diag.gave_up == give_up_reason::deadline || f.code == resilience::errc::deadline_exceeded) {
+                f.code = make_error_code(resilience::errc::deadline_exceeded);
                 f.diag.message = n + ": deadline reached while waiting for ACTIVE; last state: " + last_state +
                                  " (last error: " + r.error().what() + ")";
                 f.diag.attempts = attempts;
@@ -456,7 +456,7 @@ struct client::impl {
         if (!r) co_return r.error();
         std::string session = header(*r, "x-goog-upload-url");
         if (session.empty())
-            co_return failure(make_error_code(errc::malformed_response),
+            co_return failure(make_error_code(http::errc::malformed_response),
                               "upload start answer has no x-goog-upload-url header");
         // The key goes with every request to the session URL: only to the
         // origin it was configured for (scheme, host and port).
@@ -524,14 +524,14 @@ struct client::impl {
             // Finalised, yet the server says the session is still open: ask
             // again on the retry schedule (a query, then the finalize), never
             // in a tight loop, and only as often as retries allow.
-            co_return failure(make_error_code(errc::malformed_response),
+            co_return failure(make_error_code(http::errc::malformed_response),
                               "the server answered \"active\" to the final chunk instead of finalising the upload");
         } else if (st == "active") {
             offset += len;
         } else if (st == "cancelled") {
             out.session_lost = true;
         } else {
-            co_return failure(make_error_code(errc::malformed_response),
+            co_return failure(make_error_code(http::errc::malformed_response),
                               "upload chunk answer has no valid x-goog-upload-status header");
         }
         co_return out;
@@ -550,16 +550,16 @@ asio::awaitable<result<file>> client::upload(std::string path, upload_options o)
     std::error_code fec;
     const auto st = std::filesystem::status(path, fec);
     if (fec || !std::filesystem::exists(st))
-        co_return failure(make_error_code(errc::invalid_argument),
+        co_return failure(make_error_code(resilience::errc::invalid_argument),
                           "cannot read " + shown + ": " + (fec ? fec.message() : std::string("no such file")));
     if (!std::filesystem::is_regular_file(st))
-        co_return failure(make_error_code(errc::invalid_argument), "cannot upload " + shown + ": not a regular file");
+        co_return failure(make_error_code(resilience::errc::invalid_argument), "cannot upload " + shown + ": not a regular file");
     if (!std::ifstream(path, std::ios::binary).is_open())
-        co_return failure(make_error_code(errc::invalid_argument), "cannot read " + shown + ": permission denied");
+        co_return failure(make_error_code(resilience::errc::invalid_argument), "cannot read " + shown + ": permission denied");
     const std::uint64_t size = std::filesystem::file_size(path, fec);
-    if (fec) co_return failure(make_error_code(errc::invalid_argument), "cannot read " + shown + ": " + fec.message());
+    if (fec) co_return failure(make_error_code(resilience::errc::invalid_argument), "cannot read " + shown + ": " + fec.message());
     if (!o.display_name.empty() && !is_valid_utf8(o.display_name))
-        co_return failure(make_error_code(errc::invalid_argument), "the display name is not UTF-8 text");
+        co_return failure(make_error_code(resilience::errc::invalid_argument), "the display name is not UTF-8 text");
     const std::string mime = o.mime_type.empty() ? std::string(mime_type_for(path)) : o.mime_type;
     // A file name that is not UTF-8 cannot travel in JSON: its stray bytes
     // are written as \xNN escapes.
@@ -590,11 +590,11 @@ asio::awaitable<result<file>> client::upload(std::string path, upload_options o)
             lost = c->session_lost;
         }
         if (!lost)
-            co_return failure(make_error_code(errc::malformed_response),
+            co_return failure(make_error_code(http::errc::malformed_response),
                               "upload of " + display + ": the server did not finalise the upload after " +
                                   std::to_string(max_rounds) + " chunk requests");
         if (session_try >= session_restarts)
-            co_return failure(make_error_code(errc::malformed_response),
+            co_return failure(make_error_code(http::errc::malformed_response),
                               "upload of " + display + ": the server lost the upload session" +
                                   (session_restarts ? " " + std::to_string(session_try + 1) + " times" : std::string()));
     }
@@ -631,7 +631,7 @@ asio::awaitable<result<std::vector<file>>> client::list(call_options o) {
             if (!r) co_return r.error();
             bytes += r->body.size();
             if (bytes > d.opts.list_max_bytes)
-                co_return failure(make_error_code(errc::response_too_large),
+                co_return failure(make_error_code(http::errc::response_too_large),
                                   "files.list: the pages add up to more than " + std::to_string(d.opts.list_max_bytes) +
                                       " bytes (list_max_bytes)");
             co_return parse_file_page(r->body);
@@ -644,14 +644,14 @@ asio::awaitable<result<std::vector<file>>> client::list(call_options o) {
         }
         if (p->next_page_token.empty()) co_return all;
         if (p->next_page_token.size() > 4096)
-            co_return failure(make_error_code(errc::malformed_response), "files.list: a page token longer than 4096 bytes");
+            co_return failure(make_error_code(http::errc::malformed_response), "files.list: a page token longer than 4096 bytes");
         if (!seen.insert(p->next_page_token).second)
-            co_return failure(make_error_code(errc::malformed_response),
+            co_return failure(make_error_code(http::errc::malformed_response),
                               "files.list: the server sent a page token again after " + std::to_string(page + 1) +
                                   " pages (the pages cycle)");
         token = std::move(p->next_page_token);
     }
-    co_return failure(make_error_code(errc::malformed_response),
+    co_return failure(make_error_code(http::errc::malformed_response),
                       "files.list did not end after " + std::to_string(d.opts.list_max_pages) + " pages (list_max_pages)");
 }
 
@@ -677,7 +677,7 @@ asio::awaitable<result<generate_result>> client::generate_content(std::string mo
     d.calls.fetch_add(1, std::memory_order_relaxed);
     std::string_view m = model;
     if (m.starts_with("models/")) m.remove_prefix(7);
-    if (!is_valid_model_name(m)) co_return failure(make_error_code(errc::invalid_argument), "not a model name: \"" + model.substr(0, 80) + "\"");
+    if (!is_valid_model_name(m)) co_return failure(make_error_code(resilience::errc::invalid_argument), "not a model name: \"" + model.substr(0, 80) + "\"");
     call_setup cs;
     if (auto v = d.setup(cs, o, "models/" + std::string(m)); !v) co_return v.error();
     const std::string url = d.api_root + "/models/" + std::string(m) + ":generateContent";
@@ -727,7 +727,7 @@ asio::awaitable<result<file>> client::wait_until_active(std::string name, wait_o
         auto this_pause = std::chrono::duration_cast<duration>(pause * std::max(0.0, jitter));
         const time_point now = clk.now();
         if (o.deadline != time_point::max() && o.deadline - now <= this_pause) {
-            failure f(make_error_code(errc::deadline_exceeded),
+            failure f(make_error_code(resilience::errc::deadline_exceeded),
                       n + ": deadline reached while waiting for ACTIVE; last state: " + last_state);
             f.diag.attempts = attempts;
             f.diag.gave_up = give_up_reason::deadline;

@@ -7,7 +7,7 @@ namespace asio = boost::asio;
 
 asio::awaitable<result<media_task_result>> run_media_task(client& c, media_task_options o) {
     if (!o.build_contents)
-        co_return failure(make_error_code(errc::invalid_argument), "media task: build_contents is required");
+        co_return failure(make_error_code(resilience::errc::invalid_argument), "media task: build_contents is required");
     // The task's own lines, tagged like its calls'.
     const status_handler& base = o.on_status ? o.on_status : c.options().on_status;
     auto status = [&](const std::string& s) {

@@ -15,7 +15,7 @@ namespace json = boost::json;
 namespace {
 
 failure malformed(std::string what) {
-    return failure(make_error_code(errc::malformed_response), std::move(what));
+    return failure(make_error_code(http::errc::malformed_response), std::move(what));
 }
 
 std::string get_string(const json::object& o, std::string_view key) {
@@ -186,7 +186,7 @@ failure decode_error(int http_status, std::string_view body, std::string_view re
     r.body = std::string(body);
     if (!retry_after.empty()) r.headers.set(boost::beast::http::field::retry_after, retry_after);
     failure f = http::to_failure(r, now);
-    if (!f.code) f.code = make_error_code(errc::http_unexpected_status);  // a 2xx is not an error answer
+    if (!f.code) f.code = make_error_code(http::errc::unexpected_status);  // a 2xx is not an error answer
     // A quota that does not clear within any sane retry window is not retried,
     // and the error says which one it was.
     std::string_view kind;

@@ -134,17 +134,17 @@ struct target_info {
 
 result<target_info> parse_target(std::string_view url_text) {
     auto parsed = boost::urls::parse_absolute_uri(url_text);
-    if (!parsed) return failure(make_error_code(errc::invalid_argument), "invalid URL (not an absolute http(s) URL)");
+    if (!parsed) return failure(make_error_code(resilience::errc::invalid_argument), "invalid URL (not an absolute http(s) URL)");
     boost::urls::url_view u = *parsed;
     target_info t;
     auto sid = u.scheme_id();
     if (sid == boost::urls::scheme::https) t.tls = true;
     else if (sid != boost::urls::scheme::http)
-        return failure(make_error_code(errc::invalid_argument), "unsupported URL scheme (only http and https)");
+        return failure(make_error_code(resilience::errc::invalid_argument), "unsupported URL scheme (only http and https)");
     if (u.host_type() == boost::urls::host_type::none || u.encoded_host().empty())
-        return failure(make_error_code(errc::invalid_argument), "URL has no host");
+        return failure(make_error_code(resilience::errc::invalid_argument), "URL has no host");
     if (u.host_type() == boost::urls::host_type::ipvfuture)
-        return failure(make_error_code(errc::invalid_argument), "unsupported host in URL");
+        return failure(make_error_code(resilience::errc::invalid_argument), "unsupported host in URL");
     t.host_is_ip = u.host_type() == boost::urls::host_type::ipv4 || u.host_type() == boost::urls::host_type::ipv6;
     if (t.host_is_ip) {
         t.host = u.encoded_host_address();
@@ -153,10 +153,10 @@ result<target_info> parse_target(std::string_view url_text) {
         if (t.host.find('%') != std::string_view::npos) t.host_decoded = u.host();
     }
     if (t.host.empty() || (!t.host_is_ip && t.host_string().empty()))
-        return failure(make_error_code(errc::invalid_argument), "URL has no host");
+        return failure(make_error_code(resilience::errc::invalid_argument), "URL has no host");
     if (u.has_port()) {
         if (u.port().empty() || u.port_number() == 0)
-            return failure(make_error_code(errc::invalid_argument), "invalid port in URL");
+            return failure(make_error_code(resilience::errc::invalid_argument), "invalid port in URL");
         t.port = u.port_number();
     } else {
         t.port = t.tls ? 443 : 80;
@@ -233,7 +233,7 @@ asio::awaitable<void> watch_loop(std::shared_ptr<watch_state> st, std::shared_pt
 }  // namespace
 
 result<void> client_options::validate() const {
-    auto bad = [](std::string msg) { return failure(make_error_code(errc::invalid_config), "http: " + std::move(msg)); };
+    auto bad = [](std::string msg) { return failure(make_error_code(resilience::errc::invalid_config), "http: " + std::move(msg)); };
     constexpr duration day = std::chrono::hours(24);
     const std::pair<const char*, duration> durations[] = {
         {"pool_idle_timeout", pool_idle_timeout}, {"connect_timeout", connect_timeout},
@@ -278,13 +278,13 @@ struct client::impl {
             if (!opts.extra_ca_pem.empty()) {
                 ctx.add_certificate_authority(asio::buffer(opts.extra_ca_pem), ec);
                 if (ec)
-                    throw error(failure(make_error_code(errc::invalid_config),
+                    throw error(failure(make_error_code(resilience::errc::invalid_config),
                                         "http: extra_ca_pem is not a usable PEM certificate: " + ec.message()));
             }
             if (!opts.extra_ca_file.empty()) {
                 ctx.load_verify_file(opts.extra_ca_file, ec);
                 if (ec)
-                    throw error(failure(make_error_code(errc::invalid_config),
+                    throw error(failure(make_error_code(resilience::errc::invalid_config),
                                         "http: extra_ca_file could not be loaded: " + ec.message()));
             }
             ctx.set_verify_mode(ssl::verify_peer);
@@ -460,7 +460,7 @@ private:
 // The code of an expired limit: the request's deadline (request::deadline or
 // request_timeout) has one code wherever it expires; the step limits another.
 error_code timeout_code(limit_kind k) noexcept {
-    if (k == limit_kind::deadline) return make_error_code(errc::attempt_timeout);
+    if (k == limit_kind::deadline) return make_error_code(resilience::errc::attempt_timeout);
     return asio::error::timed_out;
 }
 
@@ -551,13 +551,13 @@ asio::awaitable<result<conn_ptr>> open_connection(client::impl& self, const targ
     if (t.host_is_ip) {
         error_code ec;
         auto addr = asio::ip::make_address(t.host, ec);
-        if (ec) co_return fail(make_error_code(errc::invalid_argument), "bad address for", t);
+        if (ec) co_return fail(make_error_code(resilience::errc::invalid_argument), "bad address for", t);
         endpoints = tcp::resolver::results_type::create(tcp::endpoint(addr, t.port), t.host_string(),
                                                         std::to_string(t.port));
     } else {
         error_code ec = co_await resolve(self.ex, t, lim, limit, endpoints);
         if (!ec && cancelled(cs)) ec = asio::error::operation_aborted;
-        if (ec == asio::error::timed_out || ec == errc::attempt_timeout)
+        if (ec == asio::error::timed_out || ec == resilience::errc::attempt_timeout)
             co_return fail_timeout(ec, limit.kind, "resolve", t);
         if (ec) co_return fail(ec, "resolve", t);
     }
@@ -571,7 +571,7 @@ asio::awaitable<result<conn_ptr>> open_connection(client::impl& self, const targ
     if (ec) {
         lim.disarm();
         ec = map_io_error(ec, cs, lim);
-        if (ec == asio::error::timed_out || ec == errc::attempt_timeout)
+        if (ec == asio::error::timed_out || ec == resilience::errc::attempt_timeout)
             co_return fail_timeout(ec, limit.kind, "connect", t);
         co_return fail(ec, "connect", t);
     }
@@ -590,7 +590,7 @@ asio::awaitable<result<conn_ptr>> open_connection(client::impl& self, const targ
         if (ec) {
             lim.disarm();
             ec = map_io_error(ec, cs, lim);
-            if (ec == asio::error::timed_out || ec == errc::attempt_timeout)
+            if (ec == asio::error::timed_out || ec == resilience::errc::attempt_timeout)
                 co_return fail_timeout(ec, limit.kind, "TLS handshake with", t);
             co_return fail(ec, "TLS handshake with", t);
         }
@@ -647,7 +647,7 @@ asio::awaitable<exchange_result> write_and_read(client::impl& self, connection& 
     // Ends the exchange with the error of an I/O step.
     auto failed = [&](const char* what) {
         r.ec = map_io_error(ec, cs, lim);
-        if (r.ec == asio::error::timed_out || r.ec == errc::attempt_timeout) r.timeout = lim.kind();
+        if (r.ec == asio::error::timed_out || r.ec == resilience::errc::attempt_timeout) r.timeout = lim.kind();
         if (r.ec == errc::malformed_response) r.cause = ec;
         r.what = what;
     };
@@ -660,7 +660,7 @@ asio::awaitable<exchange_result> write_and_read(client::impl& self, connection& 
         f.open(fr.path.c_str(), beast::file_mode::read, ec);
         if (!ec) f.seek(fr.offset, ec);
         if (ec) {
-            r.ec = make_error_code(errc::invalid_argument);
+            r.ec = make_error_code(resilience::errc::invalid_argument);
             r.what = "reading the body file for";
             co_return r;
         }
@@ -674,7 +674,7 @@ asio::awaitable<exchange_result> write_and_read(client::impl& self, connection& 
                 std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, chunk.size()));
                 std::size_t n = f.read(chunk.data(), want, ec);
                 if (ec || n == 0) {
-                    r.ec = make_error_code(errc::invalid_argument);
+                    r.ec = make_error_code(resilience::errc::invalid_argument);
                     r.what = "reading the body file (shorter than the range?) for";
                     co_return r;
                 }
@@ -817,10 +817,10 @@ asio::awaitable<result<response>> client::impl::run(request req, request_options
     const target_info& t = *parsed;
 
     // The whole request's limit on the client's clock: the caller's deadline
-    // and request_timeout, one code (errc::attempt_timeout) wherever it expires.
+    // and request_timeout, one code (resilience::errc::attempt_timeout) wherever it expires.
     const time_point start = now();
     if (ro.deadline != time_point::max() && ro.deadline <= start)
-        co_return fail(make_error_code(errc::attempt_timeout), "deadline passed before", t);
+        co_return fail(make_error_code(resilience::errc::attempt_timeout), "deadline passed before", t);
     time_point deadline = ro.deadline;
     const duration timeout = ro.request_timeout ? *ro.request_timeout : opts.request_timeout;
     if (timeout.count() > 0) deadline = std::min(deadline, add_sat(start, timeout));
@@ -834,9 +834,9 @@ asio::awaitable<result<response>> client::impl::run(request req, request_options
         error_code ec;
         probe.open(req.file->path.c_str(), beast::file_mode::read, ec);
         std::uint64_t size = ec ? 0 : probe.size(ec);
-        if (ec) co_return fail(make_error_code(errc::invalid_argument), "cannot open the body file for", t);
+        if (ec) co_return fail(make_error_code(resilience::errc::invalid_argument), "cannot open the body file for", t);
         if (req.file->offset > size || req.file->length > size - req.file->offset)
-            co_return fail(make_error_code(errc::invalid_argument), "the body file range lies outside the file for", t);
+            co_return fail(make_error_code(resilience::errc::invalid_argument), "the body file range lies outside the file for", t);
         file_msg.emplace(std::piecewise_construct, std::make_tuple(), std::forward_as_tuple(std::move(req.headers)));
         prepare_headers(*file_msg, opts, req, t);
         file_msg->content_length(req.file->length);
@@ -881,7 +881,7 @@ asio::awaitable<result<response>> client::impl::run(request req, request_options
             o.waiters.erase(std::find(o.waiters.begin(), o.waiters.end(), &w));
             if (cancelled(cs) || (ec == asio::error::operation_aborted && !lim.expired()))
                 co_return fail(asio::error::operation_aborted, "cancelled while waiting for a connection to", t);
-            co_return fail(make_error_code(errc::attempt_timeout), "timed out waiting for a connection to", t);
+            co_return fail(make_error_code(resilience::errc::attempt_timeout), "timed out waiting for a connection to", t);
         }
         c = std::move(w.conn);
         from_pool = c != nullptr;
@@ -922,8 +922,8 @@ asio::awaitable<result<response>> client::impl::run(request req, request_options
         }
         // A pooled connection the server had closed: re-send once on a fresh one.
         const bool stale = from_pool && round == 0 && idem && !ex_r.response_started && !cancelled(cs) &&
-                           ex_r.ec != asio::error::operation_aborted && ex_r.ec != errc::attempt_timeout &&
-                           ex_r.ec != asio::error::timed_out && ex_r.ec != errc::invalid_argument &&
+                           ex_r.ec != asio::error::operation_aborted && ex_r.ec != resilience::errc::attempt_timeout &&
+                           ex_r.ec != asio::error::timed_out && ex_r.ec != resilience::errc::invalid_argument &&
                            ex_r.ec != errc::response_too_large && ex_r.ec != errc::malformed_response;
         lim.disarm();
         slot.conn->close();

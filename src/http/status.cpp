@@ -64,7 +64,7 @@ bool read_google_error(std::string_view body, diagnostics& d) {
 
 failure to_failure(const response& r, std::chrono::system_clock::time_point now) {
     failure f;
-    f.code = http_status_to_error(r.status);
+    f.code = status_to_error(r.status);
     if (!f.code) return f;
     f.diag.http_status = r.status;
     if (!read_google_error(r.body, f.diag)) {

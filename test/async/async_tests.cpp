@@ -275,7 +275,7 @@ BOOST_AUTO_TEST_CASE(pipeline_async_run_reports_diagnostics) {
     asio::io_context ctx;
     resilience::pipeline p(virtual_options(clk));
     auto factory = []() -> asio::awaitable<resilience::result<int>> {
-        co_return resilience::failure(make_error_code(errc::http_server_error), "HTTP 503: overloaded");
+        co_return resilience::failure(make_error_code(resilience::http::errc::server_error), "HTTP 503: overloaded");
     };
     diagnostics diag;
     diag.message = "stale";
@@ -283,7 +283,7 @@ BOOST_AUTO_TEST_CASE(pipeline_async_run_reports_diagnostics) {
     resilience::call_options call;
     p.async_run(ctx.get_executor(), factory, std::move(call), diag, [&](error_code ec, int v) { out(ec, v); });
     BOOST_REQUIRE(run_virtual(ctx, clk, [&] { return out.done; }));
-    BOOST_TEST((out.ec == errc::http_server_error));
+    BOOST_TEST((out.ec == resilience::http::errc::server_error));
     BOOST_TEST(diag.attempts == 4);
     BOOST_TEST((diag.gave_up == resilience::give_up_reason::max_retries));
     BOOST_TEST(diag.message == "HTTP 503: overloaded");
@@ -353,7 +353,7 @@ BOOST_AUTO_TEST_CASE(pipeline_per_operation_cancellation) {
     o.breaker = std::make_shared<resilience::circuit_breaker>(resilience::breaker_config{}, &clk);
     resilience::pipeline p(o);
     auto factory = []() -> asio::awaitable<resilience::result<int>> {
-        co_return resilience::failure(make_error_code(errc::http_server_error));
+        co_return resilience::failure(make_error_code(resilience::http::errc::server_error));
     };
     asio::cancellation_signal sig;
     diagnostics diag;
@@ -484,7 +484,7 @@ BOOST_AUTO_TEST_CASE(gemini_get_list_remove_with_every_token) {
     outcome<gemini::file> out;
     c.async_get(names[0], time_point::max(), diag, [&](error_code ec, gemini::file f) { out(ec, std::move(f)); });
     BOOST_REQUIRE(run_virtual(fx.ctx, fx.clk, [&] { return out.done; }));
-    BOOST_TEST((out.ec == errc::http_forbidden));
+    BOOST_TEST((out.ec == resilience::http::errc::forbidden));
     BOOST_TEST(diag.http_status == 403);
     BOOST_TEST(diag.status == "PERMISSION_DENIED");
     fx.nothing_pending();

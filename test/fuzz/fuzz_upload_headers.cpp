@@ -3,7 +3,7 @@
 // server holds) and the File in the final answer's body. The first 8 bytes
 // are the file's size; the next line is the header's value; the rest is the
 // body. What is accepted is a byte count within the file; a refusal is
-// errc::malformed_response with a message; a canonical decimal within the
+// resilience::http::errc::malformed_response with a message; a canonical decimal within the
 // size is always accepted as itself.
 //
 // Build (clang only): see test/fuzz/CMakeLists.txt.
@@ -33,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (*n > file_size) std::abort();
         if (std::to_string(*n) != header && !(header.size() > 1 && header.front() == '0')) std::abort();
     } else {
-        if (n.error().code != resilience::make_error_code(resilience::errc::malformed_response)) std::abort();
+        if (n.error().code != resilience::http::make_error_code(resilience::http::errc::malformed_response)) std::abort();
         if (n.error().diag.message.empty()) std::abort();
     }
     // Every canonical count within the size is accepted as itself.

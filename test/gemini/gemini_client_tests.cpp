@@ -169,7 +169,7 @@ BOOST_AUTO_TEST_CASE(a_failed_file_ends_the_wait_with_the_servers_error) {
     std::optional<resilience::result<gemini::file>> r;
     fx.run([&]() -> asio::awaitable<void> { r = co_await fx.client->wait_until_active(name); });
     BOOST_REQUIRE(r && !*r);
-    BOOST_TEST((r->error().code == errc::file_failed));
+    BOOST_TEST((r->error().code == resilience::gemini::errc::file_failed));
     BOOST_TEST(r->error().what().find("FAILED") != std::string::npos);
 }
 
@@ -179,7 +179,7 @@ BOOST_AUTO_TEST_CASE(a_missing_file_ends_at_once) {
     const auto t0 = fx.clk.now();
     fx.run([&]() -> asio::awaitable<void> { r = co_await fx.client->wait_until_active("files/doesnotexist"); });
     BOOST_REQUIRE(r && !*r);
-    BOOST_TEST((r->error().code == errc::http_forbidden));
+    BOOST_TEST((r->error().code == resilience::http::errc::forbidden));
     BOOST_TEST(r->error().diag.status == "PERMISSION_DENIED");
     BOOST_TEST(fx.srv->snapshot().requests(sim::route::get) == 1u);
     BOOST_TEST((fx.clk.now() == t0));  // no waiting at all
@@ -288,7 +288,7 @@ BOOST_AUTO_TEST_CASE(list_get_delete_and_quota_errors) {
     std::string other = (**all)[1].name;
     fx.run([&]() -> asio::awaitable<void> { g = co_await fx.client->get(other); });
     BOOST_REQUIRE(g && !*g);
-    BOOST_TEST((g->error().code == errc::quota_exhausted));
+    BOOST_TEST((g->error().code == resilience::gemini::errc::quota_exhausted));
     BOOST_TEST(g->error().what().find("per-day quota") != std::string::npos);
     BOOST_TEST(g->error().diag.attempts == 1);
 }

@@ -190,7 +190,7 @@ BOOST_AUTO_TEST_CASE(breaker_wait) {
         outcome<gemini::file> f;
         s.start(f, [&] { return s.client->get(s.name, once); });
         s.run_until([&] { return f.done(); });
-        BOOST_TEST((f.error().code == errc::http_server_error));
+        BOOST_TEST((f.error().code == resilience::http::errc::server_error));
     }
     BOOST_REQUIRE((s.client->breaker_state() == resilience::breaker_state::open));
     const int failures = s.breaker_failures();

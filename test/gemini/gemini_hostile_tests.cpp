@@ -97,7 +97,7 @@ BOOST_AUTO_TEST_CASE(max_retries_zero_ends_a_wait_at_the_first_failed_poll) {
     std::optional<resilience::result<gemini::file>> r;
     h.run([&]() -> asio::awaitable<void> { r = co_await h.client->wait_until_active("files/abc", std::move(w)); });
     BOOST_REQUIRE(r && !*r);
-    BOOST_TEST((r->error().code == errc::http_server_error), r->error().what());
+    BOOST_TEST((r->error().code == resilience::http::errc::server_error), r->error().what());
     BOOST_TEST(r->error().what().find("overloaded") != std::string::npos, r->error().what());
     BOOST_TEST(gets == 1);
 }
@@ -117,7 +117,7 @@ BOOST_AUTO_TEST_CASE(a_400_with_retry_after_does_not_hold_the_scope) {
         b = co_await h.client->get("files/abc");
     });
     BOOST_REQUIRE(a && !*a);
-    BOOST_TEST((a->error().code == errc::http_client_error));
+    BOOST_TEST((a->error().code == resilience::http::errc::client_error));
     BOOST_REQUIRE(b && *b);
     BOOST_TEST((h.clk.now() - t0 < 1s));  // the second call was not held for 20 s
     BOOST_TEST(h.all_status().find("Rate limited") == std::string::npos, h.all_status());
@@ -178,7 +178,7 @@ BOOST_AUTO_TEST_CASE(the_key_goes_only_to_the_configured_origin) {
         h.run([&]() -> asio::awaitable<void> { r = co_await h.client->upload(path); });
         BOOST_TEST_CONTEXT(target) {
             BOOST_REQUIRE(r && !*r);
-            BOOST_TEST((r->error().code == errc::untrusted_url), r->error().what());
+            BOOST_TEST((r->error().code == resilience::gemini::errc::untrusted_url), r->error().what());
             BOOST_TEST(r->error().what().find("configured origin") != std::string::npos);
             BOOST_TEST(r->error().diag.attempts == 1);  // not retried
         }
@@ -254,7 +254,7 @@ BOOST_AUTO_TEST_CASE(list_page_tokens_that_cycle_or_never_end) {
     std::optional<resilience::result<std::vector<gemini::file>>> r;
     cyc.run([&]() -> asio::awaitable<void> { r = co_await cyc.client->list(); });
     BOOST_REQUIRE(r && !*r);
-    BOOST_TEST((r->error().code == errc::malformed_response));
+    BOOST_TEST((r->error().code == resilience::http::errc::malformed_response));
     BOOST_TEST(r->error().what().find("cycle") != std::string::npos, r->error().what());
     BOOST_TEST(lists == 3);
 
@@ -282,7 +282,7 @@ BOOST_AUTO_TEST_CASE(list_page_tokens_that_cycle_or_never_end) {
     }), ob);
     big.run([&]() -> asio::awaitable<void> { r = co_await big.client->list(); });
     BOOST_REQUIRE(r && !*r);
-    BOOST_TEST((r->error().code == errc::response_too_large), r->error().what());
+    BOOST_TEST((r->error().code == resilience::http::errc::response_too_large), r->error().what());
     BOOST_TEST(m <= 11);
 }
 
@@ -304,7 +304,7 @@ BOOST_AUTO_TEST_CASE(an_upload_that_never_finalises_is_paced_and_bounded) {
     const auto t0 = h.clk.now();
     h.run([&]() -> asio::awaitable<void> { r = co_await h.client->upload(path); });
     BOOST_REQUIRE(r && !*r);
-    BOOST_TEST((r->error().code == errc::malformed_response), r->error().what());
+    BOOST_TEST((r->error().code == resilience::http::errc::malformed_response), r->error().what());
     BOOST_TEST(r->error().what().find("finalis") != std::string::npos, r->error().what());
     // The finalize, then per retry a query and the finalize again: no tight loop.
     BOOST_TEST(chunk_requests <= 1 + 2 * o.retry.max_retries);

@@ -226,7 +226,7 @@ BOOST_AUTO_TEST_CASE(an_override_applies_to_its_call_only) {
     once.retry.max_retries = 0;
     fx.run([&]() -> asio::awaitable<void> {
         auto a = co_await fx.client->get(fx.name, once);
-        BOOST_TEST((a.error().code == errc::http_server_error));
+        BOOST_TEST((a.error().code == resilience::http::errc::server_error));
         BOOST_TEST(a.error().diag.attempts == 1);
         const auto t0 = fx.clk.now();
         auto b = co_await fx.client->get(fx.name);

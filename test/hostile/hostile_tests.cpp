@@ -457,7 +457,7 @@ BOOST_AUTO_TEST_CASE(switching_protocols_is_not_pooled) {
     BOOST_TEST_REQUIRE(o.ended);
     BOOST_TEST_REQUIRE(o.r->has_value(), o.what());
     BOOST_TEST((*o.r)->status == 101);
-    BOOST_TEST(rh::to_failure(**o.r).code == make_error_code(errc::http_unexpected_status));
+    BOOST_TEST(rh::to_failure(**o.r).code == make_error_code(resilience::http::errc::unexpected_status));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -467,25 +467,25 @@ BOOST_AUTO_TEST_SUITE(broken_answers)
 BOOST_AUTO_TEST_CASE(bad_status_line) {
     hostile h({read_request(), say("HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n"), hang_up()});
     auto o = h.send(rh::client_options());
-    check_failed(o, make_error_code(errc::malformed_response), error_kind::retryable_server, 1s);
+    check_failed(o, make_error_code(resilience::http::errc::malformed_response), error_kind::retryable_server, 1s);
 }
 
 BOOST_AUTO_TEST_CASE(http_0_9_reply) {
     hostile h({read_request(), say("{\"name\":\"files/abc\"}\n"), hang_up()});
     auto o = h.send(rh::client_options());
-    check_failed(o, make_error_code(errc::malformed_response), error_kind::retryable_server, 1s);
+    check_failed(o, make_error_code(resilience::http::errc::malformed_response), error_kind::retryable_server, 1s);
 }
 
 BOOST_AUTO_TEST_CASE(garbage_content_length) {
     hostile h({read_request(), say(ok_head + "Content-Length: 12abc\r\n\r\n{}"), hang_up()});
     auto o = h.send(rh::client_options());
-    check_failed(o, make_error_code(errc::malformed_response), error_kind::retryable_server, 1s);
+    check_failed(o, make_error_code(resilience::http::errc::malformed_response), error_kind::retryable_server, 1s);
 }
 
 BOOST_AUTO_TEST_CASE(chunk_size_overflow) {
     hostile h({read_request(), say(ok_head + "Transfer-Encoding: chunked\r\n\r\nfffffffffffffffffffff\r\n"), wait(24h)});
     auto o = h.send(rh::client_options());
-    check_failed(o, make_error_code(errc::malformed_response), error_kind::retryable_server, 1s);
+    check_failed(o, make_error_code(resilience::http::errc::malformed_response), error_kind::retryable_server, 1s);
 }
 
 BOOST_AUTO_TEST_CASE(empty_reply) {
@@ -553,14 +553,14 @@ BOOST_AUTO_TEST_CASE(endless_header) {
     // Header lines forever: max_header_bytes (default 64 KiB) ends it.
     hostile h({read_request(), say("HTTP/1.1 200 OK\r\n"), repeat("X-Pad: " + std::string(1000, 'p') + "\r\n")});
     auto o = h.send(rh::client_options());
-    check_failed(o, make_error_code(errc::response_too_large), error_kind::non_retryable_client, 1s);
+    check_failed(o, make_error_code(resilience::http::errc::response_too_large), error_kind::non_retryable_client, 1s);
     BOOST_TEST(h.written < 8u * 1024 * 1024);
 }
 
 BOOST_AUTO_TEST_CASE(one_endless_header_line) {
     hostile h({read_request(), say("HTTP/1.1 200 OK\r\nX-Pad: "), repeat(std::string(4096, 'p'))});
     auto o = h.send(rh::client_options());
-    check_failed(o, make_error_code(errc::response_too_large), error_kind::non_retryable_client, 1s);
+    check_failed(o, make_error_code(resilience::http::errc::response_too_large), error_kind::non_retryable_client, 1s);
     BOOST_TEST(h.written < 8u * 1024 * 1024);
 }
 
@@ -570,7 +570,7 @@ BOOST_AUTO_TEST_CASE(endless_chunked_body) {
     rh::client_options opts;
     opts.max_body_bytes = 1024 * 1024;
     auto o = h.send(opts);
-    check_failed(o, make_error_code(errc::response_too_large), error_kind::non_retryable_client, 1s);
+    check_failed(o, make_error_code(resilience::http::errc::response_too_large), error_kind::non_retryable_client, 1s);
     // The client stopped after its limit (plus what the socket buffers held).
     BOOST_TEST(h.written < 16u * 1024 * 1024);
 }
@@ -580,7 +580,7 @@ BOOST_AUTO_TEST_CASE(endless_read_until_close_body) {
     rh::client_options opts;
     opts.max_body_bytes = 1024 * 1024;
     auto o = h.send(opts);
-    check_failed(o, make_error_code(errc::response_too_large), error_kind::non_retryable_client, 1s);
+    check_failed(o, make_error_code(resilience::http::errc::response_too_large), error_kind::non_retryable_client, 1s);
     BOOST_TEST(h.written < 16u * 1024 * 1024);
 }
 
@@ -592,7 +592,7 @@ BOOST_AUTO_TEST_CASE(declared_50_mb_body_is_refused_before_it_is_read) {
     rh::client_options opts;
     opts.max_body_bytes = 4 * 1024 * 1024;
     auto o = h.send(opts);
-    check_failed(o, make_error_code(errc::response_too_large), error_kind::non_retryable_client, 1s);
+    check_failed(o, make_error_code(resilience::http::errc::response_too_large), error_kind::non_retryable_client, 1s);
     BOOST_TEST(h.written < 16u * 1024 * 1024);
 }
 

@@ -164,7 +164,7 @@ BOOST_AUTO_TEST_CASE(http_error_status_is_a_response) {
         BOOST_TEST_REQUIRE(r.has_value());
         BOOST_TEST(r->status == 429);
         auto f = rh::to_failure(*r);
-        BOOST_TEST(f.code == make_error_code(errc::http_too_many_requests));
+        BOOST_TEST(f.code == make_error_code(resilience::http::errc::too_many_requests));
         BOOST_TEST(f.diag.http_status == 429);
         BOOST_TEST(f.diag.status == "RESOURCE_EXHAUSTED");
         BOOST_TEST(f.diag.message.find("Quota exceeded") != std::string::npos);
@@ -183,7 +183,7 @@ BOOST_AUTO_TEST_CASE(to_failure_forms) {
     r.headers.set("Retry-After", "7");
     r.body = "upstream unavailable\nsecond line";
     auto f = rh::to_failure(r);
-    BOOST_TEST(f.code == make_error_code(errc::http_server_error));
+    BOOST_TEST(f.code == make_error_code(resilience::http::errc::server_error));
     BOOST_TEST(f.diag.message == "HTTP 503: upstream unavailable");
     BOOST_TEST_REQUIRE(f.diag.retry_after.has_value());
     BOOST_TEST(std::chrono::duration_cast<std::chrono::seconds>(*f.diag.retry_after).count() == 7);
@@ -192,7 +192,7 @@ BOOST_AUTO_TEST_CASE(to_failure_forms) {
     g.status = 403;
     g.body = R"([{"error":{"code":403,"message":"denied","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID"}]}}])";
     auto fg = rh::to_failure(g);
-    BOOST_TEST(fg.code == make_error_code(errc::http_forbidden));
+    BOOST_TEST(fg.code == make_error_code(resilience::http::errc::forbidden));
     BOOST_TEST(fg.diag.status == "PERMISSION_DENIED");
     BOOST_TEST(fg.diag.reason == "API_KEY_INVALID");
     BOOST_TEST(!fg.diag.retry_after.has_value());
@@ -363,11 +363,11 @@ BOOST_AUTO_TEST_CASE(oversize_body_and_headers) {
         rh::client c(ctx, o);
         auto r = co_await c.send(get(srv.url("/big")));
         BOOST_TEST_REQUIRE(!r.has_value());
-        BOOST_TEST(r.error().code == make_error_code(errc::response_too_large));
+        BOOST_TEST(r.error().code == make_error_code(resilience::http::errc::response_too_large));
         BOOST_TEST(!resilience::is_retryable(resilience::classify(r.error().code)));
         auto h = co_await c.send(get(srv.url("/big-header")));
         BOOST_TEST_REQUIRE(!h.has_value());
-        BOOST_TEST(h.error().code == make_error_code(errc::response_too_large));
+        BOOST_TEST(h.error().code == make_error_code(resilience::http::errc::response_too_large));
         check_idle_pool(c);
         srv.stop();
     });

@@ -2,6 +2,7 @@
 // cooldown and one retry budget (steady clock, 1 ms delays). Each operation
 // runs on its own strand, as Asio's awaitable operators require.
 #define BOOST_TEST_MODULE thread_safety
+#include <resilience/http/error.hpp>
 #include <resilience/retry.hpp>
 
 #include "test_common.hpp"
@@ -46,9 +47,9 @@ void run_shared_gates(breaker_options bo) {
                 const int k = calls.fetch_add(1, std::memory_order_relaxed);
                 // Outage windows (every third block of 500 calls) open the breaker.
                 if ((k / 500) % 3 == 1 || k % 7 == 0)
-                    co_return failure(make_error_code(errc::http_server_error), "503");
+                    co_return failure(make_error_code(resilience::http::errc::server_error), "503");
                 if (k % 101 == 0) {
-                    failure f(make_error_code(errc::http_too_many_requests), "429");
+                    failure f(make_error_code(resilience::http::errc::too_many_requests), "429");
                     f.diag.retry_after = 1ms;
                     co_return f;
                 }

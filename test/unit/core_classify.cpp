@@ -1,7 +1,8 @@
 // Classification of error codes and HTTP statuses into the six kinds, the
-// library's error category and the transient/permanent conditions.
+// categories of each layer (core, HTTP, Gemini) and the conditions.
 #include <resilience/diagnostics.hpp>
 #include <resilience/error.hpp>
+#include <resilience/gemini/error.hpp>
 #include <resilience/http/error.hpp>  // Beast and TLS codes: the HTTP layer's rules
 
 #include <boost/asio/error.hpp>
@@ -13,11 +14,13 @@
 #include "core_printers.hpp"
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
 using resilience::classify;
-using resilience::classify_http_status;
+using resilience::http::classify_status;
 using resilience::condition;
 using resilience::errc;
 using resilience::error_code;
@@ -38,12 +41,12 @@ BOOST_AUTO_TEST_CASE(original_spec_cases) {
             BOOST_TEST(to_string(classify(ec)) == "RETRYABLE_NETWORK");
         }
     }
-    BOOST_TEST(classify_http_status(429) == error_kind::retryable_rate_limit);
-    for (int s : {500, 502, 503, 504, 599}) BOOST_TEST(classify_http_status(s) == error_kind::retryable_server);
-    BOOST_TEST(classify_http_status(401) == error_kind::non_retryable_auth);
-    BOOST_TEST(classify_http_status(403) == error_kind::non_retryable_auth);
+    BOOST_TEST(classify_status(429) == error_kind::retryable_rate_limit);
+    for (int s : {500, 502, 503, 504, 599}) BOOST_TEST(classify_status(s) == error_kind::retryable_server);
+    BOOST_TEST(classify_status(401) == error_kind::non_retryable_auth);
+    BOOST_TEST(classify_status(403) == error_kind::non_retryable_auth);
     for (int s : {400, 404, 405, 409, 412, 413, 422, 499})
-        BOOST_TEST(classify_http_status(s) == error_kind::non_retryable_client);
+        BOOST_TEST(classify_status(s) == error_kind::non_retryable_client);
     BOOST_TEST(classify(asio::error::operation_aborted) == error_kind::non_retryable_aborted);
     BOOST_TEST(classify(make_error_code(boost::system::errc::operation_canceled)) ==
                error_kind::non_retryable_aborted);
@@ -84,18 +87,157 @@ BOOST_AUTO_TEST_CASE(beast_parser_errors) {
     BOOST_TEST(classify(http::error::header_limit) == error_kind::non_retryable_client);
 }
 
-BOOST_AUTO_TEST_CASE(library_codes) {
-    BOOST_TEST(classify(errc::http_too_many_requests) == error_kind::retryable_rate_limit);
-    BOOST_TEST(classify(errc::http_server_error) == error_kind::retryable_server);
-    BOOST_TEST(classify(errc::malformed_response) == error_kind::retryable_server);
-    BOOST_TEST(classify(errc::attempt_timeout) == error_kind::retryable_network);
-    BOOST_TEST(classify(errc::http_unauthorized) == error_kind::non_retryable_auth);
-    BOOST_TEST(classify(errc::http_forbidden) == error_kind::non_retryable_auth);
-    for (errc e : {errc::http_client_error, errc::invalid_argument, errc::invalid_config, errc::quota_exhausted,
-                   errc::file_failed, errc::response_too_large, errc::deadline_exceeded,
-                   errc::retries_exhausted, errc::http_unexpected_status})
-        BOOST_TEST_CONTEXT(make_error_code(e).message())
-            BOOST_TEST(!resilience::is_retryable(classify(e)));
+// One row per code of a layer: its kind and the conditions it matches.
+struct code_row {
+    error_code ec;
+    error_kind kind;
+    condition own;  // the most specific condition
+};
+
+// Every condition, and whether a code whose own condition is `own` matches it.
+void check_conditions(const error_code& ec, condition own) {
+    const condition all[] = {condition::transient, condition::permanent, condition::throttled, condition::deadline,
+                             condition::network,   condition::auth,      condition::cancelled};
+    for (condition c : all) {
+        BOOST_TEST_CONTEXT("condition " << make_error_condition(c).message()) {
+            BOOST_TEST((ec == c) == resilience::condition_matches(own, c));
+        }
+    }
+    // transient and permanent split every failure in two.
+    BOOST_TEST((ec == condition::transient) != (ec == condition::permanent));
+}
+
+void check_rows(const std::vector<code_row>& rows, const char* category, int first, int last) {
+    BOOST_TEST(rows.size() == static_cast<std::size_t>(last - first + 1));  // every value has its row
+    for (const auto& r : rows) {
+        BOOST_TEST_CONTEXT(r.ec.category().name() << ":" << r.ec.value() << " " << r.ec.message()) {
+            BOOST_TEST(std::string(r.ec.category().name()) == category);
+            BOOST_TEST(!r.ec.message().empty());
+            BOOST_TEST(r.ec.message().find("unknown") == std::string::npos);
+            BOOST_TEST(to_string(classify(r.ec)) == to_string(r.kind));
+            BOOST_TEST((r.ec.default_error_condition() == make_error_condition(r.own)));
+            check_conditions(r.ec, r.own);
+        }
+    }
+    // Past the last value: a message naming the category, not a crash, no condition.
+    error_code past(last + 1000, rows.front().ec.category());
+    BOOST_TEST(past.message().find("unknown") != std::string::npos);
+    BOOST_TEST(classify(past) == error_kind::non_retryable_client);
+    BOOST_TEST((past != condition::transient));
+}
+
+BOOST_AUTO_TEST_CASE(core_codes) {
+    using E = errc;
+    const std::vector<code_row> rows = {
+        {E::circuit_open, error_kind::retryable_server, condition::transient},
+        {E::retries_exhausted, error_kind::non_retryable_client, condition::permanent},
+        {E::retry_budget_exhausted, error_kind::non_retryable_client, condition::permanent},
+        {E::deadline_exceeded, error_kind::non_retryable_client, condition::deadline},
+        {E::attempt_timeout, error_kind::retryable_network, condition::network},
+        {E::invalid_argument, error_kind::non_retryable_client, condition::permanent},
+        {E::invalid_config, error_kind::non_retryable_client, condition::permanent},
+        {E::operation_threw, error_kind::non_retryable_client, condition::permanent},
+    };
+    check_rows(rows, "resilience", 1, static_cast<int>(E::operation_threw));
+    BOOST_TEST((make_error_code(E::circuit_open).category() == resilience::error_category()));
+    BOOST_TEST(make_error_code(E::success).message() == "success");
+    BOOST_TEST(!make_error_code(E::success));
+    BOOST_TEST((make_error_code(E::success) != condition::transient));
+    BOOST_TEST((make_error_code(E::success) != condition::permanent));
+}
+
+BOOST_AUTO_TEST_CASE(http_codes) {
+    using E = resilience::http::errc;
+    const std::vector<code_row> rows = {
+        {E::unauthorized, error_kind::non_retryable_auth, condition::auth},
+        {E::forbidden, error_kind::non_retryable_auth, condition::auth},
+        {E::too_many_requests, error_kind::retryable_rate_limit, condition::throttled},
+        {E::request_timeout, error_kind::retryable_network, condition::network},
+        {E::client_error, error_kind::non_retryable_client, condition::permanent},
+        {E::server_error, error_kind::retryable_server, condition::transient},
+        {E::unexpected_status, error_kind::non_retryable_client, condition::permanent},
+        {E::malformed_response, error_kind::retryable_server, condition::transient},
+        {E::response_too_large, error_kind::non_retryable_client, condition::permanent},
+    };
+    check_rows(rows, "resilience.http", 1, static_cast<int>(E::response_too_large));
+    BOOST_TEST((make_error_code(E::forbidden).category() == resilience::http::error_category()));
+    BOOST_TEST((make_error_code(E::forbidden).category() != resilience::error_category()));
+    // The printed messages are those of 0.x.
+    BOOST_TEST(make_error_code(E::forbidden).message() == "HTTP 403 forbidden");
+    BOOST_TEST(make_error_code(E::too_many_requests).message() == "HTTP 429 too many requests");
+}
+
+BOOST_AUTO_TEST_CASE(gemini_codes) {
+    using E = resilience::gemini::errc;
+    const std::vector<code_row> rows = {
+        {E::quota_exhausted, error_kind::non_retryable_client, condition::permanent},
+        {E::file_failed, error_kind::non_retryable_client, condition::permanent},
+        {E::file_not_active, error_kind::non_retryable_client, condition::permanent},
+        {E::untrusted_url, error_kind::non_retryable_client, condition::permanent},
+    };
+    check_rows(rows, "resilience.gemini", 1, static_cast<int>(E::untrusted_url));
+    BOOST_TEST((make_error_code(E::file_failed).category() == resilience::gemini::error_category()));
+    // A quota that no retry window clears is not throttling.
+    BOOST_TEST((make_error_code(E::quota_exhausted) != condition::throttled));
+}
+
+// Another library's codes reach every kind through the conditions their
+// category maps them to, with default_error_condition (one condition per
+// code) or equivalent (several).
+class mapped_category final : public boost::system::error_category {
+public:
+    const char* name() const noexcept override { return "mapped"; }
+    std::string message(int ev) const override { return "mapped " + std::to_string(ev); }
+    // The value is the condition's value; 100: no condition.
+    boost::system::error_condition default_error_condition(int ev) const noexcept override {
+        if (ev >= 1 && ev <= 7) return make_error_condition(static_cast<condition>(ev));
+        return {ev, *this};
+    }
+};
+const mapped_category mapped;
+
+// One code that says both "throttled" and "transient" through equivalent().
+class equivalent_category final : public boost::system::error_category {
+public:
+    const char* name() const noexcept override { return "equivalent"; }
+    std::string message(int) const override { return "busy"; }
+    bool equivalent(int, const boost::system::error_condition& c) const noexcept override {
+        return c == condition::throttled || c == condition::transient;
+    }
+};
+const equivalent_category equivalent;
+
+BOOST_AUTO_TEST_CASE(foreign_codes_reach_every_kind_through_conditions) {
+    const std::pair<condition, error_kind> table[] = {
+        {condition::network, error_kind::retryable_network},
+        {condition::throttled, error_kind::retryable_rate_limit},
+        {condition::transient, error_kind::retryable_server},
+        {condition::auth, error_kind::non_retryable_auth},
+        {condition::permanent, error_kind::non_retryable_client},
+        {condition::deadline, error_kind::non_retryable_client},
+        {condition::cancelled, error_kind::non_retryable_aborted},
+    };
+    for (auto [c, kind] : table) {
+        const error_code ec(static_cast<int>(c), mapped);
+        BOOST_TEST_CONTEXT(make_error_condition(c).message()) {
+            BOOST_TEST(to_string(classify(ec)) == to_string(kind));
+            BOOST_TEST(resilience::to_kind(c) == kind);
+            check_conditions(ec, c);
+        }
+    }
+    BOOST_TEST(classify(error_code(100, mapped)) == error_kind::non_retryable_client);
+    const error_code busy(1, equivalent);
+    BOOST_TEST(classify(busy) == error_kind::retryable_rate_limit);
+    BOOST_TEST((busy == condition::transient));
+    BOOST_TEST((busy == condition::throttled));
+    BOOST_TEST((busy != condition::permanent));
+}
+
+BOOST_AUTO_TEST_CASE(condition_names) {
+    BOOST_TEST(std::string(resilience::condition_category().name()) == "resilience.condition");
+    for (int v = 1; v <= static_cast<int>(condition::cancelled); ++v)
+        BOOST_TEST_CONTEXT("condition " << v)
+            BOOST_TEST(make_error_condition(static_cast<condition>(v)).message().find("unknown") == std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(unknown_category_is_not_retried) {
@@ -109,21 +251,21 @@ BOOST_AUTO_TEST_CASE(unknown_category_is_not_retried) {
 }
 
 BOOST_AUTO_TEST_CASE(http_status_mapping) {
-    for (int s : {200, 201, 204, 299}) BOOST_TEST(!resilience::http_status_to_error(s));
-    BOOST_TEST(resilience::http_status_to_error(401) == errc::http_unauthorized);
-    BOOST_TEST(resilience::http_status_to_error(403) == errc::http_forbidden);
-    BOOST_TEST(resilience::http_status_to_error(429) == errc::http_too_many_requests);
-    BOOST_TEST(resilience::http_status_to_error(404) == errc::http_client_error);
-    BOOST_TEST(resilience::http_status_to_error(503) == errc::http_server_error);
+    for (int s : {200, 201, 204, 299}) BOOST_TEST(!resilience::http::status_to_error(s));
+    BOOST_TEST(resilience::http::status_to_error(401) == resilience::http::errc::unauthorized);
+    BOOST_TEST(resilience::http::status_to_error(403) == resilience::http::errc::forbidden);
+    BOOST_TEST(resilience::http::status_to_error(429) == resilience::http::errc::too_many_requests);
+    BOOST_TEST(resilience::http::status_to_error(404) == resilience::http::errc::client_error);
+    BOOST_TEST(resilience::http::status_to_error(503) == resilience::http::errc::server_error);
     // 408 Request Timeout: retried as a network-class failure (as the Google SDKs do).
-    BOOST_TEST(resilience::http_status_to_error(408) == errc::http_request_timeout);
-    BOOST_TEST(classify_http_status(408) == error_kind::retryable_network);
-    BOOST_TEST(classify_http_status(400) == error_kind::non_retryable_client);
-    BOOST_TEST(classify_http_status(409) == error_kind::non_retryable_client);
+    BOOST_TEST(resilience::http::status_to_error(408) == resilience::http::errc::request_timeout);
+    BOOST_TEST(classify_status(408) == error_kind::retryable_network);
+    BOOST_TEST(classify_status(400) == error_kind::non_retryable_client);
+    BOOST_TEST(classify_status(409) == error_kind::non_retryable_client);
     for (int s : {100, 101, 301, 302, 304, 307, 0, -1, 600, 999}) {
         BOOST_TEST_CONTEXT("status " << s) {
-            BOOST_TEST(resilience::http_status_to_error(s) == errc::http_unexpected_status);
-            BOOST_TEST(classify_http_status(s) == error_kind::non_retryable_client);
+            BOOST_TEST(resilience::http::status_to_error(s) == resilience::http::errc::unexpected_status);
+            BOOST_TEST(classify_status(s) == error_kind::non_retryable_client);
         }
     }
 }
@@ -131,33 +273,26 @@ BOOST_AUTO_TEST_CASE(http_status_mapping) {
 BOOST_AUTO_TEST_CASE(conditions) {
     BOOST_TEST((error_code(asio::error::connection_reset) == condition::transient));
     BOOST_TEST((error_code(asio::error::connection_reset) != condition::permanent));
-    BOOST_TEST((make_error_code(errc::http_too_many_requests) == condition::transient));
-    BOOST_TEST((make_error_code(errc::http_server_error) == condition::transient));
-    BOOST_TEST((make_error_code(errc::http_forbidden) == condition::permanent));
-    BOOST_TEST((make_error_code(errc::http_client_error) == condition::permanent));
+    BOOST_TEST((make_error_code(resilience::http::errc::too_many_requests) == condition::transient));
+    BOOST_TEST((make_error_code(resilience::http::errc::server_error) == condition::transient));
+    BOOST_TEST((make_error_code(resilience::http::errc::forbidden) == condition::permanent));
+    BOOST_TEST((make_error_code(resilience::http::errc::client_error) == condition::permanent));
     BOOST_TEST((error_code(asio::error::operation_aborted) == condition::permanent));
     BOOST_TEST((error_code(asio::error::operation_aborted) != condition::transient));
+    // Codes of categories that know nothing of our conditions match through their kind.
+    BOOST_TEST((error_code(asio::error::connection_reset) == condition::network));
+    BOOST_TEST((error_code(boost::beast::error::timeout) == condition::network));
+    BOOST_TEST((error_code(http::error::bad_status) == condition::transient));
+    BOOST_TEST((error_code(http::error::bad_status) != condition::network));
+    BOOST_TEST((error_code(asio::error::operation_aborted) == condition::cancelled));
+    BOOST_TEST((error_code(asio::error::operation_aborted) != condition::deadline));
+    BOOST_TEST((error_code(asio::error::timed_out) != condition::deadline));
     // success matches neither
     BOOST_TEST((error_code() != condition::transient));
     BOOST_TEST((error_code() != condition::permanent));
     BOOST_TEST(std::string(resilience::condition_category().name()) == "resilience.condition");
     BOOST_TEST(make_error_condition(condition::transient).message().find("unknown") == std::string::npos);
     BOOST_TEST(make_error_condition(condition::permanent).message().find("unknown") == std::string::npos);
-}
-
-BOOST_AUTO_TEST_CASE(every_errc_has_a_message) {
-    BOOST_TEST(std::string(resilience::error_category().name()) == "resilience");
-    for (int v = static_cast<int>(errc::success); v <= static_cast<int>(errc::untrusted_url); ++v) {
-        error_code ec = make_error_code(static_cast<errc>(v));
-        BOOST_TEST_CONTEXT("errc " << v) {
-            BOOST_TEST((ec.category() == resilience::error_category()));
-            BOOST_TEST(!ec.message().empty());
-            BOOST_TEST(ec.message().find("unknown") == std::string::npos);
-            BOOST_TEST(std::string(ec.category().name()) == "resilience");
-        }
-    }
-    // Past the last value: a message, not a crash.
-    BOOST_TEST(!make_error_code(static_cast<errc>(1000)).message().empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

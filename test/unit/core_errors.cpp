@@ -1,4 +1,5 @@
 // The error model: failure, diagnostics, result<T>, the exception type.
+#include <resilience/http/error.hpp>
 #include <resilience/diagnostics.hpp>
 
 #include <boost/asio/error.hpp>
@@ -12,9 +13,9 @@ using resilience::failure;
 BOOST_AUTO_TEST_SUITE(core_errors)
 
 BOOST_AUTO_TEST_CASE(failure_what) {
-    failure a(make_error_code(errc::http_forbidden));
+    failure a(make_error_code(resilience::http::errc::forbidden));
     BOOST_TEST(a.what() == "HTTP 403 forbidden");
-    failure b(make_error_code(errc::http_forbidden), "You do not have permission");
+    failure b(make_error_code(resilience::http::errc::forbidden), "You do not have permission");
     BOOST_TEST(b.what() == "You do not have permission");
 }
 
@@ -24,13 +25,13 @@ BOOST_AUTO_TEST_CASE(result_value_throws_error_with_diagnostics) {
     d.status = "RESOURCE_EXHAUSTED";
     d.message = "quota";
     d.attempts = 3;
-    resilience::result<int> r = failure(make_error_code(errc::http_too_many_requests), d);
+    resilience::result<int> r = failure(make_error_code(resilience::http::errc::too_many_requests), d);
     BOOST_TEST(!r);
     try {
         (void)r.value();
         BOOST_FAIL("value() did not throw");
     } catch (const resilience::error& e) {
-        BOOST_TEST(e.code() == errc::http_too_many_requests);
+        BOOST_TEST(e.code() == resilience::http::errc::too_many_requests);
         BOOST_TEST(e.diag().http_status == 429);
         BOOST_TEST(e.diag().attempts == 3);
         BOOST_TEST(std::string(e.what()).find("quota") != std::string::npos);

@@ -1,6 +1,7 @@
 // Retry timelines in virtual time under a fixed seed: which attempt runs
 // when, the status lines word for word, the structured events, pushback,
 // the deadline, attempt timeouts and per-operation cancellation.
+#include <resilience/http/error.hpp>
 #include <resilience/pushback.hpp>
 #include <resilience/retry.hpp>
 #include <resilience/testing/manual_clock.hpp>
@@ -16,6 +17,7 @@
 
 #include "core_printers.hpp"
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,14 +48,9 @@ struct step {
     duration takes{};   // virtual time the attempt takes
     bool hang = false;  // never completes by itself (only cancellation ends it)
 };
-step fail(errc e, std::string msg = {}) {
+step fail(error_code ec, std::string msg = {}) {
     step s;
-    s.f = failure(make_error_code(e), std::move(msg));
-    return s;
-}
-step fail(error_code ec) {
-    step s;
-    s.f = failure(ec);
+    s.f = msg.empty() ? failure(ec) : failure(ec, std::move(msg));
     return s;
 }
 step ok(duration takes = {}) {
@@ -68,7 +65,7 @@ step hang() {
     return s;
 }
 step pushback(duration d, std::string msg = "quota") {
-    step s = fail(errc::http_too_many_requests, std::move(msg));
+    step s = fail(resilience::http::errc::too_many_requests, std::move(msg));
     s.f.diag.retry_after = d;
     return s;
 }
@@ -183,8 +180,8 @@ BOOST_FIXTURE_TEST_CASE(success_at_once, fixture) {
 }
 
 BOOST_FIXTURE_TEST_CASE(success_after_k_failures_exact_delays, fixture) {
-    script = {fail(errc::http_server_error, "overloaded"), fail(asio::error::connection_reset),
-              fail(errc::http_server_error, "overloaded"), ok()};
+    script = {fail(resilience::http::errc::server_error, "overloaded"), fail(asio::error::connection_reset),
+              fail(resilience::http::errc::server_error, "overloaded"), ok()};
     auto r = run();
     BOOST_TEST_REQUIRE(r.has_value());
     BOOST_TEST(call_times() == secs({0, 1, 3, 7}), boost::test_tools::per_element());
@@ -203,12 +200,12 @@ BOOST_FIXTURE_TEST_CASE(success_after_k_failures_exact_delays, fixture) {
 
 BOOST_FIXTURE_TEST_CASE(delays_double_up_to_max_delay, fixture) {
     opts.policy.max_retries = 8;
-    script = {fail(errc::http_server_error, "down")};
+    script = {fail(resilience::http::errc::server_error, "down")};
     auto r = run();
     BOOST_TEST_REQUIRE(!r.has_value());
     // 1, 2, 4, 8, 16, 30, 30, 30
     BOOST_TEST(call_times() == secs({0, 1, 3, 7, 15, 31, 61, 91, 121}), boost::test_tools::per_element());
-    BOOST_TEST(r.error().code == errc::http_server_error);
+    BOOST_TEST(r.error().code == resilience::http::errc::server_error);
     BOOST_TEST(r.error().diag.attempts == 9);
     BOOST_TEST((r.error().diag.gave_up == give_up_reason::max_retries));
     BOOST_TEST((r.error().diag.elapsed == duration(121s)));
@@ -217,7 +214,7 @@ BOOST_FIXTURE_TEST_CASE(delays_double_up_to_max_delay, fixture) {
 
 BOOST_FIXTURE_TEST_CASE(give_up_after_max_retries, fixture) {
     opts.policy.max_retries = 3;
-    script = {fail(errc::http_server_error, "The model is overloaded. Please try again later.")};
+    script = {fail(resilience::http::errc::server_error, "The model is overloaded. Please try again later.")};
     auto r = run();
     BOOST_TEST_REQUIRE(!r.has_value());
     BOOST_TEST(calls.size() == 4u);
@@ -237,7 +234,7 @@ BOOST_FIXTURE_TEST_CASE(give_up_after_max_retries, fixture) {
 
 BOOST_FIXTURE_TEST_CASE(zero_retries_is_one_attempt, fixture) {
     opts.policy.max_retries = 0;
-    script = {fail(errc::http_server_error, "down"), ok()};
+    script = {fail(resilience::http::errc::server_error, "down"), ok()};
     auto r = run();
     BOOST_TEST_REQUIRE(!r.has_value());
     BOOST_TEST(calls.size() == 1u);
@@ -248,11 +245,11 @@ BOOST_FIXTURE_TEST_CASE(zero_retries_is_one_attempt, fixture) {
 }
 
 BOOST_FIXTURE_TEST_CASE(non_retryable_stops_at_once, fixture) {
-    struct row { errc code; const char* kind; };
-    for (auto [code, kind] : {row{errc::http_unauthorized, "NON_RETRYABLE_AUTH"},
-                              row{errc::http_forbidden, "NON_RETRYABLE_AUTH"},
-                              row{errc::http_client_error, "NON_RETRYABLE_CLIENT"}}) {
-        BOOST_TEST_CONTEXT(kind << " " << make_error_code(code).message()) {
+    struct row { error_code code; const char* kind; };
+    for (auto [code, kind] : {row{resilience::http::errc::unauthorized, "NON_RETRYABLE_AUTH"},
+                              row{resilience::http::errc::forbidden, "NON_RETRYABLE_AUTH"},
+                              row{resilience::http::errc::client_error, "NON_RETRYABLE_CLIENT"}}) {
+        BOOST_TEST_CONTEXT(kind << " " << code.message()) {
             calls.clear();
             lines.clear();
             events.clear();
@@ -276,10 +273,10 @@ BOOST_FIXTURE_TEST_CASE(non_retryable_stops_at_once, fixture) {
 }
 
 BOOST_FIXTURE_TEST_CASE(per_call_classifier, fixture) {
-    script = {fail(errc::http_client_error, "not ready"), ok()};
+    script = {fail(resilience::http::errc::client_error, "not ready"), ok()};
     call_options call;
     call.classify = [](const failure& f) {
-        return f.code == errc::http_client_error ? error_kind::retryable_server : resilience::default_classify(f);
+        return f.code == resilience::http::errc::client_error ? error_kind::retryable_server : resilience::default_classify(f);
     };
     auto r = run(std::move(call));
     BOOST_TEST_REQUIRE(r.has_value());
@@ -290,10 +287,10 @@ BOOST_FIXTURE_TEST_CASE(per_call_classifier, fixture) {
 // A custom classifier decides the kind everywhere: the attempt_failed and
 // gave_up events carry its verdict, not the default classification.
 BOOST_FIXTURE_TEST_CASE(custom_classifier_decides_the_gave_up_kind, fixture) {
-    script = {fail(errc::http_server_error, "fatal here")};
+    script = {fail(resilience::http::errc::server_error, "fatal here")};
     call_options call;
     call.classify = [](const failure& f) {
-        return f.code == errc::http_server_error ? error_kind::non_retryable_auth : resilience::default_classify(f);
+        return f.code == resilience::http::errc::server_error ? error_kind::non_retryable_auth : resilience::default_classify(f);
     };
     auto r = run(std::move(call));
     BOOST_TEST_REQUIRE(!r.has_value());
@@ -309,7 +306,7 @@ BOOST_FIXTURE_TEST_CASE(custom_classifier_decides_the_gave_up_kind, fixture) {
 BOOST_FIXTURE_TEST_CASE(a_non_retryable_answer_with_a_delay_sets_no_cooldown, fixture) {
     opts.cooldown = std::make_shared<resilience::cooldown>();
     opts.scope = "s";
-    step bad = fail(errc::http_client_error, "bad request");
+    step bad = fail(resilience::http::errc::client_error, "bad request");
     bad.f.diag.http_status = 400;
     bad.f.diag.retry_after = 20s;
     script = {bad};
@@ -317,7 +314,7 @@ BOOST_FIXTURE_TEST_CASE(a_non_retryable_answer_with_a_delay_sets_no_cooldown, fi
     BOOST_TEST_REQUIRE(!r.has_value());
     BOOST_TEST(!opts.cooldown->blocked_until(std::string_view("s"), clk.now()).has_value());
     // A 500 with a delay is not throttling either.
-    step err = fail(errc::http_server_error, "internal");
+    step err = fail(resilience::http::errc::server_error, "internal");
     err.f.diag.http_status = 500;
     err.f.diag.retry_after = 20s;
     script = {err, ok()};
@@ -326,7 +323,7 @@ BOOST_FIXTURE_TEST_CASE(a_non_retryable_answer_with_a_delay_sets_no_cooldown, fi
     BOOST_TEST_REQUIRE(r.has_value());
     BOOST_TEST(!opts.cooldown->blocked_until(std::string_view("s"), clk.now()).has_value());
     // A 503 with a delay, and a 429, do set it.
-    step busy = fail(errc::http_server_error, "overloaded");
+    step busy = fail(resilience::http::errc::server_error, "overloaded");
     busy.f.diag.http_status = 503;
     busy.f.diag.retry_after = 20s;
     script = {busy};
@@ -370,7 +367,7 @@ BOOST_FIXTURE_TEST_CASE(an_exception_ends_the_attempt_at_once, fixture) {
 BOOST_FIXTURE_TEST_CASE(full_jitter_is_within_caps_and_reproducible, fixture) {
     opts.policy.backoff.jitter = resilience::jitter_mode::full;
     opts.policy.max_retries = 6;
-    script = {fail(errc::http_server_error, "x")};
+    script = {fail(resilience::http::errc::server_error, "x")};
     (void)run();
     const auto first = call_times();
     BOOST_TEST_REQUIRE(first.size() == 7u);
@@ -430,6 +427,46 @@ BOOST_FIXTURE_TEST_CASE(pushback_replaces_the_delay, fixture) {
     BOOST_TEST(call_times() == secs({0, 0}), boost::test_tools::per_element());
 }
 
+// Another library's code opts into retries by mapping to a condition: a
+// "slow down" of a foreign category that maps to condition::throttled is
+// retried as a rate limit (status text, events, the server's delay, the
+// scope's cooldown), exactly as an HTTP 429 is.
+class upstream_category final : public boost::system::error_category {
+public:
+    const char* name() const noexcept override { return "upstream"; }
+    std::string message(int) const override { return "upstream says slow down"; }
+    boost::system::error_condition default_error_condition(int) const noexcept override {
+        return resilience::condition::throttled;
+    }
+};
+
+BOOST_FIXTURE_TEST_CASE(a_foreign_code_mapped_to_throttled_is_retried_as_a_rate_limit, fixture) {
+    static const upstream_category upstream;
+    const error_code slow_down(1, upstream);
+    opts.cooldown = std::make_shared<resilience::cooldown>();
+    opts.scope = "s";
+    step s = fail(slow_down, "slow down");
+    s.f.diag.retry_after = 7s;
+    script = {s, ok()};
+    auto r = run();
+    BOOST_TEST_REQUIRE(r.has_value());
+    // The server's delay (the scope's cooldown spreads the wake-up a little past it).
+    BOOST_TEST_REQUIRE(calls.size() == 2u);
+    BOOST_TEST((calls[1].at >= duration(7s)));
+    BOOST_TEST((calls[1].at < duration(8s)));
+    BOOST_TEST_REQUIRE(lines.size() >= 2u);
+    BOOST_TEST(lines[0] == "Retry 1/5 after error (RETRYABLE_RATE_LIMIT): slow down");
+    BOOST_TEST(lines[1] == "Rate limited. Respecting Retry-After header: 7s");
+    auto failed = std::find_if(events.begin(), events.end(),
+                               [](const event_record& e) { return e.type == event_type::attempt_failed; });
+    BOOST_TEST_REQUIRE((failed != events.end()));
+    BOOST_TEST((failed->kind == error_kind::retryable_rate_limit));
+    BOOST_TEST((failed->code == slow_down));
+    // Throttling holds the scope: the cooldown was set until the server's time.
+    BOOST_TEST(opts.cooldown->blocked_until(std::string_view("s"), t0 + 1s).has_value());
+    BOOST_TEST((slow_down == resilience::condition::transient));
+}
+
 BOOST_FIXTURE_TEST_CASE(pushback_is_capped, fixture) {
     // At max_delay by default ...
     script = {pushback(resilience::max_pushback), pushback(std::chrono::hours(1)), ok()};
@@ -447,7 +484,7 @@ BOOST_FIXTURE_TEST_CASE(pushback_is_capped, fixture) {
 }
 
 BOOST_FIXTURE_TEST_CASE(deadline_stops_before_a_backoff_past_it, fixture) {
-    script = {fail(errc::http_server_error, "down")};
+    script = {fail(resilience::http::errc::server_error, "down")};
     call_options call;
     call.deadline = t0 + 10s;
     auto r = run(std::move(call));
@@ -505,7 +542,7 @@ BOOST_FIXTURE_TEST_CASE(attempt_timeout_then_retry, fixture) {
 
 BOOST_FIXTURE_TEST_CASE(attempt_timeout_shrinks_to_the_deadline, fixture) {
     opts.policy.attempt_timeout = 10s;
-    script = {fail(errc::http_server_error, "down"), hang()};
+    script = {fail(resilience::http::errc::server_error, "down"), hang()};
     call_options call;
     call.deadline = t0 + 4s;
     auto r = run(std::move(call));
@@ -519,7 +556,7 @@ BOOST_FIXTURE_TEST_CASE(attempt_timeout_shrinks_to_the_deadline, fixture) {
 }
 
 BOOST_FIXTURE_TEST_CASE(cancellation_during_backoff, fixture) {
-    script = {fail(errc::http_server_error, "down"), ok()};
+    script = {fail(resilience::http::errc::server_error, "down"), ok()};
     resilience::pipeline p(opts);
     asio::cancellation_signal sig;
     std::optional<result<int>> out;
@@ -590,11 +627,11 @@ asio::awaitable<int> throwing_op(int& n) {
     co_return 7;
 }
 asio::awaitable<int> throwing_resilience_error(int& n) {
-    if (n++ < 1) throw resilience::error(failure(make_error_code(errc::http_server_error), "boom"));
+    if (n++ < 1) throw resilience::error(failure(make_error_code(resilience::http::errc::server_error), "boom"));
     co_return 8;
 }
 asio::awaitable<result<void>> void_op(int& n) {
-    if (n++ < 1) co_return failure(make_error_code(errc::http_server_error));
+    if (n++ < 1) co_return failure(make_error_code(resilience::http::errc::server_error));
     co_return result<void>();
 }
 asio::awaitable<void> plain_void_op(int& n) {
@@ -643,7 +680,7 @@ BOOST_FIXTURE_TEST_CASE(factories_of_other_shapes, fixture) {
 
 BOOST_FIXTURE_TEST_CASE(events_carry_kind_attempt_delay_elapsed, fixture) {
     opts.policy.max_retries = 2;
-    script = {fail(errc::http_server_error, "down"), pushback(5s), ok(250ms)};
+    script = {fail(resilience::http::errc::server_error, "down"), pushback(5s), ok(250ms)};
     call_options call;
     call.subject = "files/abc";
     auto r = run(std::move(call));
@@ -664,7 +701,7 @@ BOOST_FIXTURE_TEST_CASE(events_carry_kind_attempt_delay_elapsed, fixture) {
     BOOST_TEST((events[3].elapsed == duration(1s)));
     BOOST_TEST(events[3].attempt == 1);
     BOOST_TEST((events[4].kind == error_kind::retryable_rate_limit));
-    BOOST_TEST((events[4].code == errc::http_too_many_requests));
+    BOOST_TEST((events[4].code == resilience::http::errc::too_many_requests));
     BOOST_TEST(events[5].attempt == 2);
     BOOST_TEST((events[5].delay == duration(5s)));
     BOOST_TEST(events[5].pushback);
@@ -675,7 +712,7 @@ BOOST_FIXTURE_TEST_CASE(events_carry_kind_attempt_delay_elapsed, fixture) {
     // Giving up: the gave_up event.
     events.clear();
     t0 = clk.now();
-    script = {fail(errc::http_server_error, "down")};
+    script = {fail(resilience::http::errc::server_error, "down")};
     r = run();
     BOOST_TEST_REQUIRE(!r.has_value());
     BOOST_TEST((events.back().type == T::gave_up));
@@ -694,7 +731,7 @@ BOOST_FIXTURE_TEST_CASE(per_call_handlers_and_policy, fixture) {
     call_options call;
     call.on_status = [&](std::string_view s) { mine.emplace_back(s); };
     call.policy = &pol;
-    script = {fail(errc::http_server_error, "down")};
+    script = {fail(resilience::http::errc::server_error, "down")};
     auto r = run(std::move(call));
     BOOST_TEST_REQUIRE(!r.has_value());
     BOOST_TEST(lines.empty());
@@ -707,7 +744,7 @@ BOOST_FIXTURE_TEST_CASE(per_call_handlers_and_policy, fixture) {
 }
 
 BOOST_FIXTURE_TEST_CASE(one_shot_retry_function, fixture) {
-    script = {fail(errc::http_server_error, "down"), ok()};
+    script = {fail(resilience::http::errc::server_error, "down"), ok()};
     std::optional<result<int>> out;
     auto f = factory();
     auto o = opts;

@@ -3,6 +3,7 @@
 // the attempt's own duration and its outcome; call ids tell concurrent calls
 // apart; the start is emitted right before the operation is called, so a
 // handler can make its span current for the operation. Virtual time.
+#include <resilience/http/error.hpp>
 #include <resilience/retry.hpp>
 #include <resilience/testing/manual_clock.hpp>
 
@@ -126,7 +127,7 @@ BOOST_FIXTURE_TEST_CASE(concurrent_calls_pair_starts_and_ends, fixture) {
     auto op_a = [&](const attempt_context& a) -> asio::awaitable<result<int>> {
         seen_current.push_back(tr.current.value());
         co_await sleep(a.attempt == 0 ? 2s : 1s);
-        if (a.attempt == 0) co_return failure(make_error_code(errc::http_server_error), "HTTP 503: overloaded");
+        if (a.attempt == 0) co_return failure(make_error_code(resilience::http::errc::server_error), "HTTP 503: overloaded");
         co_return 1;
     };
     auto op_b = [&](const attempt_context&) -> asio::awaitable<result<int>> {
@@ -163,7 +164,7 @@ BOOST_FIXTURE_TEST_CASE(concurrent_calls_pair_starts_and_ends, fixture) {
     const span& a1 = tr.spans.at({a_id, 1});
     BOOST_TEST(!a0.ok);
     BOOST_TEST(a0.kind == error_kind::retryable_server);
-    BOOST_TEST((a0.code == errc::http_server_error));
+    BOOST_TEST((a0.code == resilience::http::errc::server_error));
     BOOST_TEST(a0.message == "HTTP 503: overloaded");
     BOOST_TEST((a0.reported == duration(2s)));
     BOOST_TEST((a0.start == t0));

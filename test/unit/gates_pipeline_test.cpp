@@ -1,4 +1,5 @@
 // The gates plugged into the retry combinator, in virtual time on one thread.
+#include <resilience/http/error.hpp>
 #include <resilience/retry.hpp>
 #include <resilience/testing/manual_clock.hpp>
 
@@ -46,7 +47,7 @@ struct fixture {
     }
 };
 
-failure server_error() { return failure(make_error_code(errc::http_server_error), "HTTP 503"); }
+failure server_error() { return failure(make_error_code(resilience::http::errc::server_error), "HTTP 503"); }
 
 // Fails at once with a 503.
 asio::awaitable<result<int>> failing(fixture& f) {
@@ -401,7 +402,7 @@ BOOST_FIXTURE_TEST_CASE(cooldown_holds_every_operation_of_the_scope, fixture) {
             auto r = co_await p.run([&](const attempt_context& a) -> asio::awaitable<result<int>> {
                 calls.push_back(clk.now());
                 if (i == 0 && a.attempt == 0) {
-                    failure f(make_error_code(errc::http_too_many_requests), "quota");
+                    failure f(make_error_code(resilience::http::errc::too_many_requests), "quota");
                     f.diag.retry_after = 10s;
                     co_return f;
                 }
@@ -437,7 +438,7 @@ BOOST_FIXTURE_TEST_CASE(quota_storm_costs_few_429s_per_cooldown, fixture) {
         calls.push_back(clk.now());
         if (clk.now() < quota_back) {
             ++limited;
-            failure f(make_error_code(errc::http_too_many_requests), "HTTP 429");
+            failure f(make_error_code(resilience::http::errc::too_many_requests), "HTTP 429");
             f.diag.retry_after = 10s;
             co_return f;
         }
@@ -488,7 +489,7 @@ BOOST_FIXTURE_TEST_CASE(pushback_of_a_call_that_gives_up_still_holds_the_scope, 
     pipeline p(ro);
     auto limited = [&]() -> asio::awaitable<result<int>> {
         calls.push_back(clk.now());
-        failure f(make_error_code(errc::http_too_many_requests), "HTTP 429");
+        failure f(make_error_code(resilience::http::errc::too_many_requests), "HTTP 429");
         f.diag.retry_after = 10s;
         co_return f;
     };
@@ -549,7 +550,7 @@ BOOST_FIXTURE_TEST_CASE(budget_is_not_drained_by_server_pushback, fixture) {
             auto op = [&]() -> asio::awaitable<result<int>> {
                 calls.push_back(clk.now());
                 if (attempt++ > 0) co_return 1;
-                failure f(make_error_code(errc::http_too_many_requests), "HTTP 429");
+                failure f(make_error_code(resilience::http::errc::too_many_requests), "HTTP 429");
                 f.diag.retry_after = 2s;
                 co_return f;
             };

@@ -56,7 +56,7 @@ BOOST_AUTO_TEST_CASE(broken_bodies_are_clear_errors) {
         auto f = parse_file(body);
         BOOST_TEST_CONTEXT(body) {
             BOOST_TEST(!f);
-            BOOST_TEST((f.error().code == errc::malformed_response));
+            BOOST_TEST((f.error().code == resilience::http::errc::malformed_response));
             BOOST_TEST(!f.error().diag.message.empty());
         }
     }
@@ -107,7 +107,7 @@ BOOST_AUTO_TEST_CASE(rate_limit_envelope_with_retry_info) {
     {"@type": "type.googleapis.com/google.rpc.Help", "links": [{"description": "d", "url": "u"}]},
     {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "15s"}]}})";
     failure f = decode_error(429, body);
-    BOOST_TEST((f.code == errc::http_too_many_requests));
+    BOOST_TEST((f.code == resilience::http::errc::too_many_requests));
     BOOST_TEST((classify(f.code) == error_kind::retryable_rate_limit));
     BOOST_TEST(f.diag.http_status == 429);
     BOOST_TEST(f.diag.status == "RESOURCE_EXHAUSTED");
@@ -121,7 +121,7 @@ BOOST_AUTO_TEST_CASE(per_day_and_storage_quotas_are_not_retried) {
     failure day = decode_error(429, R"({"error": {"code": 429, "message": "Quota exceeded", "status": "RESOURCE_EXHAUSTED",
       "details": [{"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{"quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]},
                   {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "45.837906927s"}]}})");
-    BOOST_TEST((day.code == errc::quota_exhausted));
+    BOOST_TEST((day.code == resilience::gemini::errc::quota_exhausted));
     BOOST_TEST(!is_retryable(classify(day.code)));
     BOOST_TEST(day.diag.message.find("per-day quota") != std::string::npos);
     BOOST_TEST(!day.diag.retry_after.has_value());
@@ -129,33 +129,33 @@ BOOST_AUTO_TEST_CASE(per_day_and_storage_quotas_are_not_retried) {
     failure storage = decode_error(429, R"({"error": {"code": 429, "message": "storage full", "status": "RESOURCE_EXHAUSTED",
       "details": [{"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{"quotaId": "FileStorageBytesPerProject"}]},
                   {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "9223372036854775807s"}]}})");
-    BOOST_TEST((storage.code == errc::quota_exhausted));
+    BOOST_TEST((storage.code == resilience::gemini::errc::quota_exhausted));
     BOOST_TEST(storage.diag.message.find("file storage quota") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(other_envelopes_and_plain_text) {
     failure bad_key = decode_error(400, R"({"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT",
       "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com"}]}})");
-    BOOST_TEST((bad_key.code == errc::http_client_error));
+    BOOST_TEST((bad_key.code == resilience::http::errc::client_error));
     BOOST_TEST(bad_key.diag.reason == "API_KEY_INVALID");
 
     failure missing = decode_error(403, R"([{"error": {"code": 403, "message": "You do not have permission to access the File x or it may not exist.", "status": "PERMISSION_DENIED"}}])");
-    BOOST_TEST((missing.code == errc::http_forbidden));
+    BOOST_TEST((missing.code == resilience::http::errc::forbidden));
     BOOST_TEST(missing.diag.status == "PERMISSION_DENIED");
     BOOST_TEST((classify(missing.code) == error_kind::non_retryable_auth));
 
     failure text = decode_error(400, "Upload chunk size must be a multiple of 8388608 bytes\nmore lines");
     BOOST_TEST(text.diag.message == "HTTP 400: Upload chunk size must be a multiple of 8388608 bytes");
-    BOOST_TEST((text.code == errc::http_client_error));
+    BOOST_TEST((text.code == resilience::http::errc::client_error));
 
     failure overloaded = decode_error(503, "", "120");
-    BOOST_TEST((overloaded.code == errc::http_server_error));
+    BOOST_TEST((overloaded.code == resilience::http::errc::server_error));
     BOOST_TEST(overloaded.diag.message == "HTTP 503");
     BOOST_REQUIRE(overloaded.diag.retry_after.has_value());
     BOOST_TEST(std::chrono::duration_cast<std::chrono::seconds>(*overloaded.diag.retry_after).count() == 120);
 
     failure broken = decode_error(500, "{\"error\": {\"code\": 500, \"mess");  // truncated JSON
-    BOOST_TEST((broken.code == errc::http_server_error));
+    BOOST_TEST((broken.code == resilience::http::errc::server_error));
     BOOST_TEST(!broken.diag.message.empty());
 }
 

@@ -27,6 +27,23 @@ using resilience::event_type;
 
 namespace {
 
+// An upstream failure of this test's own category, retried because the
+// category maps it to resilience::condition::transient (the adapter links the
+// core only: no HTTP codes here).
+class upstream_category final : public boost::system::error_category {
+public:
+    const char* name() const noexcept override { return "upstream"; }
+    std::string message(int) const override { return "upstream unavailable"; }
+    boost::system::error_condition default_error_condition(int) const noexcept override {
+        return resilience::condition::transient;
+    }
+};
+
+resilience::error_code upstream_unavailable() {
+    static const upstream_category c;
+    return {1, c};
+}
+
 std::string text(const ::prometheus::Registry& r) { return ::prometheus::TextSerializer().Serialize(r.Collect()); }
 
 // The value of the sample `series` (name and labels exactly as exposed:
@@ -191,7 +208,7 @@ BOOST_AUTO_TEST_CASE(fed_by_a_pipeline) {
 
     auto op = [&]() -> asio::awaitable<resilience::result<int>> {
         (void)co_await clk.sleep_until(clk.now() + 100ms);
-        co_return resilience::failure(make_error_code(resilience::errc::http_server_error), "HTTP 503");
+        co_return resilience::failure(upstream_unavailable(), "HTTP 503");
     };
     std::optional<resilience::result<int>> r;
     asio::co_spawn(ctx, [&]() -> asio::awaitable<void> { r.emplace(co_await p.run(op)); }, [](std::exception_ptr e) {

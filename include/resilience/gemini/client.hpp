@@ -14,21 +14,21 @@
 // Error model: every call returns resilience::result<T>; a failure carries
 // the last error's code and diagnostics (HTTP status, Google status, server
 // message, RetryInfo, quota, attempts, elapsed). A per-day or file-storage
-// quota is errc::quota_exhausted and is not retried.
+// quota is gemini::errc::quota_exhausted and is not retried.
 //
 // Options: every call takes one gemini::call_options (deadline, per-field
 // retry overrides, admission mode, status and event handlers, a tag);
 // upload_options and wait_options derive from it. A time_point converts to
 // it, so `co_await c.get(name, deadline)` works. Settings given in code are
 // checked as the environment's are: the constructor throws
-// resilience::error (errc::invalid_config, the message naming the field)
+// resilience::error (resilience::errc::invalid_config, the message naming the field)
 // for bad client_options, and a call with a bad override completes with
-// errc::invalid_config before sending anything.
+// resilience::errc::invalid_config before sending anything.
 //
 // Deadlines: one owner, one clock. The call's deadline (on the client's
 // clock) bounds everything the call does; wherever it expires (pool wait,
 // connect, I/O, backoff, breaker wait, cooldown, poll pause) the call
-// completes with errc::deadline_exceeded, and the breaker never counts it.
+// completes with resilience::errc::deadline_exceeded, and the breaker never counts it.
 // The per-attempt timeout is a separate setting (retry.attempt_timeout, else
 // client_options::request_timeout), cut to what remains of the deadline.
 //
@@ -48,7 +48,7 @@
 //
 // Secrets: the API key travels only in the x-goog-api-key header, and only
 // to the configured origin (an upload session URL elsewhere is refused with
-// errc::untrusted_url); it never appears in a URL, a status line, an event or
+// gemini::errc::untrusted_url); it never appears in a URL, a status line, an event or
 // an error message. A key echoed back by a server is scrubbed from every text
 // the client takes from an answer (bodies, error fields, file fields).
 //
@@ -106,7 +106,7 @@ struct client_options {
     /// Pool size, step timeouts, TLS. Its request_timeout must stay 0: the
     /// per-attempt timeout is request_timeout above (one setting, one owner).
     http::client_options http{};
-    /// files.list stops with errc::malformed_response after this many pages,
+    /// files.list stops with http::errc::malformed_response after this many pages,
     /// or when the answers' bodies add up to more than list_max_bytes (a
     /// server whose page tokens never end; a revisited token ends it at once).
     int list_max_pages = 10000;
@@ -118,7 +118,7 @@ struct client_options {
                                            const env_lookup& env = process_env);
 
     /// Checks every setting as the environment's are checked (same ranges,
-    /// errc::invalid_config, a message naming the field): retry and breaker
+    /// resilience::errc::invalid_config, a message naming the field): retry and breaker
     /// (validate(retry_policy), validate(breaker_config)), breaker_window,
     /// budget, base_url, api_key (printable ASCII, never quoted),
     /// api_version, request_timeout (0..24 h), http.request_timeout (must be
@@ -142,15 +142,15 @@ struct call_options {
 
     /// Overall deadline on the client's clock, for the whole call (every
     /// attempt, backoff, breaker and cooldown wait, poll pause). Wherever it
-    /// expires the call completes with errc::deadline_exceeded, and the
+    /// expires the call completes with resilience::errc::deadline_exceeded, and the
     /// breaker does not count it. max() = none.
     time_point deadline = time_point::max();
     /// Per-field changes to the client's retry policy for this call (e.g.
     /// retry.max_retries = 0). Checked at the call: a bad value completes
-    /// with errc::invalid_config naming the field, before anything is sent.
+    /// with resilience::errc::invalid_config naming the field, before anything is sent.
     retry_overrides retry;
     /// Wait for the circuit breaker (bounded by the deadline) or fail fast
-    /// with errc::circuit_open. Unset: wait (the client's default).
+    /// with resilience::errc::circuit_open. Unset: wait (the client's default).
     std::optional<admission_mode> admission;
     status_handler on_status;  ///< replaces the client's status handler for this call
     event_handler on_event;    ///< replaces the client's event handler for this call (stats still count)
@@ -225,8 +225,8 @@ public:
                                                                      call_options opts = call_options());
 
     /// Polls files.get until the file is ACTIVE (returned), FAILED
-    /// (errc::file_failed with the server's error), or the deadline
-    /// (errc::deadline_exceeded naming the last state seen). While PROCESSING
+    /// (gemini::errc::file_failed with the server's error), or the deadline
+    /// (resilience::errc::deadline_exceeded naming the last state seen). While PROCESSING
     /// the pause grows from poll_initial by poll_multiplier up to poll_max;
     /// failed requests follow the retry policy, and the circuit breaker is
     /// waited for rather than failed on; an outage shorter than the deadline
@@ -256,9 +256,10 @@ public:
     // flight and any wait (backoff, breaker, cooldown, poll pause), is never
     // retried, and completes with operation_aborted; nothing stays pending.
     // Errors: as the co_await form (the last error's code after retries,
-    // errc::deadline_exceeded, errc::quota_exhausted, errc::file_failed,
-    // errc::invalid_argument, errc::invalid_config for a bad per-call
-    // override, operation_aborted, ...).
+    // resilience::errc::deadline_exceeded, gemini::errc::quota_exhausted,
+    // gemini::errc::file_failed, resilience::errc::invalid_argument,
+    // resilience::errc::invalid_config for a bad per-call override,
+    // operation_aborted, ...).
     // Thread safety: any number of operations may be started from any
     // threads of a multi-threaded io_context without user strands: each
     // enters the client's strand at its boundary. (The co_await forms above

@@ -6,6 +6,7 @@
 // are tolerated.
 
 #include <resilience/diagnostics.hpp>
+#include <resilience/gemini/error.hpp>
 
 #include <cstdint>
 #include <optional>

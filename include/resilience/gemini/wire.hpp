@@ -5,6 +5,7 @@
 // strings, no I/O, so they are unit-tested and fuzzed directly.
 
 #include <resilience/gemini/types.hpp>
+#include <resilience/http/error.hpp>
 
 #include <chrono>
 #include <string>
@@ -14,7 +15,7 @@
 namespace resilience::gemini {
 
 /// Parses a File resource (bare, or wrapped as {"file": {...}} as an upload's
-/// final answer is). errc::malformed_response with a clear message otherwise.
+/// final answer is). http::errc::malformed_response with a clear message otherwise.
 result<file> parse_file(std::string_view json);
 
 /// Parses a files.list page.
@@ -33,14 +34,14 @@ std::string make_upload_start_body(std::string_view display_name);
 /// error envelope, also wrapped in a one-element list, with RetryInfo,
 /// QuotaFailure and ErrorInfo, or a plain-text body; `retry_after` is the
 /// Retry-After header, if any), plus Gemini's quotas: a per-day quota or the
-/// file-storage quota becomes errc::quota_exhausted (not retried) with a
+/// file-storage quota becomes gemini::errc::quota_exhausted (not retried) with a
 /// message naming the quota. Never echoes request data.
 failure decode_error(int http_status, std::string_view body, std::string_view retry_after = {},
                      std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
 /// The x-goog-upload-size-received header of an upload query answer: the
 /// bytes the server holds, a decimal integer no larger than `size`.
-/// errc::malformed_response otherwise.
+/// http::errc::malformed_response otherwise.
 result<std::uint64_t> parse_upload_size_received(std::string_view header, std::uint64_t size);
 
 /// MIME type from a file name's extension ("clip.mp4" -> "video/mp4");

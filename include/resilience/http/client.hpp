@@ -33,7 +33,7 @@
 //   per request, i.e. per attempt) bound
 //   the whole request, waiting for a pool slot included. Wherever it expires
 //   (slot wait, resolve, connect, TLS, write, read) the request completes
-//   with errc::attempt_timeout, and a deadline already passed fails at once.
+//   with resilience::errc::attempt_timeout, and a deadline already passed fails at once.
 // - Step limits complete with boost::asio::error::timed_out (retryable
 //   network failures); the message names the limit:
 //   `connect_timeout` bounds resolve, connect and the TLS handshake;
@@ -75,10 +75,10 @@
 // 64 MiB) bound a response: memory for a buffered response stays within about
 // these limits plus one 64 KiB read buffer (a declared Content-Length above the
 // limit fails before any body byte is stored). Exceeding either completes with
-// errc::response_too_large (not retryable). Content-Length, chunked and
+// http::errc::response_too_large (not retryable). Content-Length, chunked and
 // read-until-close framings are handled by Beast; an answer that is not
 // HTTP/1.x (a bad status line, an HTTP/0.9 reply, a broken chunk) completes
-// with errc::malformed_response, whose message keeps the parser's reason; a
+// with http::errc::malformed_response, whose message keeps the parser's reason; a
 // connection closed before the end of the answer completes with Beast's
 // end_of_stream / partial_message (network failures).
 //
@@ -151,8 +151,8 @@ struct request_options {
     request_options(time_point d) noexcept : deadline(d) {}  // NOLINT: implicit on purpose
     /// When the whole request must be over, waiting for a pool slot included,
     /// on the client's clock (time_point::max() = none). Expiry, wherever it
-    /// happens: errc::attempt_timeout (a retry pipeline whose overall deadline
-    /// this is reports errc::deadline_exceeded).
+    /// happens: resilience::errc::attempt_timeout (a retry pipeline whose
+    /// overall deadline this is reports resilience::errc::deadline_exceeded).
     time_point deadline = time_point::max();
     /// Replaces client_options::request_timeout for this request (0 = none).
     /// The earlier of deadline and start + timeout applies.
@@ -194,8 +194,8 @@ struct client_options {
     duration progress_window = std::chrono::seconds(10);
     std::uint64_t min_progress_bytes = 1024;
 
-    std::uint32_t max_header_bytes = 64 * 1024;           ///< response header limit (errc::response_too_large)
-    std::uint64_t max_body_bytes = 64ull * 1024 * 1024;   ///< response body limit (errc::response_too_large)
+    std::uint32_t max_header_bytes = 64 * 1024;           ///< response header limit (http::errc::response_too_large)
+    std::uint64_t max_body_bytes = 64ull * 1024 * 1024;   ///< response body limit (http::errc::response_too_large)
 
     std::string extra_ca_pem;   ///< PEM certificate(s) trusted in addition to the system store
     std::string extra_ca_file;  ///< a PEM file of certificates trusted in addition to the system store
@@ -220,7 +220,7 @@ struct client_options {
     /// throws propagates out of send(). Empty = none.
     std::function<void(request&)> on_request;
 
-    /// Checks the settings (errc::invalid_config, the message naming the
+    /// Checks the settings (resilience::errc::invalid_config, the message naming the
     /// field): durations between 0 and 24 h, max_connections_per_origin,
     /// max_header_bytes and max_body_bytes at least 1, a user agent that can
     /// travel in a header. The client's constructor throws resilience::error
@@ -242,7 +242,7 @@ class client {
 public:
     using executor_type = boost::asio::any_io_executor;
 
-    /// Throws resilience::error (errc::invalid_config) if the options are
+    /// Throws resilience::error (resilience::errc::invalid_config) if the options are
     /// unusable (e.g. extra_ca_pem is not PEM).
     explicit client(executor_type ex, client_options opts = client_options());
     explicit client(boost::asio::io_context& ctx, client_options opts = client_options());
@@ -251,7 +251,7 @@ public:
     client& operator=(const client&) = delete;
 
     /// Sends one request and reads its response. Fails with a network, TLS,
-    /// parse, limit (errc::response_too_large), timeout, invalid_argument
+    /// parse, limit (http::errc::response_too_large), timeout, invalid_argument
     /// (bad URL, unreadable file) or operation_aborted code; an HTTP error
     /// status is a successful result.
     boost::asio::awaitable<result<response>> send(request req, request_options opts = request_options());
@@ -272,8 +272,8 @@ public:
     /// cancellation slot: reaches every step (pool wait, resolve, connect,
     /// handshake, write, read) and completes with operation_aborted; the
     /// connection is closed, its pool slot released.
-    /// Errors: as send() (network, TLS, parse, errc::response_too_large,
-    /// errc::attempt_timeout, timed_out, errc::invalid_argument,
+    /// Errors: as send() (network, TLS, parse, http::errc::response_too_large,
+    /// resilience::errc::attempt_timeout, timed_out, resilience::errc::invalid_argument,
     /// operation_aborted).
     /// Thread safety: may be called from any thread when
     /// client_options::thread_safe (the default).
@@ -304,7 +304,7 @@ private:
     std::shared_ptr<impl> impl_;
 };
 
-/// For a non-2xx response: the library's code (http_status_to_error) and
+/// For a non-2xx response: the layer's code (status_to_error) and
 /// diagnostics: http_status; Google's status and message when the body is a
 /// Google error JSON, otherwise the first line of a plain-text body (bounded);
 /// retry_after from the Retry-After header (against `now`) or from a
