@@ -402,7 +402,7 @@ struct client::impl {
         };
         polls.fetch_add(1, std::memory_order_relaxed);
         const retry_policy& policy = s.policy;
-        auto r = co_await pipe.run(op, s.call);
+        auto r = co_await pipe.run(op, std::move(s.call));
         if (!r && !cause.empty() && r.error().what().find(cause) == std::string::npos) {
             failure f = r.error();
             f.diag.message = f.what() + " (last error: " + cause + ")";
@@ -609,7 +609,7 @@ asio::awaitable<result<file>> client::get(std::string name, call_options o) {
     if (auto v = d.setup(cs, o, *n); !v) co_return v.error();
     const std::string url = d.api_root + "/" + *n;
     auto op = [&](const attempt_context& a) { return d.get_once(url, a); };
-    co_return co_await d.pipe.run(op, cs.call);
+    co_return co_await d.pipe.run(op, std::move(cs.call));
 }
 
 asio::awaitable<result<std::vector<file>>> client::list(call_options o) {
@@ -668,7 +668,7 @@ asio::awaitable<result<void>> client::remove(std::string name, call_options o) {
         if (!r) co_return r.error();
         co_return result<void>();
     };
-    co_return co_await d.pipe.run(op, cs.call);
+    co_return co_await d.pipe.run(op, std::move(cs.call));
 }
 
 asio::awaitable<result<generate_result>> client::generate_content(std::string model, std::vector<content> contents,
@@ -696,7 +696,7 @@ asio::awaitable<result<generate_result>> client::generate_content(std::string mo
         }
         co_return g;
     };
-    co_return co_await d.pipe.run(op, cs.call);
+    co_return co_await d.pipe.run(op, std::move(cs.call));
 }
 
 asio::awaitable<result<file>> client::wait_until_active(std::string name, wait_options o) {
