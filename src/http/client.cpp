@@ -8,6 +8,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/error.hpp>
@@ -61,22 +62,29 @@ bool cancelled(const asio::cancellation_state& cs) noexcept {
     return cs.cancelled() != asio::cancellation_type::none;
 }
 
-// One connection: a TCP stream, optionally wrapped in TLS, and its read buffer.
+// One connection: a TCP stream, optionally wrapped in TLS, or a stream from
+// client_options::connect; and its read buffer.
 struct connection {
     explicit connection(const asio::any_io_executor& ex) : plain(ex) {}
-    beast::tcp_stream plain;                                // used when tls is null
+    beast::tcp_stream plain;                                // used when tls and custom are null
     std::unique_ptr<ssl::stream<beast::tcp_stream>> tls;    // owns its own tcp_stream
+    any_stream custom;                                      // from the connector (then plain is unused)
     beast::flat_buffer buffer;
     time_point idle_since{};  // on the client's clock
 
     beast::tcp_stream& lowest() noexcept { return tls ? tls->next_layer() : plain; }
     void close() noexcept {
+        if (custom) {
+            custom.close();
+            return;
+        }
         error_code ec;
         lowest().socket().close(ec);
     }
     // A pooled connection the peer has closed (or sent unsolicited bytes on)
     // is readable; a healthy idle one is not.
     bool looks_closed() noexcept {
+        if (custom) return custom.looks_closed();
         auto& s = lowest().socket();
         if (!s.is_open()) return true;
         char c;
@@ -96,7 +104,7 @@ struct waiter {
     bool granted = false;
 };
 
-struct origin {
+struct origin_pool {
     std::size_t active = 0;       // slots held (connecting or sending)
     std::vector<conn_ptr> idle;   // most recently used at the back
     std::deque<waiter*> waiters;
@@ -259,6 +267,7 @@ struct client::impl {
         : ex(internal(e, o.thread_safe)), same_ex(normalize(ex)), user_ex(std::move(e)), opts(std::move(o)) {
         if (!opts.time) opts.time = &resilience::steady_clock();
         native_time = opts.time == &resilience::steady_clock();
+        native_timers = native_time && !opts.connect;
         if (auto v = opts.validate(); !v) throw error(v.error());
         // With extra CAs, build the TLS context now so that a bad CA is reported
         // by the constructor; otherwise on first use (it is costly: a plain
@@ -304,15 +313,15 @@ struct client::impl {
         }
     }
 
-    origin& find_origin(const std::string& key) {
+    origin_pool& find_origin(const std::string& key) {
         auto it = origins.find(key);
-        if (it == origins.end()) it = origins.emplace(key, std::make_unique<origin>()).first;
+        if (it == origins.end()) it = origins.emplace(key, std::make_unique<origin_pool>()).first;
         return *it->second;
     }
 
     // Hands a freed slot (with a connection to reuse, or none) to the first
     // waiter; with no waiter, pools the connection or frees the slot.
-    void release(origin& o, conn_ptr c) noexcept {
+    void release(origin_pool& o, conn_ptr c) noexcept {
         if (!o.waiters.empty()) {
             waiter* w = o.waiters.front();
             o.waiters.pop_front();
@@ -352,12 +361,16 @@ struct client::impl {
     asio::any_io_executor user_ex;         // as given to the constructor
     // ex and same_ex never change after construction: send() reads them from any thread.
     client_options opts;
-    // The steady clock: socket limits are Beast's own timers (same clock, no
-    // extra coroutine). Any other clock: a watchdog on clock::sleep_until.
+    // The steady clock: now() reads it directly, and over TCP the limits are
+    // Beast's own timers (native_timers: same clock, no extra coroutine).
+    // Any other clock: a watchdog on clock::sleep_until.
     bool native_time = true;
+    // Limits on Beast's stream timers (the steady clock over the TCP path);
+    // otherwise (another clock, or a connector's streams) on the watchdog.
+    bool native_timers = true;
     std::optional<ssl::context> tls_ctx;   // built on first https use
     std::string key_scratch;               // origin key of the current lookup (no allocation per request)
-    std::unordered_map<std::string, std::unique_ptr<origin>> origins;
+    std::unordered_map<std::string, std::unique_ptr<origin_pool>> origins;
     std::uint64_t opened = 0, reused = 0, stale_resends = 0;
 };
 
@@ -366,10 +379,10 @@ namespace {
 // Holds one pool slot of an origin; releases it on every path.
 struct slot_guard {
     client::impl* pool;
-    origin* o;
+    origin_pool* o;
     conn_ptr conn;
     bool keep = false;  // return the connection to the pool
-    slot_guard(client::impl* p, origin* org) : pool(p), o(org) {}
+    slot_guard(client::impl* p, origin_pool* org) : pool(p), o(org) {}
     slot_guard(const slot_guard&) = delete;
     slot_guard& operator=(const slot_guard&) = delete;
     ~slot_guard() {
@@ -382,8 +395,9 @@ struct slot_guard {
 };
 
 // The time limits of one request, on the client's clock. With the steady
-// clock, a step's limit is set on Beast's stream timer (or on the wait's own
-// timer), as a plain Beast client does. With any other clock, one watchdog
+// clock over TCP, a step's limit is set on Beast's stream timer (or on the
+// wait's own timer), as a plain Beast client does. With any other clock, or
+// over a connector's streams (which have no such timer), one watchdog
 // coroutine per request sleeps on the clock until the current limit and ends
 // the step in progress when it passes (it closes the connection or cancels
 // the wait), so that virtual time covers a request down to the socket.
@@ -408,7 +422,7 @@ public:
     /// A step on the connection (connect, handshake, write, read).
     void arm(connection& c, const step_limit& l) {
         kind_ = l.kind;
-        if (self_.native_time) {
+        if (self_.native_timers) {
             c.lowest().expires_at(l.at);
             return;
         }
@@ -417,7 +431,7 @@ public:
     /// A wait on `t` (a pool slot, a resolve) that something else cancels when it is over.
     void arm(asio::steady_timer& t, const step_limit& l) {
         kind_ = l.kind;
-        if (self_.native_time) {
+        if (self_.native_timers) {
             t.expires_at(l.at);
             return;
         }
@@ -457,7 +471,7 @@ private:
     limit_kind kind_ = limit_kind::none;
 };
 
-// The code of an expired limit: the request's deadline (request::deadline or
+// The code of an expired limit: the request's deadline (request_options::deadline or
 // request_timeout) has one code wherever it expires; the step limits another.
 error_code timeout_code(limit_kind k) noexcept {
     if (k == limit_kind::deadline) return make_error_code(resilience::errc::attempt_timeout);
@@ -543,10 +557,70 @@ step_limit step(time_point deadline, time_point now, duration d, limit_kind k) n
     return l;
 }
 
-// Opens a connection (resolve, connect, TLS handshake).
+// Opens a connection through client_options::connect. Like resolve(): a
+// timer-driven wait that the connector's completion, the connect limit or
+// per-operation cancellation ends; a connector still at work is then told to
+// stop (terminal cancellation on its handler's slot) and its late result is
+// dropped.
+asio::awaitable<result<conn_ptr>> open_custom(client::impl& self, const target_info& t, const step_limit& limit,
+                                              limiter& lim, const asio::cancellation_state& cs) {
+    struct state {
+        explicit state(const asio::any_io_executor& e) : timer(e) {}
+        asio::steady_timer timer;
+        asio::cancellation_signal stop;
+        error_code ec;
+        any_stream stream;
+        bool done = false;
+    };
+    auto st = std::make_shared<state>(self.ex);
+    origin where;
+    where.tls = t.tls;
+    where.host = t.host_string();
+    where.port = t.port;
+    // The connector may complete from any thread, even from within its call:
+    // the result is posted to the client's executor.
+    auto on_connected = [st, ex = self.ex](error_code ec, any_stream s) {
+        asio::post(ex, [st, ec, s = std::move(s)]() mutable {
+            if (st->done) return;
+            st->ec = ec;
+            st->stream = std::move(s);
+            st->done = true;
+            st->timer.cancel();
+        });
+    };
+    lim.arm(st->timer, limit);
+    self.opts.connect(where, connect_handler(asio::bind_cancellation_slot(st->stop.slot(), std::move(on_connected))));
+    error_code wec;
+    if (!st->done) co_await st->timer.async_wait(use_nothrow(wec));
+    lim.disarm();
+    if (!st->done) {
+        st->done = true;  // a late completion is dropped (its stream closes as it is destroyed)
+        st->stop.emit(asio::cancellation_type::terminal);
+        if (cancelled(cs) || (wec == asio::error::operation_aborted && !lim.expired()))
+            co_return fail(asio::error::operation_aborted, "connect", t);
+        co_return fail_timeout(timeout_code(limit.kind), limit.kind, "connect", t);
+    }
+    error_code ec = st->ec;
+    if (!ec && cancelled(cs)) ec = asio::error::operation_aborted;
+    if (!ec && !st->stream) ec = make_error_code(resilience::errc::invalid_argument);  // the connector's bug, not the network's
+    if (ec) {
+        st->stream.close();
+        co_return fail(ec, "connect", t);
+    }
+    auto c = std::make_unique<connection>(self.ex);
+    c->custom = std::move(st->stream);
+    ++self.opened;
+    co_return c;
+}
+
+// Opens a connection (resolve, connect, TLS handshake), or asks the connector.
 asio::awaitable<result<conn_ptr>> open_connection(client::impl& self, const target_info& t, time_point deadline,
                                                   limiter& lim, const asio::cancellation_state& cs) {
     const step_limit limit = step(deadline, lim.now(), self.opts.connect_timeout, limit_kind::connect);
+    if (self.opts.connect) {
+        auto r = co_await open_custom(self, t, limit, lim, cs);
+        co_return r;
+    }
     tcp::resolver::results_type endpoints;
     if (t.host_is_ip) {
         error_code ec;
@@ -781,7 +855,7 @@ asio::awaitable<exchange_result> write_and_read(client::impl& self, connection& 
         const unsigned status = p->get().result_int();
         if (status < 100 || status >= 200 || status == 101) break;
     }
-    if (self.native_time) c.lowest().expires_never();
+    if (self.native_timers) c.lowest().expires_never();
     lim.disarm();
     auto& m = p->get();
     out.status = static_cast<int>(m.result_int());
@@ -850,7 +924,7 @@ asio::awaitable<result<response>> client::impl::run(request req, request_options
 
     // A slot of the origin's pool.
     t.origin_key(key_scratch);
-    origin& o = find_origin(key_scratch);
+    origin_pool& o = find_origin(key_scratch);
     conn_ptr c;
     bool from_pool = false;
     // Drop idle connections that have been idle too long (oldest first).
@@ -909,7 +983,10 @@ asio::awaitable<result<response>> client::impl::run(request req, request_options
         exchange_result ex_r;
         // One coroutine frame per request for the exchange (no dispatching layer).
         connection& conn = *slot.conn;
-        if (file_msg) {
+        if (conn.custom) {
+            if (file_msg) ex_r = co_await write_and_read(*this, conn, conn.custom, *file_msg, req, out, deadline, lim, cs);
+            else ex_r = co_await write_and_read(*this, conn, conn.custom, *mem_msg, req, out, deadline, lim, cs);
+        } else if (file_msg) {
             if (conn.tls) ex_r = co_await write_and_read(*this, conn, *conn.tls, *file_msg, req, out, deadline, lim, cs);
             else ex_r = co_await write_and_read(*this, conn, conn.plain, *file_msg, req, out, deadline, lim, cs);
         } else {

@@ -22,9 +22,10 @@
 // so a test on a manual clock (resilience/testing/manual_clock.hpp) runs a
 // request down to the socket in virtual time when its server runs on the
 // same io_context. With the steady clock (the default) the limits are Beast's
-// own stream timers, as in a plain Beast client; with any other clock, one
-// watchdog coroutine per request sleeps on clock::sleep_until and ends the
-// step in progress (closing the connection) when its limit passes.
+// own stream timers, as in a plain Beast client; with any other clock (or
+// over a connector's streams, see Transport), one watchdog coroutine per
+// request sleeps on clock::sleep_until and ends the step in progress
+// (closing the connection) when its limit passes.
 //
 // Timeouts and cancellation:
 // - The request's deadline: `request_options::deadline` (a time point on the
@@ -82,6 +83,18 @@
 // connection closed before the end of the answer completes with Beast's
 // end_of_stream / partial_message (network failures).
 //
+// Transport: by default the client opens TCP connections itself (resolve,
+// connect, TLS). client_options::connect replaces that step with a connector
+// (resilience/http/connector.hpp) yielding a type-erased connected stream
+// (resilience/http/any_stream.hpp), so that tests drive the client over
+// beast::test::stream with no socket and no real time, and users plug in a
+// Unix socket, a tunnel or their own resolver. Everything after the connect
+// (pool, limits, timeouts, stale re-sends, the mapping of errors) is the
+// same code over either transport; over a connector's streams the time
+// limits always run as the watchdog on the client's clock, which closes the
+// stream when a limit passes. The TCP path is compiled apart from the
+// erased one and pays nothing for it.
+//
 // Secrets: error messages and diagnostics name the scheme, host, port and
 // path only, never a request header nor the query string.
 //
@@ -99,6 +112,7 @@
 
 #include <resilience/clock.hpp>
 #include <resilience/diagnostics.hpp>
+#include <resilience/http/connector.hpp>
 #include <resilience/http/error.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -204,6 +218,15 @@ struct client_options {
     bool insecure_skip_tls_verify = false;
 
     std::string user_agent = "asio-resilience/0.1";  ///< sent unless the request sets User-Agent
+
+    /// The transport seam (resilience/http/connector.hpp): opens each new
+    /// connection and yields a connected any_stream (TLS done for https).
+    /// Empty (the default) = the client's own path: resolve, TCP connect and,
+    /// for https, TLS with the settings above. Set, e.g. to drive the client
+    /// over beast::test::stream: the pool, limits, timeouts (as watchdogs on
+    /// `time`), stale re-sends and error mapping work as on the TCP path;
+    /// the TLS settings above are then the connector's business.
+    connector connect;
 
     /// The client keeps its state on a strand of the executor it is given,
     /// so that it may be shared by handlers of an io_context run by several
