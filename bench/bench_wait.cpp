@@ -367,8 +367,8 @@ asio::awaitable<resilience::result<gemini::file>> naive_wait(http::client& h, ma
             req.method = http::verb::get;
             req.url = url;
             req.headers.set("x-goog-api-key", key);
-            req.deadline = a.deadline;
-            auto r = co_await h.send(std::move(req));
+            http::request_options ro(a.deadline);
+            auto r = co_await h.send(std::move(req), std::move(ro));
             if (!r) co_return r.error();
             if (!r->ok()) co_return http::to_failure(*r);
             co_return gemini::parse_file(r->body);

@@ -428,9 +428,10 @@ asio::awaitable<answer> describe(app& a, boost::urls::params_view params, resili
     gemini::content c;
     c.parts = {gemini::part::from_file(*active), gemini::part::from_text(prompt)};
     std::vector<gemini::content> contents{std::move(c)};
-    resilience::status_handler gen_status = say;
-    auto generated = co_await a.gemini.generate_content("gemini-2.0-flash", std::move(contents), deadline, nullptr,
-                                                        std::move(gen_status));
+    gemini::call_options gen;
+    gen.deadline = deadline;
+    gen.on_status = say;
+    auto generated = co_await a.gemini.generate_content("gemini-2.0-flash", std::move(contents), std::move(gen));
     if (!generated) co_return failure_answer(generated.error());
 
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);

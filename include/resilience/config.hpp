@@ -29,6 +29,37 @@ struct retry_policy {
     }
 };
 
+/// A per-call change to a retry_policy: each field that is set replaces the
+/// base policy's, every other field comes from the base (the client's, and so
+/// the environment's). Validate the outcome with validate(apply(base)).
+struct retry_overrides {
+    retry_overrides() = default;
+    std::optional<int> max_retries;                           ///< 0 disables retrying for the call
+    std::optional<std::chrono::milliseconds> initial_delay;   ///< backoff.initial_delay
+    std::optional<std::chrono::milliseconds> max_delay;       ///< backoff.max_delay
+    std::optional<double> multiplier;                         ///< backoff.multiplier
+    std::optional<jitter_mode> jitter;                        ///< backoff.jitter
+    std::optional<std::chrono::milliseconds> max_pushback;    ///< cap on a server-requested delay
+    std::optional<std::chrono::milliseconds> attempt_timeout; ///< per-attempt timeout (0 = none)
+
+    /// True when no field is set (the base policy applies unchanged).
+    bool empty() const noexcept {
+        return !max_retries && !initial_delay && !max_delay && !multiplier && !jitter && !max_pushback &&
+               !attempt_timeout;
+    }
+    /// `base` with the fields set here replaced.
+    retry_policy apply(retry_policy base) const noexcept {
+        if (max_retries) base.max_retries = *max_retries;
+        if (initial_delay) base.backoff.initial_delay = *initial_delay;
+        if (max_delay) base.backoff.max_delay = *max_delay;
+        if (multiplier) base.backoff.multiplier = *multiplier;
+        if (jitter) base.backoff.jitter = *jitter;
+        if (max_pushback) base.max_pushback = *max_pushback;
+        if (attempt_timeout) base.attempt_timeout = *attempt_timeout;
+        return base;
+    }
+};
+
 /// Circuit breaker settings.
 struct breaker_config {
     int failure_threshold = 3;                       ///< consecutive counted failures that open it

@@ -60,6 +60,7 @@ struct event {
     breaker_state from = breaker_state::closed, to = breaker_state::closed;
     std::string_view message;        ///< failure message
     std::string_view subject;        ///< what the operation is about (e.g. a file name), may be empty
+    std::string_view tag;            ///< the caller's name for the call (call_options::tag), may be empty
     time_point at{};                 ///< when the event happened, on the pipeline's clock
     duration attempt_elapsed{};      ///< attempt_succeeded, attempt_failed: since this attempt's attempt_started
     /// The same for every event of one call, distinct between calls (a

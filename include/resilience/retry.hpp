@@ -132,6 +132,7 @@ struct call_options {
     const retry_policy* policy = nullptr;     ///< replaces the pipeline's for this call (must outlive it)
     std::string scope;                        ///< cooldown scope; empty = the pipeline's
     std::optional<admission_mode> admission;  ///< replaces the pipeline's for this call
+    std::string tag;                          ///< names the call in every event (event::tag); status text is unchanged
 };
 
 namespace detail {

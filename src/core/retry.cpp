@@ -155,6 +155,7 @@ void retry_fsm::emit(event& e) {
     if (call_id_ == 0) call_id_ = next_call_id.fetch_add(1, std::memory_order_relaxed);
     e.max_retries = policy_.max_retries;
     e.subject = call_.subject;
+    e.tag = call_.tag;
     e.at = time().now();
     e.elapsed = e.at - start_;
     e.call_id = call_id_;
@@ -241,7 +242,9 @@ retry_fsm::gate retry_fsm::pass_gates(retry_action& wait) {
         const admission_mode mode = call_.admission ? *call_.admission : opts_.admission;
         const time_point now = time().now();
         auto refuse = [&](std::string msg, give_up_reason why) {
-            f_ = std::make_unique<failure>(make_error_code(errc::circuit_open), std::move(msg));
+            // The deadline owns its ending: one code wherever it expires.
+            const errc code = why == give_up_reason::deadline ? errc::deadline_exceeded : errc::circuit_open;
+            f_ = std::make_unique<failure>(make_error_code(code), std::move(msg));
             finish(*f_, attempt, why);
             if (attempt > 0) status(status::failed(attempt, f_->diag.message));
             return gate::give_up;
@@ -334,6 +337,15 @@ failure retry_fsm::cancelled_in_backoff(failure last) {
 bool retry_fsm::failed(failure& f, bool cancelled, time_point& wake) {
     const int attempt = ctx_.attempt;
     start_clock();
+    // The overall deadline cut the attempt: the transport's own deadline code
+    // (the HTTP client's request deadline, set from attempt_context::deadline)
+    // becomes the call's, so that an expired deadline has one code wherever
+    // it expires (pool wait, connect, I/O) and the breaker never hears it.
+    if (!cancelled && f.code == errc::attempt_timeout && call_.deadline != time_point::max() &&
+        time().now() >= call_.deadline) {
+        f.diag.message = "deadline exceeded during attempt " + std::to_string(attempt + 1) + " (" + f.what() + ")";
+        f.code = make_error_code(errc::deadline_exceeded);
+    }
     error_kind kind = kind_of(f);
     if (cancelled) kind = error_kind::non_retryable_aborted;
     // The breaker hears the verdict; a call cut by cancellation or by the
@@ -406,8 +418,14 @@ bool retry_fsm::failed(failure& f, bool cancelled, time_point& wake) {
     previous_delay_ = delay;
 
     const time_point now = time().now();
-    if (call_.deadline != time_point::max() && (call_.deadline - now) <= delay)
+    if (call_.deadline != time_point::max() && (call_.deadline - now) <= delay) {
+        // The backoff would end past the deadline: not slept, and the call
+        // ends with the deadline's code; the last error stays in the message.
+        f.code = make_error_code(errc::deadline_exceeded);
+        f.diag.message = "deadline exceeded: retry " + std::to_string(k) + " would start in " +
+                         format_seconds(delay) + ", after the deadline (last error: " + message + ")";
         return give_up(give_up_reason::deadline);
+    }
     wake = now + delay;
     if (pushback && throttled && opts_.cooldown) {
         opts_.cooldown->defer(scope_key(), wake, now);

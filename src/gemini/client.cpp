@@ -60,15 +60,47 @@ bool transient_round(const failure& f, const wait_options& o, int max_retries, i
     return o.deadline != time_point::max() || failed_rounds <= o.max_failed_rounds;
 }
 
-// The options of one API call through the pipeline.
-call_options make_call(time_point deadline, std::string subject, const retry_policy* policy = nullptr,
-                       status_handler on_status = status_handler()) {
-    call_options call;
-    call.deadline = deadline;
-    call.subject = std::move(subject);
-    call.policy = policy;
-    call.on_status = std::move(on_status);
-    return call;
+// The status handler of a call: the call's own or the client's, its lines
+// prefixed "[tag] " when the call has a tag.
+status_handler tagged(const status_handler& h, const std::string& tag) {
+    if (!h || tag.empty()) return h;
+    return [h, prefix = "[" + tag + "] "](std::string_view text) { h(prefix + std::string(text)); };
+}
+
+// What one call runs with: the pipeline's call options, and the client's
+// retry policy with the call's overrides (pointed to by call.policy, so this
+// is built in place and never moved).
+struct call_setup {
+    call_setup() = default;
+    call_setup(const call_setup&) = delete;
+    call_setup& operator=(const call_setup&) = delete;
+    resilience::call_options call;
+    retry_policy policy;
+    status_handler say;  // the call's own status handler, tagged; empty = the client's
+};
+
+constexpr std::chrono::hours day{24};
+
+failure bad_option(std::string msg) { return failure(make_error_code(resilience::errc::invalid_config), std::move(msg)); }
+
+// The wait's own settings, checked like the client's (errc::invalid_config
+// naming the field).
+result<void> validate_wait(const wait_options& o) {
+    auto ms = [](duration d) { return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()); };
+    if (o.poll_initial < duration::zero() || o.poll_initial > day)
+        return bad_option("wait.poll_initial = " + ms(o.poll_initial) + " ms: must be between 0 and 86400000 ms");
+    if (o.poll_max < duration::zero() || o.poll_max > day)
+        return bad_option("wait.poll_max = " + ms(o.poll_max) + " ms: must be between 0 and 86400000 ms");
+    if (o.poll_initial > o.poll_max)
+        return bad_option("wait.poll_initial (" + ms(o.poll_initial) + " ms) is greater than wait.poll_max (" +
+                          ms(o.poll_max) + " ms)");
+    if (!std::isfinite(o.poll_multiplier) || o.poll_multiplier < 1.0 || o.poll_multiplier > 1000.0)
+        return bad_option("wait.poll_multiplier = " + std::to_string(o.poll_multiplier) + ": must be between 1 and 1000");
+    if (!std::isfinite(o.poll_jitter) || o.poll_jitter < 0.0 || o.poll_jitter > 1.0)
+        return bad_option("wait.poll_jitter = " + std::to_string(o.poll_jitter) + ": must be between 0 and 1");
+    if (o.max_failed_rounds < 0)
+        return bad_option("wait.max_failed_rounds = " + std::to_string(o.max_failed_rounds) + ": must not be negative");
+    return {};
 }
 
 failure bad_file_name(const std::string& name) {
@@ -109,7 +141,43 @@ result<client_options> client_options::from_env(const config_overrides& override
     o.breaker = cfg->breaker;
     o.api_key = cfg->api_key;
     if (!cfg->base_url.empty()) o.base_url = cfg->base_url;
+    if (auto v = o.validate(); !v) return v.error();
     return o;
+}
+
+result<void> client_options::validate() const {
+    if (auto r = resilience::validate(retry); !r) return r.error();
+    if (auto r = resilience::validate(breaker); !r) return r.error();
+    if (auto r = resilience::validate(breaker_window); !r) return r.error();
+    if (auto r = resilience::validate(budget); !r) return r.error();
+    // The same rule as GEMINI_API_KEY's; the value is never quoted.
+    for (char ch : api_key)
+        if (static_cast<unsigned char>(ch) < 0x21 || static_cast<unsigned char>(ch) > 0x7e)
+            return bad_option("api_key contains a character that cannot travel in an HTTP header");
+    {
+        std::string base = base_url;
+        while (!base.empty() && base.back() == '/') base.pop_back();
+        if (auto problem = base_url_problem(base); !problem.empty()) return bad_option("base URL: " + problem);
+    }
+    if (api_version.empty() || api_version.size() > 64 ||
+        !std::all_of(api_version.begin(), api_version.end(), [](char ch) {
+            return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-';
+        }))
+        return bad_option("api_version must be 1 to 64 letters, digits, '.', '_' or '-'");
+    if (request_timeout.count() < 0 || request_timeout > day)
+        return bad_option("request_timeout = " + std::to_string(request_timeout.count()) +
+                          " ms: must be between 0 and 86400000 ms");
+    if (http.request_timeout.count() != 0)
+        return bad_option("http.request_timeout must be 0 in a Gemini client: the per-attempt timeout is "
+                          "request_timeout (or retry.attempt_timeout)");
+    if (chunk_size == 0 || chunk_size % upload_granularity != 0)
+        return bad_option("chunk_size must be a positive multiple of 8388608 bytes");
+    if (max_response_bytes == 0) return bad_option("max_response_bytes must be positive");
+    if (list_max_pages < 1)
+        return bad_option("list_max_pages = " + std::to_string(list_max_pages) + ": must be at least 1");
+    if (list_max_bytes < 1) return bad_option("list_max_bytes must be at least 1");
+    if (auto r = http.validate(); !r) return r.error();
+    return {};
 }
 
 struct client::impl {
@@ -134,10 +202,23 @@ struct client::impl {
         return h;
     }
 
+    // The client's policy: its per-attempt timeout is retry.attempt_timeout
+    // when set, else request_timeout (documented in client_options).
+    static retry_policy base_policy(const client_options& o) {
+        retry_policy p = o.retry;
+        if (p.attempt_timeout.count() == 0) p.attempt_timeout = o.request_timeout;
+        return p;
+    }
+
+    // Checked before anything is built from them.
+    static client_options checked(client_options o) {
+        if (auto v = o.validate(); !v) throw resilience::error(v.error());
+        return o;
+    }
+
     retry_options retry_opts() {
         retry_options r;
-        r.policy = opts.retry;
-        if (opts.request_timeout.count() > 0) r.policy.attempt_timeout = opts.request_timeout;
+        r.policy = base_policy(opts);
         r.on_status = opts.on_status;
         r.time = opts.time;
         r.seed = opts.seed;
@@ -166,15 +247,13 @@ struct client::impl {
     }
 
     impl(asio::any_io_executor ex, client_options o)
-        : opts(std::move(o)),
+        : opts(checked(std::move(o))),
           http(ex, http_options(opts)),
           breaker(make_breaker(opts)),
           budget(std::make_shared<retry_budget>(opts.budget)),
           pipe(retry_opts()) {
         std::string base = opts.base_url;
         while (!base.empty() && base.back() == '/') base.pop_back();
-        if (auto problem = base_url_problem(base); !problem.empty())
-            throw resilience::error(failure(make_error_code(resilience::errc::invalid_config), "base URL: " + problem));
         auto u = boost::urls::parse_absolute_uri(base);
         const std::string root = std::string(u->scheme()) + "://" + std::string(u->encoded_authority());
         std::string prefix(u->encoded_path());
@@ -182,14 +261,52 @@ struct client::impl {
         api_root = root + prefix + "/" + opts.api_version;
         upload_url = root + prefix + "/upload/" + opts.api_version + "/files";
         this->origin = origin_of(api_root);
-        if (opts.max_response_bytes == 0)
-            throw resilience::error(failure(make_error_code(resilience::errc::invalid_config), "max_response_bytes must be positive"));
-        if (opts.chunk_size == 0 || opts.chunk_size % upload_granularity != 0)
-            throw resilience::error(failure(make_error_code(resilience::errc::invalid_config),
-                                            "chunk_size must be a positive multiple of 8388608 bytes"));
+    }
+
+    // The call's overrides, checked (errc::invalid_config naming the field).
+    result<void> check(const call_options& o) const {
+        if (o.retry.empty()) return {};
+        if (auto v = resilience::validate(o.retry.apply(pipe.options().policy)); !v) {
+            failure f = v.error();
+            f.diag.message = "call options: " + f.diag.message;
+            return f;
+        }
+        return {};
+    }
+
+    // Fills `s` (in place: s.call.policy may point to s.policy) for one call
+    // about `subject`; errc::invalid_config when an override is bad.
+    result<void> setup(call_setup& s, const call_options& o, std::string subject) {
+        s.call.deadline = o.deadline;
+        s.call.subject = std::move(subject);
+        s.call.admission = o.admission;
+        s.call.tag = o.tag;
+        if (auto v = check(o); !v) return v;
+        if (!o.retry.empty()) {
+            s.policy = o.retry.apply(pipe.options().policy);
+            s.call.policy = &s.policy;
+        } else {
+            s.policy = pipe.options().policy;
+        }
+        // Nothing copied on the common path (the pipeline has the client's).
+        if (o.on_status || !o.tag.empty()) {
+            s.say = tagged(o.on_status ? o.on_status : opts.on_status, o.tag);
+            s.call.on_status = s.say;
+        }
+        // The call's event handler replaces the client's; the stats still count.
+        if (o.on_event) s.call.on_event = [this, &h = o.on_event](const event& e) {
+            tally(e);
+            h(e);
+        };
+        return {};
     }
 
     void count(const event& e) {
+        tally(e);
+        if (opts.on_event) opts.on_event(e);
+    }
+
+    void tally(const event& e) {
         switch (e.type) {
         case event_type::attempt_started: attempts.fetch_add(1, std::memory_order_relaxed); break;
         case event_type::retry_scheduled:
@@ -202,15 +319,13 @@ struct client::impl {
         case event_type::breaker_transition: breaker_transitions.fetch_add(1, std::memory_order_relaxed); break;
         default: break;
         }
-        if (opts.on_event) opts.on_event(e);
     }
 
-    http::request make_request(http::verb method, std::string url, const attempt_context& a) const {
+    http::request make_request(http::verb method, std::string url) const {
         http::request req;
         req.method = method;
         req.url = std::move(url);
         if (!opts.api_key.empty()) req.headers.set("x-goog-api-key", opts.api_key);
-        req.deadline = a.deadline;
         return req;
     }
 
@@ -257,10 +372,13 @@ struct client::impl {
 
     // The HTTP client's answer, scrubbed; an exception thrown while sending
     // (Beast refuses a header too long) is the attempt's failure, at once.
-    asio::awaitable<result<http::response>> send(http::request req) {
+    // The attempt's deadline (the earlier of the call's deadline and the
+    // per-attempt timeout) bounds the whole request, pool wait included.
+    asio::awaitable<result<http::response>> send(http::request req, const attempt_context& a) {
         std::exception_ptr thrown;
         try {
-            co_return received(co_await http.send(std::move(req)));
+            http::request_options ro(a.deadline);
+            co_return received(co_await http.send(std::move(req), std::move(ro)));
         } catch (...) {
             thrown = std::current_exception();
         }
@@ -268,15 +386,15 @@ struct client::impl {
     }
 
     // One HTTP exchange: a failure for transport errors and non-2xx answers.
-    asio::awaitable<result<http::response>> exchange(http::request req) {
-        auto r = co_await send(std::move(req));
+    asio::awaitable<result<http::response>> exchange(http::request req, const attempt_context& a) {
+        auto r = co_await send(std::move(req), a);
         if (!r) co_return r.error();
         if (!r->ok()) co_return from_response(*r);
         co_return std::move(*r);
     }
 
     asio::awaitable<result<file>> get_once(const std::string& url, const attempt_context& a) {
-        auto r = co_await exchange(make_request(http::verb::get, url, a));
+        auto r = co_await exchange(make_request(http::verb::get, url), a);
         if (!r) co_return r.error();
         co_return clean(parse_file(r->body));
     }
@@ -284,12 +402,17 @@ struct client::impl {
     // One poll of wait_until_active: null to poll again after the pause, or
     // the wait's final result (ACTIVE, FAILED, or a failure that ends it).
     asio::awaitable<std::unique_ptr<result<file>>> poll_round(const std::string& url, const std::string& n,
-                                                              const wait_options& o, const status_handler& user_status,
-                                                              std::string& last_state, int& failed_rounds,
-                                                              int& attempts) {
+                                                              const wait_options& o, std::string& last_state,
+                                                              int& failed_rounds, int& attempts) {
+        // Built per round (in this frame, freed before the pause): a sleeping
+        // wait keeps only its options.
+        call_setup s;
+        if (auto v = setup(s, o, n); !v) co_return std::make_unique<result<file>>(v.error());
+        const status_handler& user_status = s.say ? s.say : opts.on_status;
         auto say = [&](std::string_view text) {
             if (user_status) user_status(n + ": " + std::string(text));
         };
+        s.call.on_status = user_status ? status_handler(say) : status_handler();
         // The cause of the round's last failed attempt: a round that ends on
         // a gate (breaker, cooldown, deadline) still names what went wrong.
         std::string cause;
@@ -300,8 +423,8 @@ struct client::impl {
             co_return r;
         };
         polls.fetch_add(1, std::memory_order_relaxed);
-        const retry_policy& policy = o.retry ? *o.retry : opts.retry;
-        auto r = co_await pipe.run(op, make_call(o.deadline, n, o.retry, user_status ? status_handler(say) : status_handler()));
+        const retry_policy& policy = s.policy;
+        auto r = co_await pipe.run(op, std::move(s.call));
         if (!r && !cause.empty() && r.error().what().find(cause) == std::string::npos) {
             failure f = r.error();
             f.diag.message = f.what() + " (last error: " + cause + ")";
@@ -344,14 +467,14 @@ struct client::impl {
 
     asio::awaitable<result<std::string>> upload_start(std::uint64_t size, const std::string& mime,
                                                       const std::string& display, const attempt_context& a) {
-        http::request req = make_request(http::verb::post, upload_url, a);
+        http::request req = make_request(http::verb::post, upload_url);
         req.headers.set("X-Goog-Upload-Protocol", "resumable");
         req.headers.set("X-Goog-Upload-Command", "start");
         req.headers.set("X-Goog-Upload-Header-Content-Length", std::to_string(size));
         req.headers.set("X-Goog-Upload-Header-Content-Type", mime);
         req.headers.set(bhttp::field::content_type, "application/json");
         req.body = make_upload_start_body(display);
-        auto r = co_await exchange(std::move(req));
+        auto r = co_await exchange(std::move(req), a);
         if (!r) co_return r.error();
         std::string session = header(*r, "x-goog-upload-url");
         if (session.empty())
@@ -371,9 +494,9 @@ struct client::impl {
                                                         std::uint64_t size, std::uint64_t& offset,
                                                         const attempt_context& a) {
         if (a.attempt > 0) {
-            http::request q = make_request(http::verb::post, session, a);
+            http::request q = make_request(http::verb::post, session);
             q.headers.set("X-Goog-Upload-Command", "query");
-            auto r = co_await send(std::move(q));
+            auto r = co_await send(std::move(q), a);
             if (!r) co_return r.error();
             if (r->status == 404 || r->status == 410 || (r->status >= 400 && r->status < 500 && r->status != 429)) {
                 chunk_outcome lost;
@@ -401,7 +524,7 @@ struct client::impl {
         }
         const std::uint64_t len = std::min<std::uint64_t>(opts.chunk_size, size - offset);
         const bool last = offset + len == size;
-        http::request req = make_request(http::verb::post, session, a);
+        http::request req = make_request(http::verb::post, session);
         req.headers.set("X-Goog-Upload-Command", last ? "upload, finalize" : "upload");
         req.headers.set("X-Goog-Upload-Offset", std::to_string(offset));
         http::file_range range;
@@ -409,7 +532,7 @@ struct client::impl {
         range.offset = offset;
         range.length = len;
         req.file = std::move(range);
-        auto r = co_await exchange(std::move(req));
+        auto r = co_await exchange(std::move(req), a);
         if (!r) co_return r.error();
         std::string st = header(*r, "x-goog-upload-status");
         chunk_outcome out;
@@ -465,7 +588,9 @@ asio::awaitable<result<file>> client::upload(std::string path, upload_options o)
     std::string display = o.display_name.empty() ? std::filesystem::path(path).filename().string() : o.display_name;
     if (!is_valid_utf8(display)) display = terminal_safe(display);
 
-    const retry_policy& policy = o.retry ? *o.retry : d.opts.retry;
+    call_setup cs;
+    if (auto v = d.setup(cs, o, display); !v) co_return v.error();
+    const retry_policy& policy = cs.policy;
     // A lost session is started again at most twice, and not at all when
     // retries are disabled.
     const int session_restarts = std::min(2, policy.max_retries);
@@ -474,14 +599,14 @@ asio::awaitable<result<file>> client::upload(std::string path, upload_options o)
     const std::uint64_t max_rounds = 2 * chunks + static_cast<std::uint64_t>(policy.max_retries) + 2;
     for (int session_try = 0;; ++session_try) {
         auto start_op = [&](const attempt_context& a) { return d.upload_start(size, mime, display, a); };
-        auto session = co_await d.pipe.run(start_op, make_call(o.deadline, display, o.retry, o.on_status));
+        auto session = co_await d.pipe.run(start_op, cs.call);
         if (!session) co_return session.error();
 
         std::uint64_t offset = 0;
         bool lost = false;
         for (std::uint64_t round = 0; round < max_rounds && !lost; ++round) {
             auto chunk_op = [&](const attempt_context& a) { return d.upload_chunk(*session, path, size, offset, a); };
-            auto c = co_await d.pipe.run(chunk_op, make_call(o.deadline, display, o.retry, o.on_status));
+            auto c = co_await d.pipe.run(chunk_op, cs.call);
             if (!c) co_return c.error();
             if (c->done && c->done->state == file_state::failed) {
                 // The server stored the file as FAILED: the upload failed, and
@@ -509,19 +634,23 @@ asio::awaitable<result<file>> client::upload(std::string path, upload_options o)
     }
 }
 
-asio::awaitable<result<file>> client::get(std::string name, time_point deadline) {
+asio::awaitable<result<file>> client::get(std::string name, call_options o) {
     impl& d = *impl_;
     d.calls.fetch_add(1, std::memory_order_relaxed);
     auto n = checked_file_name(name);
     if (!n) co_return n.error();
+    call_setup cs;
+    if (auto v = d.setup(cs, o, *n); !v) co_return v.error();
     const std::string url = d.api_root + "/" + *n;
     auto op = [&](const attempt_context& a) { return d.get_once(url, a); };
-    co_return co_await d.pipe.run(op, make_call(deadline, *n));
+    co_return co_await d.pipe.run(op, std::move(cs.call));
 }
 
-asio::awaitable<result<std::vector<file>>> client::list(time_point deadline) {
+asio::awaitable<result<std::vector<file>>> client::list(call_options o) {
     impl& d = *impl_;
     d.calls.fetch_add(1, std::memory_order_relaxed);
+    call_setup cs;
+    if (auto v = d.setup(cs, o, "files.list"); !v) co_return v.error();
     std::vector<file> all;
     std::string token;
     std::set<std::string> seen;  // every page token followed: a revisited one is a cycle
@@ -532,7 +661,7 @@ asio::awaitable<result<std::vector<file>>> client::list(time_point deadline) {
         if (!token.empty()) u.params().set("pageToken", token);
         const std::string url(u.buffer());
         auto op = [&](const attempt_context& a) -> asio::awaitable<result<file_page>> {
-            auto r = co_await d.exchange(d.make_request(http::verb::get, url, a));
+            auto r = co_await d.exchange(d.make_request(http::verb::get, url), a);
             if (!r) co_return r.error();
             bytes += r->body.size();
             if (bytes > d.opts.list_max_bytes)
@@ -541,7 +670,7 @@ asio::awaitable<result<std::vector<file>>> client::list(time_point deadline) {
                                       " bytes (list_max_bytes)");
             co_return parse_file_page(r->body);
         };
-        auto p = co_await d.pipe.run(op, make_call(deadline, "files.list"));
+        auto p = co_await d.pipe.run(op, cs.call);
         if (!p) co_return p.error();
         for (auto& f : p->files) {
             d.clean(f);
@@ -560,35 +689,38 @@ asio::awaitable<result<std::vector<file>>> client::list(time_point deadline) {
                       "files.list did not end after " + std::to_string(d.opts.list_max_pages) + " pages (list_max_pages)");
 }
 
-asio::awaitable<result<void>> client::remove(std::string name, time_point deadline) {
+asio::awaitable<result<void>> client::remove(std::string name, call_options o) {
     impl& d = *impl_;
     d.calls.fetch_add(1, std::memory_order_relaxed);
     auto n = checked_file_name(name);
     if (!n) co_return n.error();
+    call_setup cs;
+    if (auto v = d.setup(cs, o, *n); !v) co_return v.error();
     const std::string url = d.api_root + "/" + *n;
     auto op = [&](const attempt_context& a) -> asio::awaitable<result<void>> {
-        auto r = co_await d.exchange(d.make_request(http::verb::delete_, url, a));
+        auto r = co_await d.exchange(d.make_request(http::verb::delete_, url), a);
         if (!r) co_return r.error();
         co_return result<void>();
     };
-    co_return co_await d.pipe.run(op, make_call(deadline, *n));
+    co_return co_await d.pipe.run(op, std::move(cs.call));
 }
 
 asio::awaitable<result<generate_result>> client::generate_content(std::string model, std::vector<content> contents,
-                                                                  time_point deadline, const retry_policy* retry,
-                                                                  status_handler on_status) {
+                                                                  call_options o) {
     impl& d = *impl_;
     d.calls.fetch_add(1, std::memory_order_relaxed);
     std::string_view m = model;
     if (m.starts_with("models/")) m.remove_prefix(7);
     if (!is_valid_model_name(m)) co_return failure(make_error_code(resilience::errc::invalid_argument), "not a model name: \"" + model.substr(0, 80) + "\"");
+    call_setup cs;
+    if (auto v = d.setup(cs, o, "models/" + std::string(m)); !v) co_return v.error();
     const std::string url = d.api_root + "/models/" + std::string(m) + ":generateContent";
     const std::string body = make_generate_request(contents);
     auto op = [&](const attempt_context& a) -> asio::awaitable<result<generate_result>> {
-        http::request req = d.make_request(http::verb::post, url, a);
+        http::request req = d.make_request(http::verb::post, url);
         req.headers.set(bhttp::field::content_type, "application/json");
         req.body = body;
-        auto r = co_await d.exchange(std::move(req));
+        auto r = co_await d.exchange(std::move(req), a);
         if (!r) co_return r.error();
         auto g = parse_generate_result(r->body);
         if (g) {
@@ -598,7 +730,7 @@ asio::awaitable<result<generate_result>> client::generate_content(std::string mo
         }
         co_return g;
     };
-    co_return co_await d.pipe.run(op, make_call(deadline, "models/" + std::string(m), retry, std::move(on_status)));
+    co_return co_await d.pipe.run(op, std::move(cs.call));
 }
 
 asio::awaitable<result<file>> client::wait_until_active(std::string name, wait_options o) {
@@ -608,7 +740,11 @@ asio::awaitable<result<file>> client::wait_until_active(std::string name, wait_o
     if (n.empty()) co_return bad_file_name(name);
     std::string().swap(name);  // not needed any more: a sleeping wait keeps no copy of it
     const std::string url = d.api_root + "/" + n;
+    if (auto v = validate_wait(o); !v) co_return v.error();
+    if (auto v = d.check(o); !v) co_return v.error();
     clock& clk = d.pipe.time();
+    // The wait's own lines (the pause between polls), tagged like the polls'
+    // (the prefix is built when a line is said: this frame stays small).
     const status_handler& user_status = o.on_status ? o.on_status : d.opts.on_status;
     duration pause = o.poll_initial;
     std::string last_state = "unknown (no answer yet)";
@@ -618,7 +754,7 @@ asio::awaitable<result<file>> client::wait_until_active(std::string name, wait_o
     // kept small: each poll runs in poll_round's frame (the retry call, the
     // File and its strings, failures), which is freed before the pause.
     for (;;) {
-        if (auto done = co_await d.poll_round(url, n, o, user_status, last_state, failed_rounds, attempts))
+        if (auto done = co_await d.poll_round(url, n, o, last_state, failed_rounds, attempts))
             co_return std::move(*done);
         // PROCESSING (or a state we do not know, or a failed round): wait and poll again.
         double jitter = 1.0 + o.poll_jitter * (2.0 * d.pipe.next_uniform() - 1.0);
@@ -631,7 +767,9 @@ asio::awaitable<result<file>> client::wait_until_active(std::string name, wait_o
             f.diag.gave_up = give_up_reason::deadline;
             co_return f;
         }
-        if (user_status) user_status(n + ": " + last_state + ", next check in " + format_seconds(this_pause));
+        if (user_status)
+            user_status((o.tag.empty() ? std::string() : "[" + o.tag + "] ") + n + ": " + last_state +
+                        ", next check in " + format_seconds(this_pause));
         if (error_code ec = co_await clk.sleep_until(now + this_pause))
             co_return failure(ec, n + ": wait cancelled; last state: " + last_state);
         auto cs = co_await asio::this_coro::cancellation_state;

@@ -8,18 +8,17 @@ namespace asio = boost::asio;
 asio::awaitable<result<media_task_result>> run_media_task(client& c, media_task_options o) {
     if (!o.build_contents)
         co_return failure(make_error_code(resilience::errc::invalid_argument), "media task: build_contents is required");
-    const status_handler& say = o.on_status ? o.on_status : c.options().on_status;
+    // The task's own lines, tagged like its calls'.
+    const status_handler& base = o.on_status ? o.on_status : c.options().on_status;
     auto status = [&](const std::string& s) {
-        if (say && !s.empty()) say(s);
+        if (base && !s.empty()) base(o.tag.empty() ? s : "[" + o.tag + "] " + s);
     };
 
-    const retry_policy* policy = o.retry ? &*o.retry : nullptr;
+    const call_options& call = o;  // every call of the task runs with the task's options
     upload_options up;
-    up.retry = policy;
-    up.on_status = o.on_status;
+    static_cast<call_options&>(up) = call;
     up.mime_type = o.mime_type;
     up.display_name = o.display_name;
-    up.deadline = o.deadline;
     auto uploaded = co_await c.upload(o.file_path, std::move(up));
     if (!uploaded) co_return uploaded.error();
 
@@ -34,7 +33,7 @@ asio::awaitable<result<media_task_result>> run_media_task(client& c, media_task_
         if (cs.cancelled() != asio::cancellation_type::none) {
             f.diag.message += ", left on the server: the task was cancelled)";
         } else if (o.delete_after || f.code == errc::file_failed) {
-            auto r = co_await c.remove(uploaded->name, o.deadline);
+            auto r = co_await c.remove(uploaded->name, call);
             f.diag.message += r ? std::string(", deleted)")
                                 : ", left on the server: deleting it failed: " + r.error().what() + ")";
         } else {
@@ -45,18 +44,16 @@ asio::awaitable<result<media_task_result>> run_media_task(client& c, media_task_
 
     status(o.processing_status);
     wait_options w = o.wait;
-    w.deadline = o.deadline;
-    w.retry = policy;
-    if (o.on_status) w.on_status = o.on_status;
+    static_cast<call_options&>(w) = call;
     auto active = co_await c.wait_until_active(uploaded->name, std::move(w));
     if (!active) co_return co_await after_upload(active.error());
 
     status(o.generating_status);
     std::vector<content> contents = o.build_contents(*active);
-    auto generated = co_await c.generate_content(o.model, std::move(contents), o.deadline, policy, o.on_status);
+    auto generated = co_await c.generate_content(o.model, std::move(contents), call);
     if (!generated) co_return co_await after_upload(generated.error());
 
-    if (o.delete_after) (void)co_await c.remove(active->name, o.deadline);
+    if (o.delete_after) (void)co_await c.remove(active->name, call);
     status(o.completion_status);
     media_task_result r;
     r.uploaded = std::move(*active);

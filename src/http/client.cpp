@@ -240,14 +240,35 @@ asio::awaitable<void> watch_loop(std::shared_ptr<watch_state> st, std::shared_pt
 
 }  // namespace
 
+result<void> client_options::validate() const {
+    auto bad = [](std::string msg) { return failure(make_error_code(resilience::errc::invalid_config), "http: " + std::move(msg)); };
+    constexpr duration day = std::chrono::hours(24);
+    const std::pair<const char*, duration> durations[] = {
+        {"pool_idle_timeout", pool_idle_timeout}, {"connect_timeout", connect_timeout},
+        {"io_timeout", io_timeout},               {"request_timeout", request_timeout},
+        {"header_timeout", header_timeout},       {"progress_window", progress_window},
+    };
+    for (const auto& [name, d] : durations)
+        if (d < duration::zero() || d > day)
+            return bad(std::string(name) + " = " +
+                       std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) +
+                       " ms: must be between 0 and 86400000 ms");
+    if (max_connections_per_origin == 0) return bad("max_connections_per_origin must be at least 1");
+    if (max_header_bytes == 0) return bad("max_header_bytes must be at least 1");
+    if (max_body_bytes == 0) return bad("max_body_bytes must be at least 1");
+    for (char ch : user_agent)
+        if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) == 0x7f)
+            return bad("user_agent contains a control character");
+    return {};
+}
+
 struct client::impl {
     impl(asio::any_io_executor e, client_options o)
         : ex(internal(e, o.thread_safe)), same_ex(normalize(ex)), user_ex(std::move(e)), opts(std::move(o)) {
         if (!opts.time) opts.time = &resilience::steady_clock();
         native_time = opts.time == &resilience::steady_clock();
         native_timers = native_time && !opts.connect;
-        if (opts.max_connections_per_origin == 0)
-            throw error(failure(make_error_code(resilience::errc::invalid_config), "http: max_connections_per_origin must be at least 1"));
+        if (auto v = opts.validate(); !v) throw error(v.error());
         // With extra CAs, build the TLS context now so that a bad CA is reported
         // by the constructor; otherwise on first use (it is costly: a plain
         // HTTP client never pays for it).
@@ -316,7 +337,7 @@ struct client::impl {
         }
     }
 
-    asio::awaitable<result<response>> run(request req);
+    asio::awaitable<result<response>> run(request req, request_options ro);
 
     time_point now() const noexcept { return native_time ? steady::now() : opts.time->now(); }
 
@@ -450,7 +471,7 @@ private:
     limit_kind kind_ = limit_kind::none;
 };
 
-// The code of an expired limit: the request's deadline (request::deadline or
+// The code of an expired limit: the request's deadline (request_options::deadline or
 // request_timeout) has one code wherever it expires; the step limits another.
 error_code timeout_code(limit_kind k) noexcept {
     if (k == limit_kind::deadline) return make_error_code(resilience::errc::attempt_timeout);
@@ -857,9 +878,14 @@ void prepare_headers(Message& msg, const client_options& opts, const request& re
 
 }  // namespace
 
-asio::awaitable<result<response>> client::impl::run(request req) {
+asio::awaitable<result<response>> client::impl::run(request req, request_options ro) {
     auto cs = co_await asio::this_coro::cancellation_state;
-    if (opts.on_request) opts.on_request(req);  // e.g. a traceparent header per attempt
+    // e.g. a traceparent header per attempt
+    if (ro.on_request) {
+        if (*ro.on_request) (*ro.on_request)(req);
+    } else if (opts.on_request) {
+        opts.on_request(req);
+    }
     auto parsed = parse_target(req.url);
     if (!parsed) co_return parsed.error();
     const target_info& t = *parsed;
@@ -867,10 +893,11 @@ asio::awaitable<result<response>> client::impl::run(request req) {
     // The whole request's limit on the client's clock: the caller's deadline
     // and request_timeout, one code (resilience::errc::attempt_timeout) wherever it expires.
     const time_point start = now();
-    if (req.deadline != time_point::max() && req.deadline <= start)
+    if (ro.deadline != time_point::max() && ro.deadline <= start)
         co_return fail(make_error_code(resilience::errc::attempt_timeout), "deadline passed before", t);
-    time_point deadline = req.deadline;
-    if (opts.request_timeout.count() > 0) deadline = std::min(deadline, add_sat(start, opts.request_timeout));
+    time_point deadline = ro.deadline;
+    const duration timeout = ro.request_timeout ? *ro.request_timeout : opts.request_timeout;
+    if (timeout.count() > 0) deadline = std::min(deadline, add_sat(start, timeout));
     limiter lim(*this);
 
     // The message, built once (a stale connection may make us send it twice).
@@ -997,7 +1024,7 @@ client::~client() {
     if (impl_) impl_->close_idle();
 }
 
-asio::awaitable<result<response>> client::send(request req) {
+asio::awaitable<result<response>> client::send(request req, request_options ro) {
     auto self = impl_;
     const bool old_throw = co_await asio::this_coro::throw_if_cancelled();
     co_await asio::this_coro::throw_if_cancelled(false);
@@ -1005,9 +1032,9 @@ asio::awaitable<result<response>> client::send(request req) {
     try {
         auto ex = co_await asio::this_coro::executor;
         if (ex == self->ex || impl::normalize(ex) == self->same_ex) {
-            r = co_await self->run(std::move(req));
+            r = co_await self->run(std::move(req), std::move(ro));
         } else {
-            r = co_await asio::co_spawn(self->ex, self->run(std::move(req)), asio::use_awaitable);
+            r = co_await asio::co_spawn(self->ex, self->run(std::move(req), std::move(ro)), asio::use_awaitable);
         }
     } catch (const boost::system::system_error& e) {
         r = failure(e.code(), std::string("HTTP request failed: ") + e.code().message());

@@ -201,7 +201,8 @@ struct hostile {
 
     // Sends one GET (or `req` when given) with `o` on the shared clock and runs
     // until it completes, in virtual time.
-    outcome send(rh::client_options o, std::optional<rh::request> given = std::nullopt) {
+    outcome send(rh::client_options o, std::optional<rh::request> given = std::nullopt,
+                 rh::request_options ro = rh::request_options()) {
         o.time = &clk;
         rh::request req;
         if (given) req = std::move(*given);
@@ -211,7 +212,7 @@ struct hostile {
             rh::client c(ctx.get_executor(), o);
             const auto t0 = clk.now();
             asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
-                auto r = co_await c.send(std::move(req));
+                auto r = co_await c.send(std::move(req), std::move(ro));
                 out.elapsed = clk.now() - t0;
                 out.r = std::move(r);
             }, test::rethrow{});
@@ -351,24 +352,24 @@ BOOST_AUTO_TEST_SUITE(one_deadline_code)
 BOOST_AUTO_TEST_CASE(deadline_while_waiting_for_the_header) {
     hostile h({read_request(), wait(24h)});
     rh::request req;
-    req.deadline = h.clk.now() + 3s;
-    auto o = h.send(rh::client_options(), std::move(req));
+    rh::request_options ro(h.clk.now() + 3s);
+    auto o = h.send(rh::client_options(), std::move(req), std::move(ro));
     check_failed(o, make_error_code(errc::attempt_timeout), error_kind::retryable_network, 3s);
 }
 
 BOOST_AUTO_TEST_CASE(deadline_during_a_dripped_header) {
     hostile h({read_request(), drip("HTTP/1.1 200 OK\r\nX: aaaaaaaaaaaaaaaaaaaaaaa", 1s)});
     rh::request req;
-    req.deadline = h.clk.now() + 4s;
-    auto o = h.send(rh::client_options(), std::move(req));
+    rh::request_options ro(h.clk.now() + 4s);
+    auto o = h.send(rh::client_options(), std::move(req), std::move(ro));
     check_failed(o, make_error_code(errc::attempt_timeout), error_kind::retryable_network, 4s);
 }
 
 BOOST_AUTO_TEST_CASE(deadline_during_a_dripped_body) {
     hostile h({read_request(), say(ok_head + "Content-Length: 100\r\n\r\n"), drip("a", 1s)});
     rh::request req;
-    req.deadline = h.clk.now() + 4s;
-    auto o = h.send(rh::client_options(), std::move(req));
+    rh::request_options ro(h.clk.now() + 4s);
+    auto o = h.send(rh::client_options(), std::move(req), std::move(ro));
     check_failed(o, make_error_code(errc::attempt_timeout), error_kind::retryable_network, 4s);
 }
 
@@ -397,14 +398,14 @@ BOOST_AUTO_TEST_CASE(deadline_while_waiting_for_a_pool_slot) {
         asio::co_spawn(h.ctx, [&]() -> asio::awaitable<void> {
             rh::request req;
             req.url = h.url();
-            req.deadline = t0 + 10s;
-            first = co_await c.send(std::move(req));
+            rh::request_options ro(t0 + 10s);
+            first = co_await c.send(std::move(req), std::move(ro));
         }, test::rethrow{});
         asio::co_spawn(h.ctx, [&]() -> asio::awaitable<void> {
             rh::request req;
             req.url = h.url();
-            req.deadline = t0 + 3s;
-            auto r = co_await c.send(std::move(req));
+            rh::request_options ro(t0 + 3s);
+            auto r = co_await c.send(std::move(req), std::move(ro));
             second_took = h.clk.now() - t0;
             second = std::move(r);
         }, test::rethrow{});

@@ -325,7 +325,7 @@ BOOST_AUTO_TEST_CASE(slow_server_times_out) {
             o.time = &clk;
             rh::client c(ctx, o);
             auto req = get(srv.url("/slow"));
-            req.deadline = clk.now() + 80ms;
+            rh::request_options ro(clk.now() + 80ms);
             auto advance = [&clk]() -> asio::awaitable<void> {
                 co_await pause(20ms);
                 clk.advance(79ms);  // not yet
@@ -333,14 +333,14 @@ BOOST_AUTO_TEST_CASE(slow_server_times_out) {
                 clk.advance(1ms);
             };
             asio::co_spawn(ctx, advance(), test::rethrow{});
-            auto r = co_await c.send(std::move(req));
+            auto r = co_await c.send(std::move(req), std::move(ro));
             BOOST_TEST_REQUIRE(!r.has_value());
             BOOST_TEST(r.error().code == make_error_code(errc::attempt_timeout));
             check_idle_pool(c);
             // A deadline already passed fails at once.
             auto late = get(srv.url("/slow"));
-            late.deadline = clk.now() - 1ms;
-            auto r2 = co_await c.send(std::move(late));
+            rh::request_options late_ro(clk.now() - 1ms);
+            auto r2 = co_await c.send(std::move(late), std::move(late_ro));
             BOOST_TEST(r2.error().code == make_error_code(errc::attempt_timeout));
         }
         srv.stop();
@@ -429,8 +429,8 @@ BOOST_AUTO_TEST_CASE(waiting_for_a_slot_is_bounded_by_deadline) {
         asio::co_spawn(ctx, first(), test::rethrow{});
         co_await pause(10ms);
         auto req = get(srv.url("/second"));
-        req.deadline = resilience::steady_clock().now() + 50ms;
-        auto r = co_await c.send(std::move(req));
+        rh::request_options ro(resilience::steady_clock().now() + 50ms);
+        auto r = co_await c.send(std::move(req), std::move(ro));
         BOOST_TEST_REQUIRE(!r.has_value());
         BOOST_TEST(r.error().code == make_error_code(errc::attempt_timeout));
         BOOST_TEST(c.stats().waiting == 0u);

@@ -144,4 +144,53 @@ BOOST_AUTO_TEST_CASE(traceparent_per_attempt) {
     });
 }
 
+// request_options::on_request replaces the client's hook for one request
+// (an empty function turns it off for that request); unset, the client's runs.
+BOOST_AUTO_TEST_CASE(a_request_may_replace_the_clients_hook) {
+    run_hook_test([](asio::io_context& ctx) -> asio::awaitable<void> {
+        std::vector<std::string> seen;
+        test_http::server srv(ctx.get_executor(), test_http::serve([&](const http_request& req) {
+                                  seen.emplace_back(req["x-hook"]);
+                                  return make_response(200, "{}");
+                              }));
+        rh::client_options o;
+        o.on_request = [](rh::request& r) { r.headers.set("x-hook", "client"); };
+        rh::client c(ctx, o);
+        rh::request a;
+        a.url = srv.url("/a");
+        rh::request_options mine;
+        mine.on_request = [](rh::request& r) { r.headers.set("x-hook", "mine"); };
+        auto ra = co_await c.send(std::move(a), std::move(mine));
+        BOOST_TEST(ra.has_value());
+        rh::request b;
+        b.url = srv.url("/b");
+        rh::request_options off;
+        off.on_request = std::function<void(rh::request&)>();
+        auto rb = co_await c.send(std::move(b), std::move(off));
+        BOOST_TEST(rb.has_value());
+        rh::request d;
+        d.url = srv.url("/c");
+        auto rd = co_await c.send(std::move(d));
+        BOOST_TEST(rd.has_value());
+        BOOST_TEST(seen == (std::vector<std::string>{"mine", "", "client"}), boost::test_tools::per_element());
+        srv.stop();
+    });
+}
+
+// Settings given in code are checked by validate(), which the constructor runs.
+BOOST_AUTO_TEST_CASE(client_options_are_validated) {
+    BOOST_TEST(rh::client_options().validate().has_value());
+    rh::client_options o;
+    o.connect_timeout = -1s;
+    auto v = o.validate();
+    BOOST_TEST_REQUIRE(!v.has_value());
+    BOOST_TEST((v.error().code == resilience::errc::invalid_config));
+    BOOST_TEST(v.error().what().find("connect_timeout") != std::string::npos);
+    asio::io_context ctx;
+    BOOST_CHECK_THROW(rh::client(ctx, o), resilience::error);
+    rh::client_options p;
+    p.max_body_bytes = 0;
+    BOOST_TEST(p.validate().error().what().find("max_body_bytes") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -434,8 +434,8 @@ BOOST_AUTO_TEST_CASE(deadline_mid_body_is_attempt_timeout) {
         rh::client c(h.ctx, h.options());
         const auto t0 = h.clk.now();
         rh::request req = get("http://api.example/drip");
-        req.deadline = t0 + 2500ms;
-        auto r = co_await c.send(std::move(req));
+        rh::request_options ro(t0 + 2500ms);
+        auto r = co_await c.send(std::move(req), std::move(ro));
         BOOST_TEST_REQUIRE(!r.has_value());
         BOOST_TEST(r.error().code == make_error_code(errc::attempt_timeout), what(r));
         BOOST_TEST((h.clk.now() - t0 == 2500ms));

@@ -493,6 +493,9 @@ BOOST_FIXTURE_TEST_CASE(deadline_stops_before_a_backoff_past_it, fixture) {
     BOOST_TEST(call_times() == secs({0, 1, 3, 7}), boost::test_tools::per_element());
     BOOST_TEST((elapsed() == duration(7s)));
     BOOST_TEST((r.error().diag.gave_up == give_up_reason::deadline));
+    // One code for the deadline wherever it ends the call; the last error stays in the message.
+    BOOST_TEST(r.error().code == errc::deadline_exceeded);
+    BOOST_TEST(r.error().what().find("(last error: down)") != std::string::npos);
     BOOST_TEST(r.error().diag.attempts == 4);
     BOOST_TEST(lines.back() == "Operation failed after 4 attempts: down");
     for (auto& c : calls) BOOST_TEST((c.deadline == t0 + 10s));

@@ -198,6 +198,49 @@ BOOST_FIXTURE_TEST_CASE(half_open_admits_exactly_n_probes, fixture) {
     BOOST_TEST(calls.size() == 51u);
 }
 
+// The deadline has one owner and one code: a transport that reports its own
+// deadline (errc::attempt_timeout, as the HTTP client does from
+// attempt_context::deadline) once the call's deadline passed, and a breaker
+// that will not admit before the deadline, both end with deadline_exceeded;
+// the breaker hears neither.
+BOOST_FIXTURE_TEST_CASE(an_expired_deadline_has_one_code_and_never_counts, fixture) {
+    auto ro = options();
+    ro.breaker = make_breaker(2, 30s);
+    pipeline p(ro);
+    bool done = false;
+    asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+        call_options c;
+        c.deadline = t0 + 5s;
+        auto r = co_await p.run([&](const attempt_context& a) -> asio::awaitable<result<int>> {
+            // Ends at the attempt's deadline with the transport's own code.
+            co_await clk.sleep_until(a.deadline);
+            co_return failure(make_error_code(errc::attempt_timeout), "the request's deadline passed");
+        }, std::move(c));
+        BOOST_TEST_REQUIRE(!r);
+        BOOST_TEST((r.error().code == errc::deadline_exceeded));
+        BOOST_TEST((r.error().diag.gave_up == give_up_reason::deadline));
+        BOOST_TEST(r.error().what().find("the request's deadline passed") != std::string::npos);
+        BOOST_TEST((clk.now() == t0 + 5s));
+        BOOST_TEST(ro.breaker->snapshot().consecutive_failures() == 0);
+
+        // Open it (two 503s), then a call whose deadline comes before the breaker's end.
+        call_options once;
+        once.admission = admission_mode::fail_fast;
+        (void)co_await p.run([&] { return failing(*this); }, once);
+        BOOST_TEST(ro.breaker->state() == breaker_state::open);
+        const int failures = ro.breaker->snapshot().consecutive_failures();
+        call_options cut;
+        cut.deadline = clk.now() + 10s;
+        auto w = co_await p.run([&] { return failing(*this); }, std::move(cut));
+        BOOST_TEST_REQUIRE(!w);
+        BOOST_TEST((w.error().code == errc::deadline_exceeded));
+        BOOST_TEST((w.error().diag.gave_up == give_up_reason::deadline));
+        BOOST_TEST(ro.breaker->snapshot().consecutive_failures() == failures);
+        done = true;
+    }, test::rethrow{});
+    BOOST_TEST(testing::run_virtual(ctx, clk, [&] { return done; }));
+}
+
 BOOST_FIXTURE_TEST_CASE(cancelled_probe_frees_its_slot, fixture) {
     auto ro = options();
     ro.breaker = make_breaker(1, 10s);

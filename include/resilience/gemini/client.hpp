@@ -16,8 +16,24 @@
 // message, RetryInfo, quota, attempts, elapsed). A per-day or file-storage
 // quota is gemini::errc::quota_exhausted and is not retried.
 //
+// Options: every call takes one gemini::call_options (deadline, per-field
+// retry overrides, admission mode, status and event handlers, a tag);
+// upload_options and wait_options derive from it. A time_point converts to
+// it, so `co_await c.get(name, deadline)` works. Settings given in code are
+// checked as the environment's are: the constructor throws
+// resilience::error (resilience::errc::invalid_config, the message naming the field)
+// for bad client_options, and a call with a bad override completes with
+// resilience::errc::invalid_config before sending anything.
+//
+// Deadlines: one owner, one clock. The call's deadline (on the client's
+// clock) bounds everything the call does; wherever it expires (pool wait,
+// connect, I/O, backoff, breaker wait, cooldown, poll pause) the call
+// completes with resilience::errc::deadline_exceeded, and the breaker never counts it.
+// The per-attempt timeout is a separate setting (retry.attempt_timeout, else
+// client_options::request_timeout), cut to what remains of the deadline.
+//
 // Two spellings of every call: `co_await c.get(name)` returns result<T>
-// (the convenient one), and `c.async_get(name, deadline, [diag,] token)`
+// (the convenient one), and `c.async_get(name, opts, [diag,] token)`
 // takes any Asio completion token (use_awaitable, deferred, use_future, a
 // callback, as_tuple, redirect_error, bind_executor,
 // bind_cancellation_slot) and completes with `void(error_code, T)`; see
@@ -72,17 +88,24 @@ struct client_options {
     std::string api_key;                                                ///< required; never printed
     std::string base_url = "https://generativelanguage.googleapis.com"; ///< no trailing path needed
     std::string api_version = "v1beta";
-    retry_policy retry{};         ///< shared by every call (a call may override it)
+    /// Shared by every call (a call may override single fields through
+    /// call_options::retry). Its attempt_timeout, when set, is the per-attempt
+    /// timeout and wins over request_timeout.
+    retry_policy retry{};
     breaker_config breaker{};     ///< the client's circuit breaker
     breaker_rules breaker_window = default_breaker_window();  ///< its failure-rate window and growing break
     budget_config budget{};       ///< the client's retry budget (gRPC retry throttling)
-    std::chrono::milliseconds request_timeout{60000};  ///< per attempt (upload chunks included); 0 = none
+    /// The per-attempt timeout (upload chunks included) when retry.attempt_timeout
+    /// is 0; 0 = none. The overall deadline (call_options::deadline) is separate.
+    std::chrono::milliseconds request_timeout{60000};
     std::uint64_t chunk_size = upload_granularity;     ///< upload chunk; a multiple of 8 MiB
-    status_handler on_status;     ///< status text of every call
-    event_handler on_event;       ///< structured events of every call
+    status_handler on_status;     ///< status text of every call (a call may replace it)
+    event_handler on_event;       ///< structured events of every call (a call may replace it)
     clock* time = nullptr;        ///< nullptr = steady_clock()
     std::uint64_t seed = 0;       ///< jitter seed; 0 = random
-    http::client_options http{};  ///< pool size, timeouts, TLS
+    /// Pool size, step timeouts, TLS. Its request_timeout must stay 0: the
+    /// per-attempt timeout is request_timeout above (one setting, one owner).
+    http::client_options http{};
     /// files.list stops with http::errc::malformed_response after this many pages,
     /// or when the answers' bodies add up to more than list_max_bytes (a
     /// server whose page tokens never end; a revisited token ends it at once).
@@ -97,29 +120,73 @@ struct client_options {
     /// http.max_body_bytes (64 MiB by default); must be positive.
     std::uint64_t max_response_bytes = 16ull << 20;
 
-    /// Defaults, then the GEMINI_* environment, then `overrides` (code wins).
+    /// Defaults, then the GEMINI_* environment, then `overrides` (code wins);
+    /// the outcome is checked by validate().
     static result<client_options> from_env(const config_overrides& overrides = {},
                                            const env_lookup& env = process_env);
+
+    /// Checks every setting as the environment's are checked (same ranges,
+    /// resilience::errc::invalid_config, a message naming the field): retry and breaker
+    /// (validate(retry_policy), validate(breaker_config)), breaker_window,
+    /// budget, base_url, api_key (printable ASCII, never quoted),
+    /// api_version, request_timeout (0..24 h), http.request_timeout (must be
+    /// 0), chunk_size (a positive multiple of 8 MiB), list_max_pages (>= 1),
+    /// list_max_bytes (>= 1). The client's constructor calls it and throws
+    /// resilience::error (a boost::system::system_error) with its failure.
+    result<void> validate() const;
 };
 
-struct upload_options {
+/// The options of one Gemini call, the same for every call (get, list,
+/// remove, generate_content, upload, wait_until_active, the media task) and
+/// for its async_ form. Everything is optional: an unset field takes the
+/// client's setting (and so the environment's).
+///
+/// Converts implicitly from a time_point, so `c.get(name, deadline)` sets
+/// only the deadline. Not an aggregate on purpose (the g++ 12 coroutine
+/// pitfall: see retry.hpp): build it as a named object, or from a deadline.
+struct call_options {
+    call_options() = default;
+    call_options(time_point d) noexcept : deadline(d) {}  // NOLINT: implicit on purpose
+
+    /// Overall deadline on the client's clock, for the whole call (every
+    /// attempt, backoff, breaker and cooldown wait, poll pause). Wherever it
+    /// expires the call completes with resilience::errc::deadline_exceeded, and the
+    /// breaker does not count it. max() = none.
+    time_point deadline = time_point::max();
+    /// Per-field changes to the client's retry policy for this call (e.g.
+    /// retry.max_retries = 0). Checked at the call: a bad value completes
+    /// with resilience::errc::invalid_config naming the field, before anything is sent.
+    retry_overrides retry;
+    /// Wait for the circuit breaker (bounded by the deadline) or fail fast
+    /// with resilience::errc::circuit_open. Unset: wait (the client's default).
+    std::optional<admission_mode> admission;
+    status_handler on_status;  ///< replaces the client's status handler for this call
+    event_handler on_event;    ///< replaces the client's event handler for this call (stats still count)
+    /// Names the call: every status line of the call starts with "[tag] ",
+    /// and every event carries it (event::tag). Empty = none.
+    std::string tag;
+};
+
+/// Options of upload(): the call's options plus what an upload needs.
+/// Derived from call_options, so that a call_options field is set the same
+/// way on every call, and an upload_options is a call_options wherever one
+/// is expected.
+struct upload_options : call_options {
     upload_options() = default;
+    upload_options(time_point d) noexcept : call_options(d) {}  // NOLINT: implicit on purpose
     std::string display_name;  ///< default: the file's base name
     std::string mime_type;     ///< default: from the extension
-    time_point deadline = time_point::max();
-    const retry_policy* retry = nullptr;  ///< replaces the client's policy for this upload (must outlive it)
-    status_handler on_status;             ///< replaces the client's for this upload
 };
 
-struct wait_options {
+/// Options of wait_until_active(): the call's options (the deadline bounds
+/// the whole wait; retry applies to failed polls) plus the poll schedule.
+struct wait_options : call_options {
     wait_options() = default;
+    wait_options(time_point d) noexcept : call_options(d) {}  // NOLINT: implicit on purpose
     duration poll_initial = std::chrono::seconds(1);  ///< first pause between polls while PROCESSING
-    double poll_multiplier = 1.5;                     ///< growth of the pause per poll
+    double poll_multiplier = 1.5;                     ///< growth of the pause per poll (1..1000)
     duration poll_max = std::chrono::seconds(10);     ///< the pause never exceeds this
-    double poll_jitter = 0.1;                         ///< +/- share of each pause, spreads many waiters
-    time_point deadline = time_point::max();          ///< overall; ends with the last state seen
-    status_handler on_status;                         ///< replaces the client's for this wait
-    const retry_policy* retry = nullptr;              ///< replaces the client's policy for failed polls
+    double poll_jitter = 0.1;                         ///< +/- share of each pause (0..1), spreads many waiters
     /// A poll whose retries end on a transient failure (retries or budget
     /// exhausted, breaker open) does not end the wait: the next round comes
     /// after the pause. With a deadline, rounds go on until it; without one,
@@ -156,19 +223,17 @@ public:
     boost::asio::awaitable<result<file>> upload(std::string path, upload_options opts = upload_options());
 
     /// files.get. `name` is "files/ID", "ID" or a file URI.
-    boost::asio::awaitable<result<file>> get(std::string name, time_point deadline = time_point::max());
+    boost::asio::awaitable<result<file>> get(std::string name, call_options opts = call_options());
 
     /// files.list, every page.
-    boost::asio::awaitable<result<std::vector<file>>> list(time_point deadline = time_point::max());
+    boost::asio::awaitable<result<std::vector<file>>> list(call_options opts = call_options());
 
     /// files.delete.
-    boost::asio::awaitable<result<void>> remove(std::string name, time_point deadline = time_point::max());
+    boost::asio::awaitable<result<void>> remove(std::string name, call_options opts = call_options());
 
     /// models/{model}:generateContent.
     boost::asio::awaitable<result<generate_result>> generate_content(std::string model, std::vector<content> contents,
-                                                                     time_point deadline = time_point::max(),
-                                                                     const retry_policy* retry = nullptr,
-                                                                     status_handler on_status = status_handler());
+                                                                     call_options opts = call_options());
 
     /// Polls files.get until the file is ACTIVE (returned), FAILED
     /// (gemini::errc::file_failed with the server's error), or the deadline
@@ -193,8 +258,7 @@ public:
     // success, before the handler runs. Without it only the code is
     // reported; the co_await forms above return both in a result<T>.
     // Object lifetimes: the client and `diag` must outlive the operation;
-    // the arguments are moved into it (a retry_policy pointer in the options
-    // must stay valid until completion).
+    // the arguments (options included) are moved into it.
     // Executor: the call runs on the client's internal strand
     // (http().internal_executor()); the handler runs on its associated
     // executor, by default get_executor(); its associated allocator is kept.
@@ -203,8 +267,10 @@ public:
     // flight and any wait (backoff, breaker, cooldown, poll pause), is never
     // retried, and completes with operation_aborted; nothing stays pending.
     // Errors: as the co_await form (the last error's code after retries,
-    // resilience::errc::deadline_exceeded, gemini::errc::quota_exhausted, gemini::errc::file_failed,
-    // resilience::errc::invalid_argument, operation_aborted, ...).
+    // resilience::errc::deadline_exceeded, gemini::errc::quota_exhausted,
+    // gemini::errc::file_failed, resilience::errc::invalid_argument,
+    // resilience::errc::invalid_config for a bad per-call override,
+    // operation_aborted, ...).
     // Thread safety: any number of operations may be started from any
     // threads of a multi-threaded io_context without user strands: each
     // enters the client's strand at its boundary. (The co_await forms above
@@ -218,25 +284,25 @@ public:
     auto async_upload(std::string path, upload_options opts, diagnostics& diag, CompletionToken&& token);
 
     template <class CompletionToken>
-    auto async_get(std::string name, time_point deadline, CompletionToken&& token);
+    auto async_get(std::string name, call_options opts, CompletionToken&& token);
     template <class CompletionToken>
-    auto async_get(std::string name, time_point deadline, diagnostics& diag, CompletionToken&& token);
+    auto async_get(std::string name, call_options opts, diagnostics& diag, CompletionToken&& token);
 
     template <class CompletionToken>
-    auto async_list(time_point deadline, CompletionToken&& token);
+    auto async_list(call_options opts, CompletionToken&& token);
     template <class CompletionToken>
-    auto async_list(time_point deadline, diagnostics& diag, CompletionToken&& token);
+    auto async_list(call_options opts, diagnostics& diag, CompletionToken&& token);
 
     template <class CompletionToken>
-    auto async_remove(std::string name, time_point deadline, CompletionToken&& token);
+    auto async_remove(std::string name, call_options opts, CompletionToken&& token);
     template <class CompletionToken>
-    auto async_remove(std::string name, time_point deadline, diagnostics& diag, CompletionToken&& token);
+    auto async_remove(std::string name, call_options opts, diagnostics& diag, CompletionToken&& token);
 
     template <class CompletionToken>
-    auto async_generate_content(std::string model, std::vector<content> contents, time_point deadline,
+    auto async_generate_content(std::string model, std::vector<content> contents, call_options opts,
                                 CompletionToken&& token);
     template <class CompletionToken>
-    auto async_generate_content(std::string model, std::vector<content> contents, time_point deadline,
+    auto async_generate_content(std::string model, std::vector<content> contents, call_options opts,
                                 diagnostics& diag, CompletionToken&& token);
 
     template <class CompletionToken>

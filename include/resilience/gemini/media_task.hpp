@@ -20,7 +20,10 @@
 
 namespace resilience::gemini {
 
-struct media_task_options {
+/// The task's options: call_options (deadline for the whole task, retry
+/// overrides, admission, status and event handlers, tag) applied to each of
+/// its calls, plus what the task needs.
+struct media_task_options : call_options {
     media_task_options() = default;
     std::string file_path;
     std::string mime_type;      ///< default: from the extension
@@ -31,10 +34,9 @@ struct media_task_options {
     std::string completion_status = "Done.";                      ///< said at the end
     /// Builds the request contents from the uploaded (ACTIVE) file. Required.
     std::function<std::vector<content>(const file&)> build_contents;
-    std::optional<retry_policy> retry;  ///< overrides the client's policy for this task's calls
-    status_handler on_status;           ///< the task's status text (and its calls'); default: the client's
-    wait_options wait{};                ///< poll schedule while PROCESSING (its deadline is ignored)
-    time_point deadline = time_point::max();  ///< for the whole task
+    /// Poll schedule while PROCESSING (poll_* and max_failed_rounds; its
+    /// call_options fields are ignored: the task's apply).
+    wait_options wait{};
     /// Delete the uploaded file at the end, also when waiting or generating
     /// failed (best effort; not after cancellation). A file that ended FAILED
     /// is deleted either way. A failure after the upload names the uploaded

@@ -28,9 +28,10 @@
 // (closing the connection) when its limit passes.
 //
 // Timeouts and cancellation:
-// - The request's deadline: `request::deadline` (a time point on the
-//   client's clock, e.g. attempt_context::deadline) and
-//   `client_options::request_timeout` (per request, i.e. per attempt) bound
+// - The request's deadline: `request_options::deadline` (a time point on the
+//   client's clock, e.g. attempt_context::deadline) and the request timeout
+//   (`request_options::request_timeout`, else `client_options::request_timeout`;
+//   per request, i.e. per attempt) bound
 //   the whole request, waiting for a pool slot included. Wherever it expires
 //   (slot wait, resolve, connect, TLS, write, read) the request completes
 //   with resilience::errc::attempt_timeout, and a deadline already passed fails at once.
@@ -152,9 +153,27 @@ struct request {
     fields headers;    ///< Host, Content-Length and User-Agent are set by the client unless present
     std::string body;  ///< the body, from memory (ignored when `file` is set)
     std::optional<file_range> file;  ///< the body, streamed from a file range
-    /// When the whole request must be over, on the client's clock
-    /// (time_point::max() = no deadline). Expiry: resilience::errc::attempt_timeout.
+};
+
+/// The options of one request (send, async_send): what the request is
+/// bounded by and what runs before it. Unset fields take the client's
+/// settings. Converts implicitly from a time_point (the deadline), so
+/// `c.send(std::move(req), deadline)` works. Not an aggregate on purpose
+/// (g++ 12 coroutine bug: build it as a named object or from a deadline).
+struct request_options {
+    request_options() = default;
+    request_options(time_point d) noexcept : deadline(d) {}  // NOLINT: implicit on purpose
+    /// When the whole request must be over, waiting for a pool slot included,
+    /// on the client's clock (time_point::max() = none). Expiry, wherever it
+    /// happens: resilience::errc::attempt_timeout (a retry pipeline whose
+    /// overall deadline this is reports resilience::errc::deadline_exceeded).
     time_point deadline = time_point::max();
+    /// Replaces client_options::request_timeout for this request (0 = none).
+    /// The earlier of deadline and start + timeout applies.
+    std::optional<duration> request_timeout;
+    /// Replaces client_options::on_request for this request (an empty
+    /// function disables the client's hook for it); unset = the client's.
+    std::optional<std::function<void(request&)>> on_request;
 };
 
 /// A response: any status, including 4xx and 5xx.
@@ -223,6 +242,13 @@ struct client_options {
     /// attempt's span (see docs/retry-mechanism.md, Tracing). An exception it
     /// throws propagates out of send(). Empty = none.
     std::function<void(request&)> on_request;
+
+    /// Checks the settings (resilience::errc::invalid_config, the message naming the
+    /// field): durations between 0 and 24 h, max_connections_per_origin,
+    /// max_header_bytes and max_body_bytes at least 1, a user agent that can
+    /// travel in a header. The client's constructor throws resilience::error
+    /// with its failure.
+    result<void> validate() const;
 };
 
 /// Pool counters, for tests and benchmarks (all origins together).
@@ -251,7 +277,7 @@ public:
     /// parse, limit (http::errc::response_too_large), timeout, invalid_argument
     /// (bad URL, unreadable file) or operation_aborted code; an HTTP error
     /// status is a successful result.
-    boost::asio::awaitable<result<response>> send(request req);
+    boost::asio::awaitable<result<response>> send(request req, request_options opts = request_options());
 
     /// send() as an Asio asynchronous operation taking any completion token.
     ///
@@ -278,6 +304,10 @@ public:
     auto async_send(request req, CompletionToken&& token);
     template <class CompletionToken>
     auto async_send(request req, diagnostics& diag, CompletionToken&& token);
+    template <class CompletionToken>
+    auto async_send(request req, request_options opts, CompletionToken&& token);
+    template <class CompletionToken>
+    auto async_send(request req, request_options opts, diagnostics& diag, CompletionToken&& token);
 
     pool_stats stats() const noexcept;
 

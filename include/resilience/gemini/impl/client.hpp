@@ -37,59 +37,69 @@ auto client::async_upload(std::string path, upload_options opts, diagnostics& di
 }
 
 template <class CompletionToken>
-auto client::async_get(std::string name, time_point deadline, CompletionToken&& token) {
+auto client::async_get(std::string name, call_options opts, CompletionToken&& token) {
     return resilience::detail::start_on_client<file>(*this, nullptr,
-                               [this, n = std::move(name), deadline]() mutable { return get(std::move(n), deadline); },
+                               [this, n = std::move(name), o = std::move(opts)]() mutable {
+                                   return get(std::move(n), std::move(o));
+                               },
                                std::forward<CompletionToken>(token));
 }
 template <class CompletionToken>
-auto client::async_get(std::string name, time_point deadline, diagnostics& diag, CompletionToken&& token) {
+auto client::async_get(std::string name, call_options opts, diagnostics& diag, CompletionToken&& token) {
     return resilience::detail::start_on_client<file>(*this, &diag,
-                               [this, n = std::move(name), deadline]() mutable { return get(std::move(n), deadline); },
+                               [this, n = std::move(name), o = std::move(opts)]() mutable {
+                                   return get(std::move(n), std::move(o));
+                               },
                                std::forward<CompletionToken>(token));
 }
 
 template <class CompletionToken>
-auto client::async_list(time_point deadline, CompletionToken&& token) {
-    return resilience::detail::start_on_client<std::vector<file>>(*this, nullptr, [this, deadline] { return list(deadline); },
-                                            std::forward<CompletionToken>(token));
+auto client::async_list(call_options opts, CompletionToken&& token) {
+    return resilience::detail::start_on_client<std::vector<file>>(
+        *this, nullptr, [this, o = std::move(opts)]() mutable { return list(std::move(o)); },
+        std::forward<CompletionToken>(token));
 }
 template <class CompletionToken>
-auto client::async_list(time_point deadline, diagnostics& diag, CompletionToken&& token) {
-    return resilience::detail::start_on_client<std::vector<file>>(*this, &diag, [this, deadline] { return list(deadline); },
-                                            std::forward<CompletionToken>(token));
+auto client::async_list(call_options opts, diagnostics& diag, CompletionToken&& token) {
+    return resilience::detail::start_on_client<std::vector<file>>(
+        *this, &diag, [this, o = std::move(opts)]() mutable { return list(std::move(o)); },
+        std::forward<CompletionToken>(token));
 }
 
 template <class CompletionToken>
-auto client::async_remove(std::string name, time_point deadline, CompletionToken&& token) {
+auto client::async_remove(std::string name, call_options opts, CompletionToken&& token) {
     return resilience::detail::start_on_client<void>(*this, nullptr,
-                               [this, n = std::move(name), deadline]() mutable { return remove(std::move(n), deadline); },
+                               [this, n = std::move(name), o = std::move(opts)]() mutable {
+                                   return remove(std::move(n), std::move(o));
+                               },
                                std::forward<CompletionToken>(token));
 }
 template <class CompletionToken>
-auto client::async_remove(std::string name, time_point deadline, diagnostics& diag, CompletionToken&& token) {
+auto client::async_remove(std::string name, call_options opts, diagnostics& diag, CompletionToken&& token) {
     return resilience::detail::start_on_client<void>(*this, &diag,
-                               [this, n = std::move(name), deadline]() mutable { return remove(std::move(n), deadline); },
+                               [this, n = std::move(name), o = std::move(opts)]() mutable {
+                                   return remove(std::move(n), std::move(o));
+                               },
                                std::forward<CompletionToken>(token));
 }
 
 template <class CompletionToken>
-auto client::async_generate_content(std::string model, std::vector<content> contents, time_point deadline,
+auto client::async_generate_content(std::string model, std::vector<content> contents, call_options opts,
                                     CompletionToken&& token) {
     return resilience::detail::start_on_client<generate_result>(
         *this, nullptr,
-        [this, m = std::move(model), c = std::move(contents), deadline]() mutable {
-            return generate_content(std::move(m), std::move(c), deadline);
+        [this, m = std::move(model), c = std::move(contents), o = std::move(opts)]() mutable {
+            return generate_content(std::move(m), std::move(c), std::move(o));
         },
         std::forward<CompletionToken>(token));
 }
 template <class CompletionToken>
-auto client::async_generate_content(std::string model, std::vector<content> contents, time_point deadline,
+auto client::async_generate_content(std::string model, std::vector<content> contents, call_options opts,
                                     diagnostics& diag, CompletionToken&& token) {
     return resilience::detail::start_on_client<generate_result>(
         *this, &diag,
-        [this, m = std::move(model), c = std::move(contents), deadline]() mutable {
-            return generate_content(std::move(m), std::move(c), deadline);
+        [this, m = std::move(model), c = std::move(contents), o = std::move(opts)]() mutable {
+            return generate_content(std::move(m), std::move(c), std::move(o));
         },
         std::forward<CompletionToken>(token));
 }
