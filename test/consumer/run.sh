@@ -13,16 +13,29 @@ CONFIG=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo)
 if command -v ccache >/dev/null 2>&1; then CONFIG+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
 rm -rf "$OUT"
 
+# The prometheus adapter is installed and checked when the build has it.
+PROMETHEUS=OFF
+if grep -q '^RESILIENCE_PROMETHEUS:BOOL=ON' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null; then PROMETHEUS=ON; fi
+run_prometheus() {
+  if [ "$PROMETHEUS" = ON ]; then
+    "$1/consumer_prometheus"
+  fi
+}
+
 echo "consumer: installed package"
-cmake --build "$BUILD_DIR" -j "$JOBS" --target resilience_core resilience_http resilience_gemini resilience_sim
+cmake --build "$BUILD_DIR" -j "$JOBS" --target resilience_core resilience_http resilience_gemini resilience_sim \
+  $([ "$PROMETHEUS" = ON ] && echo asio_resilience_prometheus)
 cmake --install "$BUILD_DIR" --prefix "$OUT/prefix" >/dev/null
 cmake -S test/consumer -B "$OUT/installed" "${CONFIG[@]}" -DCMAKE_PREFIX_PATH="$OUT/prefix" >/dev/null
 cmake --build "$OUT/installed" -j "$JOBS"
 "$OUT/installed/consumer_core"
 "$OUT/installed/consumer_gemini"
+run_prometheus "$OUT/installed"
 
 echo "consumer: add_subdirectory"
-cmake -S test/consumer -B "$OUT/subdirectory" "${CONFIG[@]}" -DASIO_RESILIENCE_SOURCE_DIR="$SRC" >/dev/null
+cmake -S test/consumer -B "$OUT/subdirectory" "${CONFIG[@]}" -DASIO_RESILIENCE_SOURCE_DIR="$SRC" \
+  -DRESILIENCE_PROMETHEUS="$PROMETHEUS" >/dev/null
 cmake --build "$OUT/subdirectory" -j "$JOBS"
 "$OUT/subdirectory/consumer_core"
 "$OUT/subdirectory/consumer_gemini"
+run_prometheus "$OUT/subdirectory"
