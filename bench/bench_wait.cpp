@@ -370,7 +370,8 @@ asio::awaitable<resilience::result<gemini::file>> naive_wait(http::client& h, ma
             http::request_options ro(a.deadline);
             auto r = co_await h.send(std::move(req), std::move(ro));
             if (!r) co_return r.error();
-            if (!r->ok()) co_return http::to_failure(*r);
+            if (!r->ok())  // the Google envelope (RetryInfo, quotas) is the Gemini layer's
+                co_return gemini::decode_error(r->status, r->body, r->headers[boost::beast::http::field::retry_after]);
             co_return gemini::parse_file(r->body);
         };
         auto r = co_await p.run(op, std::move(call));

@@ -407,7 +407,7 @@ int show_config(const cli& c, const gemini::client_options& o) {
 int main(int argc, char** argv) {
     cli c = parse(argc, argv);
     if (const char* k = std::getenv("GEMINI_API_KEY")) g_key = k;
-    resilience::config_overrides ov;
+    resilience::gemini::config_overrides ov;
     if (c.base_url) ov.base_url = *c.base_url;
     auto opts = gemini::client_options::from_env(ov);
     if (!opts) {

@@ -1,10 +1,10 @@
 #ifndef RESILIENCE_CONFIG_HPP
 #define RESILIENCE_CONFIG_HPP
 
-// Configuration: plain aggregates with the defaults of DESIGN.md, a
-// validator that names the offending field, and loading from the GEMINI_*
-// environment variables. A bad value is an error naming the variable and the
-// value, never a silent default. Values set in code win over the environment.
+// The core's configuration: plain aggregates with the defaults of DESIGN.md
+// and a validator that names the offending field, plus the environment
+// lookup that loaders take. Reading the GEMINI_* variables is the Gemini
+// layer's (resilience/gemini/config.hpp).
 
 #include <resilience/backoff.hpp>
 #include <resilience/diagnostics.hpp>
@@ -13,6 +13,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace resilience {
 
@@ -67,50 +68,16 @@ struct breaker_config {
     int half_open_probes = 1;                        ///< probes admitted while HALF_OPEN
 };
 
-/// Everything the GEMINI_* environment configures.
-struct config {
-    retry_policy retry{};
-    breaker_config breaker{};
-    std::string api_key;       ///< GEMINI_API_KEY; never printed
-    std::string base_url;      ///< GEMINI_BASE_URL; empty = the real service
-};
-
 /// Checks ranges: max_retries 0..1000; delays 0..24 h; initial <= max;
 /// multiplier finite and in [1, 1000]; threshold 1..1e6; open timeout
 /// 1 ms..24 h; probes 1..1000. The failure's message names the field.
 result<void> validate(const retry_policy& p);
 result<void> validate(const breaker_config& b);
 
-/// Checks a base URL fully: http or https, a host, a port (when one is
-/// written) of 1..65535 in digits, no query, fragment or credentials. Empty
-/// when it is usable, else what is wrong with it (never quoting the URL).
-std::string base_url_problem(std::string_view url);
-
-/// Values set in code; each one that is set wins over the environment.
-struct config_overrides {
-    std::optional<int> max_retries;
-    std::optional<std::chrono::milliseconds> initial_delay;
-    std::optional<std::chrono::milliseconds> max_delay;
-    std::optional<double> multiplier;
-    std::optional<int> breaker_threshold;
-    std::optional<std::chrono::milliseconds> breaker_timeout;
-    std::optional<std::string> api_key;
-    std::optional<std::string> base_url;
-};
-
 /// Reads a variable; nullopt when unset. The default reads the process
 /// environment; tests pass their own.
 using env_lookup = std::function<std::optional<std::string>(const char* name)>;
 std::optional<std::string> process_env(const char* name);
-
-/// Builds the configuration: defaults, then the environment
-/// (GEMINI_RETRY_MAX_ATTEMPTS, GEMINI_RETRY_INITIAL_DELAY_MS,
-/// GEMINI_RETRY_MAX_DELAY_MS, GEMINI_RETRY_BACKOFF_MULTIPLIER,
-/// GEMINI_CIRCUIT_BREAKER_THRESHOLD, GEMINI_CIRCUIT_BREAKER_TIMEOUT_MS,
-/// GEMINI_API_KEY, GEMINI_BASE_URL), then `overrides`; then validates the
-/// result. Errors (errc::invalid_config) name the variable and its value
-/// (never the API key's value).
-result<config> load_config(const config_overrides& overrides = {}, const env_lookup& env = process_env);
 
 }  // namespace resilience
 

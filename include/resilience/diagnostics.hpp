@@ -50,6 +50,10 @@ struct diagnostics {
     give_up_reason gave_up = give_up_reason::none;
 };
 
+/// `s` cut to at most `max` bytes, with "..." appended when cut: how server
+/// text (a body's first line, an error envelope's fields) enters diagnostics.
+std::string bounded_text(std::string_view s, std::size_t max = 512);
+
 /// An error_code and its diagnostics.
 struct failure {
     error_code code;

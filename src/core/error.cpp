@@ -171,6 +171,11 @@ std::string_view to_string(give_up_reason r) noexcept {
     return "unknown";
 }
 
+std::string bounded_text(std::string_view s, std::size_t max) {
+    if (s.size() > max) return std::string(s.substr(0, max)) + "...";
+    return std::string(s);
+}
+
 std::string failure::what() const {
     if (!diag.message.empty()) return diag.message;
     return code.message();

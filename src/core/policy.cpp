@@ -1,9 +1,10 @@
 // Validation of the core's policies (retry_policy, breaker_config): errors
-// name the field. Loading them from the GEMINI_* environment is the Gemini
-// layer's (src/gemini/config.cpp).
+// name the field; the process environment lookup. Loading the policies from
+// the GEMINI_* environment is the Gemini layer's (src/gemini/config.cpp).
 #include <resilience/config.hpp>
 
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
 namespace resilience {
@@ -15,6 +16,12 @@ constexpr milliseconds day{24LL * 3600 * 1000};
 failure bad(std::string msg) { return failure(make_error_code(errc::invalid_config), std::move(msg)); }
 
 }  // namespace
+
+std::optional<std::string> process_env(const char* name) {
+    const char* v = std::getenv(name);
+    if (!v) return std::nullopt;
+    return std::string(v);
+}
 
 result<void> validate(const retry_policy& p) {
     if (p.max_retries < 0 || p.max_retries > 1000)

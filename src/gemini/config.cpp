@@ -1,4 +1,5 @@
-#include <resilience/config.hpp>
+// The GEMINI_* environment (resilience/gemini/config.hpp).
+#include <resilience/gemini/config.hpp>
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
@@ -9,13 +10,13 @@
 #include <cmath>
 #include <cstdlib>
 
-namespace resilience {
+namespace resilience::gemini {
 namespace {
 
 using std::chrono::milliseconds;
 constexpr milliseconds day{24LL * 3600 * 1000};
 
-failure bad(std::string msg) { return failure(make_error_code(errc::invalid_config), std::move(msg)); }
+failure bad(std::string msg) { return failure(make_error_code(resilience::errc::invalid_config), std::move(msg)); }
 
 std::string_view trim(std::string_view s) noexcept {
     while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
@@ -49,12 +50,6 @@ std::optional<failure> read_int(const env_lookup& env, const char* name, long lo
 }
 
 }  // namespace
-
-std::optional<std::string> process_env(const char* name) {
-    const char* v = std::getenv(name);
-    if (!v) return std::nullopt;
-    return std::string(v);
-}
 
 namespace {
 
@@ -191,4 +186,4 @@ result<config> load_config(const config_overrides& o, const env_lookup& env) {
     return f;
 }
 
-}  // namespace resilience
+}  // namespace resilience::gemini

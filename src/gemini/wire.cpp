@@ -179,6 +179,60 @@ std::string make_upload_start_body(std::string_view display_name) {
     return json::serialize(json::object{{"file", std::move(file)}});
 }
 
+namespace {
+
+std::string_view string_at(const json::object& o, std::string_view key) {
+    if (auto* v = o.if_contains(key); v && v->is_string()) return v->get_string();
+    return {};
+}
+
+// The quotas that no retry window clears, by the words Google puts in their
+// ids; empty for the others.
+std::string_view lasting_quota(std::string_view quota_id) noexcept {
+    if (quota_id.find("PerDay") != std::string_view::npos) return "per-day quota";
+    if (quota_id.find("FileStorage") != std::string_view::npos) return "file storage quota";
+    return {};
+}
+
+}  // namespace
+
+bool read_google_error(std::string_view body, diagnostics& d) {
+    boost::system::error_code ec;
+    json::value v = json::parse(body, ec);
+    if (ec) return false;
+    if (v.is_array() && v.get_array().size() == 1) v = v.get_array()[0];
+    if (!v.is_object()) return false;
+    auto* e = v.get_object().if_contains("error");
+    if (!e || !e->is_object()) return false;
+    const auto& err = e->get_object();
+    d.status = bounded_text(string_at(err, "status"));
+    d.message = bounded_text(string_at(err, "message"));
+    if (auto* details = err.if_contains("details"); details && details->is_array()) {
+        for (const auto& item : details->get_array()) {
+            if (!item.is_object()) continue;
+            const auto& it = item.get_object();
+            std::string_view type = string_at(it, "@type");
+            if (type.ends_with("google.rpc.ErrorInfo") && d.reason.empty()) {
+                d.reason = bounded_text(string_at(it, "reason"));
+            } else if (type.ends_with("google.rpc.QuotaFailure") && d.quota_id.empty()) {
+                // The first quota named, unless a later one is one that no
+                // retry window clears (per day, file storage): that one wins.
+                if (auto* vs = it.if_contains("violations"); vs && vs->is_array()) {
+                    for (const auto& viol : vs->get_array()) {
+                        if (!viol.is_object()) continue;
+                        auto q = string_at(viol.get_object(), "quotaId");
+                        if (q.empty()) continue;
+                        const bool lasting = !lasting_quota(q).empty();
+                        if (d.quota_id.empty() || lasting) d.quota_id = bounded_text(q);
+                        if (lasting) break;
+                    }
+                }
+            }
+        }
+    }
+    return true;
+}
+
 failure decode_error(int http_status, std::string_view body, std::string_view retry_after,
                      std::chrono::system_clock::time_point now) {
     http::response r;
@@ -186,13 +240,22 @@ failure decode_error(int http_status, std::string_view body, std::string_view re
     r.body = std::string(body);
     if (!retry_after.empty()) r.headers.set(boost::beast::http::field::retry_after, retry_after);
     failure f = http::to_failure(r, now);
-    if (!f.code) f.code = make_error_code(http::errc::unexpected_status);  // a 2xx is not an error answer
+    if (!f.code) {  // a 2xx is not an error answer
+        f.code = make_error_code(http::errc::unexpected_status);
+        return f;
+    }
+    // Google's envelope replaces the plain-text reading of the body.
+    if (diagnostics g; read_google_error(body, g)) {
+        const std::string prefix = "HTTP " + std::to_string(http_status);
+        f.diag.status = std::move(g.status);
+        f.diag.reason = std::move(g.reason);
+        f.diag.quota_id = std::move(g.quota_id);
+        f.diag.message = g.message.empty() ? prefix : prefix + ": " + g.message;
+    }
+    if (!f.diag.retry_after) f.diag.retry_after = parse_retry_info(body);
     // A quota that does not clear within any sane retry window is not retried,
     // and the error says which one it was.
-    std::string_view kind;
-    if (f.diag.quota_id.find("PerDay") != std::string::npos) kind = "per-day quota";
-    else if (f.diag.quota_id.find("FileStorage") != std::string::npos) kind = "file storage quota";
-    if (!kind.empty()) {
+    if (auto kind = lasting_quota(f.diag.quota_id); !kind.empty()) {
         f.code = make_error_code(errc::quota_exhausted);
         f.diag.message = std::string(kind) + " exhausted (" + f.diag.quota_id + "): " + f.diag.message;
         f.diag.retry_after.reset();

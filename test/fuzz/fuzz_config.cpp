@@ -8,7 +8,7 @@
 //
 // Build (clang only): see test/fuzz/CMakeLists.txt.
 // Run:   mkdir -p /tmp/new && build-fuzz/test/fuzz/fuzz_config -runs=1000000 /tmp/new test/fuzz/corpus/config
-#include <resilience/config.hpp>
+#include <resilience/gemini/config.hpp>
 #include <resilience/error.hpp>
 
 #include <array>
@@ -47,7 +47,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             if (std::strcmp(name, names[i]) == 0) return (set >> i) & 1 ? std::optional<std::string>(values[i]) : std::nullopt;
         return std::nullopt;  // any other variable: unset
     };
-    auto c = resilience::load_config({}, env);
+    auto c = resilience::gemini::load_config({}, env);
     if (c) {
         if (!resilience::validate(c->retry) || !resilience::validate(c->breaker)) std::abort();
         if ((set >> key_index) & 1 && c->api_key.empty()) std::abort();

@@ -5,6 +5,8 @@
 //
 // Build (clang only): CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja && ninja -C build-fuzz fuzz_pushback
 // Run:   build-fuzz/test/fuzz/fuzz_pushback -max_total_time=60 test/fuzz/corpus
+#include <resilience/gemini/wire.hpp>
+#include <resilience/http/retry_after.hpp>
 #include <resilience/pushback.hpp>
 
 #include <cstddef>
@@ -26,13 +28,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // A fixed "now" (2024-01-01) and the extremes of the clock.
     for (auto now : {system_clock::time_point(sys_days{year{2024} / January / 1}), system_clock::time_point::min(),
                      system_clock::time_point::max(), system_clock::time_point{}})
-        check(resilience::parse_retry_after(s, now));
-    if (auto t = resilience::parse_http_date(s)) {
+        check(resilience::http::parse_retry_after(s, now));
+    if (auto t = resilience::http::parse_http_date(s)) {
         // A date that parses is a valid calendar date: it must also be accepted as Retry-After.
-        if (!resilience::parse_retry_after(s, system_clock::time_point{})) std::abort();
+        if (!resilience::http::parse_retry_after(s, system_clock::time_point{})) std::abort();
         (void)t;
     }
-    check(resilience::parse_proto_duration(s));
-    check(resilience::parse_retry_info(s));
+    check(resilience::gemini::parse_proto_duration(s));
+    check(resilience::gemini::parse_retry_info(s));
     return 0;
 }

@@ -166,10 +166,11 @@ BOOST_AUTO_TEST_CASE(http_error_status_is_a_response) {
         auto f = rh::to_failure(*r);
         BOOST_TEST(f.code == make_error_code(resilience::http::errc::too_many_requests));
         BOOST_TEST(f.diag.http_status == 429);
-        BOOST_TEST(f.diag.status == "RESOURCE_EXHAUSTED");
-        BOOST_TEST(f.diag.message.find("Quota exceeded") != std::string::npos);
-        BOOST_TEST_REQUIRE(f.diag.retry_after.has_value());
-        BOOST_TEST(std::chrono::duration_cast<std::chrono::seconds>(*f.diag.retry_after).count() == 15);
+        BOOST_TEST(f.diag.message.find("Quota exceeded") != std::string::npos);  // the body's first line
+        // Google's envelope and its RetryInfo are the Gemini layer's
+        // (gemini::decode_error): the HTTP layer reads no JSON.
+        BOOST_TEST(f.diag.status.empty());
+        BOOST_TEST(!f.diag.retry_after.has_value());
         auto checked = rh::check(std::move(*r));
         BOOST_TEST(!checked.has_value());
         BOOST_TEST(resilience::classify(checked.error().code) == error_kind::retryable_rate_limit);
@@ -193,8 +194,8 @@ BOOST_AUTO_TEST_CASE(to_failure_forms) {
     g.body = R"([{"error":{"code":403,"message":"denied","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID"}]}}])";
     auto fg = rh::to_failure(g);
     BOOST_TEST(fg.code == make_error_code(resilience::http::errc::forbidden));
-    BOOST_TEST(fg.diag.status == "PERMISSION_DENIED");
-    BOOST_TEST(fg.diag.reason == "API_KEY_INVALID");
+    BOOST_TEST(fg.diag.status.empty());  // no Google envelope in the HTTP layer
+    BOOST_TEST(fg.diag.reason.empty());
     BOOST_TEST(!fg.diag.retry_after.has_value());
 
     rh::response ok;

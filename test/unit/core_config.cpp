@@ -1,6 +1,6 @@
 // Configuration: defaults, validation, and loading from the GEMINI_*
 // environment through a fake env_lookup.
-#include <resilience/config.hpp>
+#include <resilience/gemini/config.hpp>
 
 #include <boost/test/unit_test.hpp>
 
@@ -10,9 +10,9 @@
 #include <string>
 
 using namespace std::chrono_literals;
-using resilience::config_overrides;
+using resilience::gemini::config_overrides;
 using resilience::errc;
-using resilience::load_config;
+using resilience::gemini::load_config;
 
 namespace {
 
@@ -27,7 +27,7 @@ struct fake_env {
     }
 };
 
-resilience::result<resilience::config> load(std::map<std::string, std::string> vars, config_overrides o = {}) {
+resilience::result<resilience::gemini::config> load(std::map<std::string, std::string> vars, config_overrides o = {}) {
     fake_env e{std::move(vars)};
     return load_config(o, e.lookup());
 }

@@ -1,6 +1,8 @@
 // Retry-After (delta-seconds, the three HTTP-date forms) and RetryInfo
 // parsing: tables of valid and invalid inputs. Nothing overflows, garbage
 // means no pushback.
+#include <resilience/gemini/wire.hpp>      // RetryInfo, google.protobuf.Duration
+#include <resilience/http/retry_after.hpp>  // Retry-After, HTTP-date
 #include <resilience/pushback.hpp>
 
 #include <boost/test/unit_test.hpp>
@@ -15,10 +17,10 @@ namespace sc = std::chrono;
 using namespace std::chrono_literals;
 using resilience::duration;
 using resilience::max_pushback;
-using resilience::parse_http_date;
-using resilience::parse_proto_duration;
-using resilience::parse_retry_after;
-using resilience::parse_retry_info;
+using resilience::gemini::parse_proto_duration;
+using resilience::gemini::parse_retry_info;
+using resilience::http::parse_http_date;
+using resilience::http::parse_retry_after;
 
 namespace {
 

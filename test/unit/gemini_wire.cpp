@@ -159,6 +159,32 @@ BOOST_AUTO_TEST_CASE(other_envelopes_and_plain_text) {
     BOOST_TEST(!broken.diag.message.empty());
 }
 
+// Google's envelope is read by the Gemini layer; the HTTP layer gives the
+// code, the first line and Retry-After, which wins over RetryInfo.
+BOOST_AUTO_TEST_CASE(envelope_over_the_http_failure) {
+    failure both = decode_error(429, R"({"error": {"code": 429, "message": "", "status": "RESOURCE_EXHAUSTED",
+      "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "15s"}]}})", "3");
+    BOOST_TEST((both.code == resilience::http::errc::too_many_requests));
+    BOOST_TEST(both.diag.status == "RESOURCE_EXHAUSTED");
+    BOOST_TEST(both.diag.message == "HTTP 429");
+    BOOST_REQUIRE(both.diag.retry_after.has_value());
+    BOOST_TEST(std::chrono::duration_cast<std::chrono::seconds>(*both.diag.retry_after).count() == 3);
+
+    resilience::diagnostics d;
+    d.message = "kept";
+    BOOST_TEST(!resilience::gemini::read_google_error("upstream connect error", d));
+    BOOST_TEST(!resilience::gemini::read_google_error(R"({"message": "no error member"})", d));
+    BOOST_TEST(d.message == "kept");
+    BOOST_TEST(resilience::gemini::read_google_error(
+        R"({"error": {"message": "m", "status": "UNAVAILABLE", "details": [{"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+            "violations": [{"quotaId": "PerMinute"}, {"quotaId": "FileStorageBytesPerProject"}, {"quotaId": "Other"}]}]}})", d));
+    BOOST_TEST(d.status == "UNAVAILABLE");
+    BOOST_TEST(d.message == "m");
+    BOOST_TEST(d.quota_id == "FileStorageBytesPerProject");  // a lasting quota wins over the first named
+    BOOST_TEST(resilience::gemini::read_google_error(R"({"error": {"message": ")" + std::string(5000, 'x') + R"("}})", d));
+    BOOST_TEST(d.message.size() < 600u);
+}
+
 BOOST_AUTO_TEST_CASE(mime_types_and_names) {
     BOOST_TEST(mime_type_for("clip.mp4") == "video/mp4");
     BOOST_TEST(mime_type_for("/a/b/Photo.JPG") == "image/jpeg");

@@ -57,7 +57,7 @@
 // session is not restarted) too.
 
 #include <resilience/circuit_breaker.hpp>
-#include <resilience/config.hpp>
+#include <resilience/gemini/config.hpp>
 #include <resilience/retry_budget.hpp>
 #include <resilience/events.hpp>
 #include <resilience/gemini/types.hpp>

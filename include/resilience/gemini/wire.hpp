@@ -6,8 +6,10 @@
 
 #include <resilience/gemini/types.hpp>
 #include <resilience/http/error.hpp>
+#include <resilience/pushback.hpp>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,14 +32,33 @@ std::string make_generate_request(const std::vector<content>& contents);
 /// Builds the body of an upload start request: {"file": {"displayName": ...}}.
 std::string make_upload_start_body(std::string_view display_name);
 
-/// Turns an HTTP error answer into a failure: http::to_failure (the Google
-/// error envelope, also wrapped in a one-element list, with RetryInfo,
-/// QuotaFailure and ErrorInfo, or a plain-text body; `retry_after` is the
-/// Retry-After header, if any), plus Gemini's quotas: a per-day quota or the
-/// file-storage quota becomes gemini::errc::quota_exhausted (not retried) with a
-/// message naming the quota. Never echoes request data.
+/// Turns an HTTP error answer into a failure: http::to_failure (the code,
+/// the first line of a plain-text body, the Retry-After header `retry_after`
+/// against `now`), then Google's error envelope when the body is one
+/// (read_google_error; also wrapped in a one-element list), a RetryInfo delay
+/// when no Retry-After was given, and Gemini's quotas: a per-day quota or the
+/// file-storage quota becomes gemini::errc::quota_exhausted (not retried)
+/// with a message naming the quota. Never echoes request data.
 failure decode_error(int http_status, std::string_view body, std::string_view retry_after = {},
                      std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+
+/// Reads Google's error envelope ({"error": {...}} or [{"error": {...}}])
+/// into `d`: status (e.g. "RESOURCE_EXHAUSTED"), message, the ErrorInfo
+/// reason and the QuotaFailure quotaId (the first one named, unless a later
+/// one is per-day or file storage), each bounded (bounded_text). False, and
+/// `d` untouched, when the body is not one.
+bool read_google_error(std::string_view body, diagnostics& d);
+
+/// Finds a google.rpc.RetryInfo in a Google error body (the envelope, or the
+/// envelope wrapped in a one-element list) and returns its retryDelay
+/// ("15s", or {"seconds": N, "nanos": M}). A body that is not JSON, or has
+/// no RetryInfo: nullopt. Never throws; saturates at max_pushback.
+std::optional<duration> parse_retry_info(std::string_view body) noexcept;
+
+/// Parses a google.protobuf.Duration in JSON form ("15s", "34.4s",
+/// "45.837906927s"). Negative or malformed: nullopt; huge: saturated at
+/// max_pushback.
+std::optional<duration> parse_proto_duration(std::string_view s) noexcept;
 
 /// The x-goog-upload-size-received header of an upload query answer: the
 /// bytes the server holds, a decimal integer no larger than `size`.

@@ -15,8 +15,8 @@
 //   else if (!r->ok()) return resilience::http::to_failure(*r);  // HTTP error status
 //
 // An HTTP error status is a response, not a failure: `to_failure(response)`
-// (or `check(response)`) maps it to the library's code, diagnostics and the
-// server's pushback.
+// (or `check(response)`) maps it to the layer's code (http::errc), the
+// diagnostics and the Retry-After pushback.
 //
 // Time: every limit below runs on the client's clock (client_options::time),
 // so a test on a manual clock (resilience/testing/manual_clock.hpp) runs a
@@ -328,11 +328,11 @@ private:
 };
 
 /// For a non-2xx response: the layer's code (status_to_error) and
-/// diagnostics: http_status; Google's status and message when the body is a
-/// Google error JSON, otherwise the first line of a plain-text body (bounded);
-/// retry_after from the Retry-After header (against `now`) or from a
-/// RetryInfo in the body; quota_id and reason when present. A 2xx response
-/// gives a failure with an empty code.
+/// diagnostics: http_status; the first line of the body, bounded, as the
+/// message ("HTTP 503: ..."); retry_after from the Retry-After header
+/// (against `now`). A 2xx response gives a failure with an empty code. The
+/// HTTP layer reads no JSON: Google's error envelope (status, RetryInfo,
+/// quotas) is read by resilience::gemini::decode_error.
 failure to_failure(const response& r,
                    std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 

@@ -1,10 +1,11 @@
-#include <resilience/pushback.hpp>
+// The Retry-After header: delta-seconds and the three HTTP-date forms.
+#include <resilience/http/retry_after.hpp>
 
 #include <array>
 #include <cctype>
 #include <charconv>
 
-namespace resilience {
+namespace resilience::http {
 namespace {
 
 std::string_view trim(std::string_view s) noexcept {
@@ -140,26 +141,4 @@ std::optional<duration> parse_retry_after(std::string_view value, std::chrono::s
     return std::chrono::duration_cast<duration>(sys_duration(diff));
 }
 
-std::optional<duration> parse_proto_duration(std::string_view s) noexcept {
-    s = trim(s);
-    if (s.size() < 2 || s.back() != 's') return std::nullopt;
-    s.remove_suffix(1);
-    std::string_view whole = s, frac;
-    if (auto dot = s.find('.'); dot != std::string_view::npos) {
-        whole = s.substr(0, dot);
-        frac = s.substr(dot + 1);
-        if (frac.empty() || frac.size() > 9 || !all_digits(frac)) return std::nullopt;
-    }
-    if (!all_digits(whole)) return std::nullopt;  // also rejects a sign
-    constexpr auto max_s = std::chrono::duration_cast<std::chrono::seconds>(max_pushback).count();
-    std::int64_t secs = 0;
-    for (char c : whole) {
-        secs = secs * 10 + (c - '0');
-        if (secs >= max_s) return max_pushback;
-    }
-    std::int64_t nanos = 0;
-    for (std::size_t i = 0; i < 9; ++i) nanos = nanos * 10 + (i < frac.size() ? frac[i] - '0' : 0);
-    return std::chrono::duration_cast<duration>(std::chrono::seconds(secs) + std::chrono::nanoseconds(nanos));
-}
-
-}  // namespace resilience
+}  // namespace resilience::http

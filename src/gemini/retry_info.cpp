@@ -1,6 +1,7 @@
-// google.rpc.RetryInfo in a Google error body (Boost.JSON): the HTTP layer's
-// error decoding reads it; the core's pushback parsers stay JSON-free.
-#include <resilience/pushback.hpp>
+// Gemini's pushback: google.rpc.RetryInfo in a Google error body, and the
+// google.protobuf.Duration it carries. (The HTTP Retry-After header is the
+// HTTP layer's.)
+#include <resilience/gemini/wire.hpp>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -8,7 +9,37 @@
 #include <charconv>
 #include <cstdint>
 
-namespace resilience {
+namespace resilience::gemini {
+namespace {
+
+bool all_digits(std::string_view s) noexcept {
+    return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+}  // namespace
+
+std::optional<duration> parse_proto_duration(std::string_view s) noexcept {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    if (s.size() < 2 || s.back() != 's') return std::nullopt;
+    s.remove_suffix(1);
+    std::string_view whole = s, frac;
+    if (auto dot = s.find('.'); dot != std::string_view::npos) {
+        whole = s.substr(0, dot);
+        frac = s.substr(dot + 1);
+        if (frac.empty() || frac.size() > 9 || !all_digits(frac)) return std::nullopt;
+    }
+    if (!all_digits(whole)) return std::nullopt;  // also rejects a sign
+    constexpr auto max_s = std::chrono::duration_cast<std::chrono::seconds>(max_pushback).count();
+    std::int64_t secs = 0;
+    for (char c : whole) {
+        secs = secs * 10 + (c - '0');
+        if (secs >= max_s) return max_pushback;
+    }
+    std::int64_t nanos = 0;
+    for (std::size_t i = 0; i < 9; ++i) nanos = nanos * 10 + (i < frac.size() ? frac[i] - '0' : 0);
+    return std::chrono::duration_cast<duration>(std::chrono::seconds(secs) + std::chrono::nanoseconds(nanos));
+}
 
 std::optional<duration> parse_retry_info(std::string_view body) noexcept {
     try {
@@ -60,4 +91,4 @@ std::optional<duration> parse_retry_info(std::string_view body) noexcept {
     }
 }
 
-}  // namespace resilience
+}  // namespace resilience::gemini
