@@ -106,7 +106,7 @@ BOOST_AUTO_TEST_CASE(the_api_key_is_never_quoted) {
 // the options give the same error.
 BOOST_AUTO_TEST_CASE(from_env_and_code_give_the_same_error) {
     auto none = [](const char*) -> std::optional<std::string> { return std::nullopt; };
-    resilience::config_overrides ov;
+    resilience::gemini::config_overrides ov;
     ov.max_retries = 1001;
     auto env = gemini::client_options::from_env(ov, none);
     BOOST_REQUIRE(!env.has_value());
