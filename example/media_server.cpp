@@ -56,6 +56,7 @@
 // (see http/client.hpp), and make the counters atomic (prometheus-cpp's are).
 
 #include <resilience/gemini/client.hpp>
+#include <resilience/gemini/wire.hpp>
 #include <resilience/http/client.hpp>
 #include <resilience/sim/server.hpp>
 #if RESILIENCE_EXAMPLE_PROMETHEUS
@@ -312,13 +313,6 @@ answer failure_answer(const resilience::failure& f) {
     return a;
 }
 
-json::object file_json(const gemini::file& f) {
-    json::object o{{"name", f.name},       {"displayName", f.display_name}, {"mimeType", f.mime_type},
-                   {"sizeBytes", f.size_bytes}, {"state", gemini::to_string(f.state)}};
-    if (f.error) o["error"] = f.error->message;
-    return o;
-}
-
 // ---------------------------------------------------------------------------
 // 3. The handlers. Each takes the request's deadline and co_awaits the shared
 //    client; cancellation reaches them through the coroutine's cancellation
@@ -435,7 +429,7 @@ asio::awaitable<answer> describe(app& a, boost::urls::params_view params, resili
     if (!generated) co_return failure_answer(generated.error());
 
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-    co_return json_answer(200, json::object{{"file", file_json(*active)},
+    co_return json_answer(200, json::object{{"file", gemini::to_json(*active)},
                                             {"text", generated->text},
                                             {"finishReason", generated->finish_reason},
                                             {"totalTokens", generated->usage.total_tokens},
@@ -456,7 +450,7 @@ asio::awaitable<answer> file_status(app& a, std::string id, boost::urls::params_
         if (!f && f.error().code == resilience::http::errc::forbidden)
             co_return error_answer(404, "no such file (or not accessible with this server's key)");
         if (!f) co_return failure_answer(f.error());
-        co_return json_answer(200, file_json(*f));
+        co_return json_answer(200, gemini::to_json(*f));
     }
     auto f = co_await a.gemini.get(std::move(id), deadline);
     if (!f && f.error().code == resilience::http::errc::forbidden)
@@ -464,7 +458,7 @@ asio::awaitable<answer> file_status(app& a, std::string id, boost::urls::params_
         // file it does not know. To our caller that is a 404.
         co_return error_answer(404, "no such file (or not accessible with this server's key)");
     if (!f) co_return failure_answer(f.error());
-    co_return json_answer(200, file_json(*f));
+    co_return json_answer(200, gemini::to_json(*f));
 }
 
 using request = bhttp::request<bhttp::string_body>;

@@ -167,12 +167,6 @@ std::string state_of(const resilience::result<gemini::file>& r) {
     return "ERROR";
 }
 
-json::object file_json(const gemini::file& f) {
-    return json::object{{"name", f.name},       {"displayName", f.display_name}, {"mimeType", f.mime_type},
-                        {"sizeBytes", f.size_bytes}, {"state", std::string(gemini::to_string(f.state))},
-                        {"uri", f.uri},         {"sha256Hash", f.sha256_hash}};
-}
-
 json::object error_json(const resilience::failure& f) {
     json::object o{{"code", f.code.message()}, {"kind", std::string(resilience::to_string(resilience::classify(f.code)))},
                    {"message", f.what()},       {"attempts", f.diag.attempts}};
@@ -237,7 +231,7 @@ int run_command(const cli& c, gemini::client_options opts) {
                 uo.deadline = deadline();
                 auto r = co_await g.upload(path, std::move(uo));
                 if (r) {
-                    if (c.json) out.push_back(json::object{{"path", path}, {"ok", true}, {"file", file_json(*r)}});
+                    if (c.json) out.push_back(json::object{{"path", path}, {"ok", true}, {"file", gemini::to_json(*r)}});
                     else std::cout << safe(path) << ": " << safe(r->name) << " (" << gemini::to_string(r->state) << ")\n";
                 } else {
                     ++failures;
@@ -277,7 +271,7 @@ int run_command(const cli& c, gemini::client_options opts) {
                 if (!r) ++failures;
                 if (c.json) {
                     json::object o{{"name", name}, {"ok", bool(r)}};
-                    if (r) o["file"] = file_json(*r);
+                    if (r) o["file"] = gemini::to_json(*r);
                     else o["error"] = error_json(r.error());
                     out.push_back(std::move(o));
                 } else if (!tty) {
@@ -322,7 +316,7 @@ int run_command(const cli& c, gemini::client_options opts) {
                 co_return;
             }
             if (c.json)
-                out.push_back(json::object{{"ok", true}, {"file", file_json(r->uploaded)}, {"text", r->generated.text},
+                out.push_back(json::object{{"ok", true}, {"file", gemini::to_json(r->uploaded)}, {"text", r->generated.text},
                                            {"finishReason", r->generated.finish_reason},
                                            {"totalTokens", r->generated.usage.total_tokens}});
             else std::cout << safe(r->generated.text, true) << '\n';
@@ -338,7 +332,7 @@ int run_command(const cli& c, gemini::client_options opts) {
                 co_return;
             }
             for (const auto& f : *r) {
-                if (c.json) out.push_back(file_json(f));
+                if (c.json) out.push_back(gemini::to_json(f));
                 else std::cout << safe(f.name) << '\t' << gemini::to_string(f.state) << '\t' << f.size_bytes << '\t'
                                << safe(f.display_name) << '\n';
             }

@@ -107,6 +107,26 @@ file_state parse_file_state(std::string_view s) noexcept {
     return file_state::unknown;
 }
 
+boost::json::object to_json(const file& f) {
+    boost::json::object o;
+    auto put = [&](const char* key, const std::string& v) {
+        if (!v.empty()) o[key] = v;
+    };
+    o["name"] = f.name;
+    put("displayName", f.display_name);
+    put("mimeType", f.mime_type);
+    o["sizeBytes"] = f.size_bytes;
+    o["state"] = f.state == file_state::unspecified && !f.state_text.empty() ? f.state_text
+                                                                               : std::string(to_string(f.state));
+    put("uri", f.uri);
+    put("sha256Hash", f.sha256_hash);
+    put("createTime", f.create_time);
+    put("updateTime", f.update_time);
+    put("expirationTime", f.expiration_time);
+    if (f.error) o["error"] = boost::json::object{{"code", f.error->code}, {"message", f.error->message}};
+    return o;
+}
+
 result<file> parse_file(std::string_view text) {
     if (text.empty()) return malformed("file resource is empty (a success answer without a body)");
     auto v = parse_json(text);

@@ -1,5 +1,6 @@
 #include <resilience/gemini/wire.hpp>
 
+#include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
 
 using namespace resilience;
@@ -254,6 +255,27 @@ BOOST_AUTO_TEST_CASE(model_names) {
     BOOST_TEST(!is_valid_model_name("gemini/../x"));
     BOOST_TEST(!is_valid_model_name("a b"));
     BOOST_TEST(!is_valid_model_name(std::string(129, 'a')));
+}
+
+BOOST_AUTO_TEST_CASE(a_file_as_json_reads_back_as_the_same_file) {
+    auto f = parse_file(R"({"name":"files/abc","displayName":"clip","mimeType":"video/mp4","sizeBytes":"42",)"
+                        R"("state":"FAILED","uri":"https://x/files/abc","sha256Hash":"aGFzaA==",)"
+                        R"("updateTime":"2026-01-01T00:00:00Z","error":{"code":13,"message":"bad codec"}})");
+    BOOST_REQUIRE(f.has_value());
+    const boost::json::object o = to_json(*f);
+    BOOST_TEST(o.at("sizeBytes").as_int64() == 42);
+    BOOST_TEST(o.at("state").as_string() == "FAILED");
+    BOOST_TEST(o.at("error").at("message").as_string() == "bad codec");
+    BOOST_TEST(!o.contains("createTime"));  // empty fields are left out
+    auto back = parse_file(boost::json::serialize(o));
+    BOOST_REQUIRE(back.has_value());
+    BOOST_TEST(back->name == f->name);
+    BOOST_TEST(back->display_name == f->display_name);
+    BOOST_TEST(back->size_bytes == f->size_bytes);
+    BOOST_TEST(back->uri == f->uri);
+    BOOST_TEST(back->update_time == f->update_time);
+    BOOST_TEST((back->state == file_state::failed));
+    BOOST_TEST(back->error->code == 13);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -8,6 +8,8 @@
 #include <resilience/http/error.hpp>
 #include <resilience/pushback.hpp>
 
+#include <boost/json/object.hpp>
+
 #include <chrono>
 #include <optional>
 #include <string>
@@ -19,6 +21,11 @@ namespace resilience::gemini {
 /// Parses a File resource (bare, or wrapped as {"file": {...}} as an upload's
 /// final answer is). http::errc::malformed_response with a clear message otherwise.
 result<file> parse_file(std::string_view json);
+
+/// A File as JSON in the API's own shape (camelCase names; sizeBytes a number;
+/// empty fields left out; `error` {code, message} when set): the one view of
+/// a file that the tool's --json output and the example server print.
+boost::json::object to_json(const file& f);
 
 /// Parses a files.list page.
 result<file_page> parse_file_page(std::string_view json);
