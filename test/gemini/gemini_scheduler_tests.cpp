@@ -87,7 +87,7 @@ BOOST_AUTO_TEST_CASE(waits_complete_in_the_order_their_files_become_active) {
     BOOST_REQUIRE(fx.run_until([&] { return std::all_of(out.begin(), out.end(), [](auto& o) { return o.done; }); }));
     for (std::size_t i = 0; i < names.size(); ++i) {
         BOOST_TEST(!out[i].ec);
-        BOOST_TEST(out[i].f.state == gemini::file_state::active);
+        BOOST_TEST((out[i].f.state == gemini::file_state::active));
         auto info = fx.srv->file(names[i]);
         BOOST_REQUIRE(info);
         BOOST_TEST((out[i].at >= info->ready_at));
@@ -108,7 +108,7 @@ BOOST_AUTO_TEST_CASE(waits_on_one_file_share_one_poll_stream) {
     BOOST_TEST(fx.client->stats().waits == 50u);
     BOOST_TEST(fx.client->stats().poll_streams == 1u);
     BOOST_REQUIRE(fx.run_until([&] { return std::all_of(out.begin(), out.end(), [](auto& o) { return o.done; }); }));
-    for (auto& o : out) BOOST_TEST(o.f.state == gemini::file_state::active);
+    for (auto& o : out) BOOST_TEST((o.f.state == gemini::file_state::active));
     // One wait alone polls 1, 2.5, 4.75, 8.1, 13.2, 20.8 s and every 10 s
     // after that: about 8 requests for 30 s, the same for 50 waits.
     const auto polls = fx.srv->snapshot().polls_of(name);
@@ -127,7 +127,7 @@ BOOST_AUTO_TEST_CASE(failed_ends_every_wait_on_the_file) {
     for (auto& o : out) fx.wait(name, o);
     BOOST_REQUIRE(fx.run_until([&] { return std::all_of(out.begin(), out.end(), [](auto& o) { return o.done; }); }));
     for (auto& o : out) {
-        BOOST_TEST(o.ec == gemini::errc::file_failed);
+        BOOST_TEST((o.ec == gemini::errc::file_failed));
         BOOST_TEST(o.diag.message.find(name + " FAILED") != std::string::npos);
     }
     BOOST_TEST(fx.client->stats().waits == 0u);
@@ -155,7 +155,7 @@ BOOST_AUTO_TEST_CASE(a_cancelled_wait_leaves_the_scheduler_at_once) {
     BOOST_TEST(fx.client->stats().poll_streams == 1u);  // its stream too
     fx.ctx.poll();
     BOOST_TEST(oa.done);
-    BOOST_TEST(oa.ec == asio::error::operation_aborted);
+    BOOST_TEST((oa.ec == asio::error::operation_aborted));
     BOOST_TEST(oa.diag.message.find("wait cancelled") != std::string::npos);
     BOOST_TEST((fx.clk.now() == before));  // no virtual time passed
     BOOST_TEST(!ob.done);
@@ -179,7 +179,7 @@ BOOST_AUTO_TEST_CASE(a_deadline_ends_a_scheduled_wait_on_time_with_the_last_stat
     w.deadline = t0 + 25s;
     fx.wait(name, o, w);
     BOOST_REQUIRE(fx.run_until([&] { return o.done; }));
-    BOOST_TEST(o.ec == errc::deadline_exceeded);
+    BOOST_TEST((o.ec == errc::deadline_exceeded));
     BOOST_TEST(o.diag.message.find("last state: PROCESSING") != std::string::npos);
     BOOST_TEST((fx.clk.now() <= t0 + 25s));
     BOOST_TEST(fx.client->stats().waits == 0u);
@@ -196,9 +196,9 @@ BOOST_AUTO_TEST_CASE(a_deadline_ends_one_wait_of_a_shared_stream_and_not_the_oth
     fx.wait(name, early, w);
     fx.wait(name, late);
     BOOST_REQUIRE(fx.run_until([&] { return early.done && late.done; }));
-    BOOST_TEST(early.ec == errc::deadline_exceeded);
+    BOOST_TEST((early.ec == errc::deadline_exceeded));
     BOOST_TEST(!late.ec);
-    BOOST_TEST(late.f.state == gemini::file_state::active);
+    BOOST_TEST((late.f.state == gemini::file_state::active));
 }
 
 BOOST_AUTO_TEST_CASE(list_rounds_answer_many_waits_and_fall_back_to_get) {
@@ -212,7 +212,7 @@ BOOST_AUTO_TEST_CASE(list_rounds_answer_many_waits_and_fall_back_to_get) {
     // A name the list never shows: only files.get answers it (404: NOT_FOUND ends the wait).
     fx.wait("files/neverlisted", out.back());
     BOOST_REQUIRE(fx.run_until([&] { return std::all_of(out.begin(), out.end(), [](auto& o) { return o.done; }); }));
-    for (std::size_t i = 0; i < names.size(); ++i) BOOST_TEST(out[i].f.state == gemini::file_state::active);
+    for (std::size_t i = 0; i < names.size(); ++i) BOOST_TEST((out[i].f.state == gemini::file_state::active));
     BOOST_TEST(out.back().ec);
     BOOST_TEST(fx.srv->snapshot().polls_of("files/neverlisted") >= 1u);
     const auto s = fx.srv->snapshot();
@@ -248,5 +248,5 @@ BOOST_AUTO_TEST_CASE(storm_onset_requests_waiting_for_the_pool_recheck_the_coold
         if (r.target == sim::route::get && r.status == 429) ++per_period[long((r.at - t0) / 10s)];
     BOOST_REQUIRE(!per_period.empty());
     for (auto& [period, n] : per_period) BOOST_TEST(n <= 4u, "period " << period << ": " << n << " 429s");
-    for (auto& o : out) BOOST_TEST(o.f.state == gemini::file_state::active);
+    for (auto& o : out) BOOST_TEST((o.f.state == gemini::file_state::active));
 }
