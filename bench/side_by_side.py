@@ -11,7 +11,10 @@ client process's own (wait4's rusage: user + system, ru_maxrss), measured the
 same way for both. Prints JSON lines: one per side, then one comparison.
 
   bench/side_by_side.py [--build build] [--waits 1000,10000] [--processing 1s..30s]
-                        [--sides ours,node] [--timeout 1200]
+                        [--sides ours,node] [--timeout 1200] [--limit 900]
+
+--limit stops a side that has not finished after that many seconds (its line
+then says "finished": false, and no comparison is printed for that N).
 
 Needs `npm ci` in bench/node (scripts/setup.sh does it).
 """
@@ -22,6 +25,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -48,12 +52,18 @@ def sim_stats(url):
         return json.load(r)
 
 
-def run_measured(cmd, env, out_path):
-    """Runs cmd, stdout to out_path; returns (exit status, wall s, cpu s, peak RSS KiB)."""
+def run_measured(cmd, env, out_path, limit):
+    """Runs cmd, stdout to out_path, stopped after `limit` seconds; returns
+    (exit status, wall s, cpu s, peak RSS KiB)."""
     with open(out_path, "w") as out:
         t0 = time.monotonic()
         p = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-        _, status, ru = os.wait4(p.pid, 0)
+        stopper = threading.Timer(limit, p.terminate)
+        stopper.start()
+        try:
+            _, status, ru = os.wait4(p.pid, 0)
+        finally:
+            stopper.cancel()
         wall = time.monotonic() - t0
         p.returncode = os.waitstatus_to_exitcode(status)
     return p.returncode, wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss
@@ -72,7 +82,7 @@ def one_side(side, n, args):
                        "wait", "--names-from", names]
             else:
                 cmd = ["node", os.path.join(HERE, "node", "wait_node.mjs"), url, KEY, names]
-            status, wall, cpu, rss = run_measured(cmd, env, out)
+            status, wall, cpu, rss = run_measured(cmd, env, out, args.limit)
             st = sim_stats(url)
         finally:
             sim.send_signal(signal.SIGTERM)
@@ -87,7 +97,7 @@ def one_side(side, n, args):
     gets = st.get("routes", {}).get("get", {})
     return {
         "name": "side_by_side/" + ("gemini_files_wait" if side == "ours" else "node_genai_sdk"),
-        "waits": n, "exit_status": status, "active": active,
+        "waits": n, "exit_status": status, "finished": status == 0 and active > 0, "active": active,
         "wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "max_rss_kb": rss,
         "requests": st.get("total_requests", 0), "get_requests": gets.get("requests", 0),
         "get_statuses": gets.get("statuses", {}),
@@ -104,6 +114,7 @@ def main():
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--sides", default="ours,node")
     ap.add_argument("--timeout", type=int, default=1200)
+    ap.add_argument("--limit", type=float, default=900)
     args = ap.parse_args()
     sides = args.sides.split(",")
     for s in sides:
@@ -114,7 +125,7 @@ def main():
         for side in sides:
             got[side] = one_side(side, n, args)
             print(json.dumps(got[side]), flush=True)
-        if len(got) == 2:
+        if len(got) == 2 and got["ours"]["finished"] and got["node"]["finished"]:
             o, nd = got["ours"], got["node"]
             ratio = lambda a, b: round(a / b, 3) if b else None
             print(json.dumps({

@@ -53,26 +53,29 @@ def save(fig, out_dir, name):
     print("wrote", path)
 
 
-def plot_series(lines, prefix, title, out_dir, name, with_429):
+def plot_series(lines, prefix, title, out_dir, name):
     series = [l for l in lines if l.get("series", "").startswith(prefix + "/")]
     if not series:
         print(f"no {prefix} series in the input (run bench_wait with --series-bin)", file=sys.stderr)
         return
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    # One panel per strategy, same axes, so that neither hides the other.
+    fig, axes = plt.subplots(len(series), 1, figsize=(8, 2.3 * len(series) + 0.6), sharex=True, sharey=True,
+                             squeeze=False)
     w0, w1 = series[0]["window_s"]
-    ax.axvspan(w0, w1, color="0.9", label=("outage" if prefix == "outage" else "quota storm"))
-    for s in series:
+    for ax, s in zip(axes[:, 0], series):
         kind = s["series"].split("/", 1)[1]
-        ln, = ax.step(s["t_s"], s["get_per_s"], where="post", label=LABELS.get(kind, kind) + ": all files.get")
-        if with_429:
-            ax.step(s["t_s"], s["429_per_s"], where="post", linestyle=":", color=ln.get_color(),
-                    label=LABELS.get(kind, kind) + ": 429 answers")
-    ax.set_yscale("symlog", linthresh=1)
-    ax.set_xlabel("virtual time (s)")
-    ax.set_ylabel(f"requests per second ({series[0]['bin_s']} s bins)")
-    ax.set_title(f"{title}, {series[0]['waits']:,} waits")
-    ax.legend(fontsize=8, loc="upper right")
-    ax.grid(True, alpha=0.3)
+        ax.axvspan(w0, w1, color="0.9", label="outage" if prefix == "outage" else "quota storm")
+        ax.step(s["t_s"], s["get_per_s"], where="post", color="C0", label="all files.get")
+        for key, style, color, label in (("429_per_s", ":", "C3", "429 answers"), ("503_per_s", "--", "C1", "503 answers")):
+            if any(v > 0 for v in s[key]):
+                ax.step(s["t_s"], s[key], where="post", linestyle=style, color=color, label=label)
+        ax.set_yscale("symlog", linthresh=1)
+        ax.set_title(LABELS.get(kind, kind), fontsize=10)
+        ax.set_ylabel(f"req/s ({s['bin_s']} s bins)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8, loc="upper right")
+    axes[-1, 0].set_xlabel("virtual time (s)")
+    fig.suptitle(f"{title}, {series[0]['waits']:,} waits")
     fig.tight_layout()
     save(fig, out_dir, name)
 
@@ -80,7 +83,9 @@ def plot_series(lines, prefix, title, out_dir, name, with_429):
 def plot_memory(lines, out_dir):
     sides = {"side_by_side/gemini_files_wait": "gemini-files wait (C++)",
              "side_by_side/node_genai_sdk": "@google/genai SDK (Node)"}
-    pts = {k: sorted((l["waits"], l) for l in lines if l.get("name") == k) for k in sides}
+    # Only runs that finished (a side stopped at the driver's --limit has no figure).
+    pts = {k: sorted(((l["waits"], l) for l in lines if l.get("name") == k and l.get("exit_status") == 0),
+                     key=lambda p: p[0]) for k in sides}
     if not any(pts.values()):
         print("no side_by_side lines in the input", file=sys.stderr)
         return
@@ -115,9 +120,9 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     if args.wait:
         lines = read_jsonl(args.wait)
-        plot_series(lines, "outage", "files.get during an outage", args.out, "outage_rps.svg", False)
+        plot_series(lines, "outage", "files.get during an outage (503 on files.get)", args.out, "outage_rps.svg")
         plot_series(lines, "quota_storm", "files.get during a quota storm (429 + RetryInfo 10 s)", args.out,
-                    "quota_storm_rps.svg", True)
+                    "quota_storm_rps.svg")
     if args.side:
         plot_memory(read_jsonl(args.side), args.out)
 
