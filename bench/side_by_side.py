@@ -89,11 +89,15 @@ def one_side(side, n, args):
             sim.wait()
         with open(out) as f:
             text = f.read()
+    own = None  # the Node script's own report (errors by kind, retries, its resourceUsage)
     if side == "ours":
         active = text.count(": ACTIVE\n")
+        errors = len([l for l in text.splitlines() if l and not l.endswith(": ACTIVE")])
     else:
         lines = [l for l in text.splitlines() if l.startswith("{")]
-        active = json.loads(lines[-1])["active"] if lines else 0
+        own = json.loads(lines[-1]) if lines else None
+        active = own["active"] if own else 0
+        errors = sum(own["errors"].values()) if own else 0
     gets = st.get("routes", {}).get("get", {})
     return {
         "name": "side_by_side/" + ("gemini_files_wait" if side == "ours" else "node_genai_sdk"),
@@ -102,7 +106,7 @@ def one_side(side, n, args):
         "requests": st.get("total_requests", 0), "get_requests": gets.get("requests", 0),
         "get_statuses": gets.get("statuses", {}),
         "requests_per_wait": round(st.get("total_requests", 0) / n, 2),
-        "processing": args.processing,
+        "processing": args.processing, "errors": errors, **({"client_report": own} if own else {}),
     }
 
 

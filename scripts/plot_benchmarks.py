@@ -96,6 +96,14 @@ def plot_memory(lines, out_dir):
         xs = [n for n, _ in pts[k]]
         a1.plot(xs, [l["max_rss_kb"] / 1024 for _, l in pts[k]], marker="o", label=label)
         a2.plot(xs, [l["cpu_s"] for _, l in pts[k]], marker="o", label=label)
+    # A side stopped before it finished: its figures so far, marked with an x.
+    stopped = [l for l in lines if l.get("name") in sides and l.get("exit_status") != 0]
+    for l in stopped:
+        color = "C1" if l["name"].endswith("node_genai_sdk") else "C0"
+        for a, y in ((a1, l["max_rss_kb"] / 1024), (a2, l["cpu_s"])):
+            a.plot([l["waits"]], [y], marker="x", color=color, linestyle="none", markersize=9)
+            a.annotate(f"stopped after {l['wall_s']:.0f} s", (l["waits"], y), textcoords="offset points",
+                       xytext=(-10, -14), ha="right", fontsize=7, color=color)
     for a, yl in ((a1, "peak RSS (MiB)"), (a2, "CPU time, user + system (s)")):
         a.set_xscale("log")
         a.set_yscale("log")
