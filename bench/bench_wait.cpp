@@ -585,7 +585,7 @@ run_figures run_scenario(const scenario& sc) {
             asio::co_spawn(ctx, naive_wait(raw, clk, std::move(url), deadline, ++seed), on_done);
         }
     }
-    f.finished = run_virtual(ctx, clk, [&] { return done == sc.waits; }, fast_run());
+    f.finished = run_virtual(ctx, clk, [&] { return done == sc.waits; }, fast_run(std::chrono::seconds(3600)));
     f.real_s = real_secs(rt0);
     f.cpu_s = double(std::clock() - c0) / CLOCKS_PER_SEC;
     f.virtual_s = secs(clk.now() - t0);
