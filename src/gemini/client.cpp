@@ -759,7 +759,12 @@ struct client::impl {
     // appears; gone when nothing is scheduled.
     void arm_locked() {
         const time_point t = next_wake_locked();
-        if (t == time_point::max()) return;
+        if (t == time_point::max()) {
+            // Nothing left to wait for: a timer still asleep would keep the
+            // io_context busy until its old wake-up. Woken, it ends.
+            if (timer_running && armed_at != time_point::min()) wake_timer_locked();
+            return;
+        }
         if (!timer_running) {
             timer_running = true;
             armed_at = time_point::min();
@@ -770,7 +775,13 @@ struct client::impl {
                                    if (e) std::rethrow_exception(e);
                                }));
             });
-        } else if (t < armed_at && !rearm_posted) {
+        } else if (t < armed_at) {
+            wake_timer_locked();
+        }
+    }
+
+    void wake_timer_locked() {
+        if (!rearm_posted) {
             rearm_posted = true;
             asio::post(http.internal_executor(), [this, t = timer] {
                 if (!t->alive) return;
@@ -988,6 +999,7 @@ struct client::impl {
                                   *s.name + ": wait cancelled; last state: " + s.state_text()),
                           out);
             drop_if_idle_locked(s);
+            arm_locked();
         }
         deliver(out);
     }
