@@ -74,7 +74,9 @@ figures storm(bool gate, int workers, std::uint64_t limit, duration span) {
             }
             ++finished;
         }, test::rethrow{});
-    BOOST_REQUIRE(run_virtual(ctx, clk, [&] { return finished == workers; }));
+    resilience::testing::run_options ro;
+    ro.idle_quantum = std::chrono::microseconds(0);  // one thread: ready loopback I/O shows up in poll()
+    BOOST_REQUIRE(run_virtual(ctx, clk, [&] { return finished == workers; }, ro));
     const auto st = srv.snapshot();
     out.ok = st.count(sim::route::get, 200);
     out.throttled = st.count(sim::route::get, 429);
