@@ -139,6 +139,7 @@ result<client_options> client_options::from_env(const config_overrides& override
     client_options o;
     o.retry = cfg->retry;
     o.breaker = cfg->breaker;
+    o.rate_gate.enabled = cfg->adaptive_rate;
     o.api_key = cfg->api_key;
     if (!cfg->base_url.empty()) o.base_url = cfg->base_url;
     if (auto v = o.validate(); !v) return v.error();
@@ -150,6 +151,7 @@ result<void> client_options::validate() const {
     if (auto r = resilience::validate(breaker); !r) return r.error();
     if (auto r = resilience::validate(breaker_window); !r) return r.error();
     if (auto r = resilience::validate(budget); !r) return r.error();
+    if (auto problem = resilience::validate(rate_gate); !problem.empty()) return bad_option(problem);
     // The same rule as GEMINI_API_KEY's; the value is never quoted.
     for (char ch : api_key)
         if (static_cast<unsigned char>(ch) < 0x21 || static_cast<unsigned char>(ch) > 0x7e)
@@ -189,10 +191,11 @@ struct client::impl {
     std::shared_ptr<circuit_breaker> breaker;
     std::shared_ptr<resilience::cooldown> cool = std::make_shared<resilience::cooldown>();
     std::shared_ptr<retry_budget> budget;
+    std::shared_ptr<resilience::rate_gate> rate;  // null when off
     resilience::pipeline pipe;
 
     std::atomic<std::uint64_t> calls{0}, attempts{0}, retries{0}, gave_up{0}, cooldown_waits{0}, breaker_waits{0},
-        breaker_transitions{0}, polls{0};
+        breaker_transitions{0}, rate_waits{0}, polls{0};
     std::atomic<std::uint64_t> retries_by_kind[6] = {};
 
     static http::client_options http_options(const client_options& o) {
@@ -226,6 +229,7 @@ struct client::impl {
         r.breaker = breaker;
         r.cooldown = cool;
         r.budget = budget;
+        r.rate_gate = rate;
         r.scope = make_scope(host_of(opts.base_url), opts.api_key);
         r.admission = admission_mode::wait;  // calls wait for the breaker, bounded by their deadline
         return r;
@@ -251,6 +255,7 @@ struct client::impl {
           http(ex, http_options(opts)),
           breaker(make_breaker(opts)),
           budget(std::make_shared<retry_budget>(opts.budget)),
+          rate(opts.rate_gate.enabled ? std::make_shared<resilience::rate_gate>(opts.rate_gate) : nullptr),
           pipe(retry_opts()) {
         std::string base = opts.base_url;
         while (!base.empty() && base.back() == '/') base.pop_back();
@@ -317,6 +322,7 @@ struct client::impl {
         case event_type::cooldown_wait: cooldown_waits.fetch_add(1, std::memory_order_relaxed); break;
         case event_type::breaker_wait: breaker_waits.fetch_add(1, std::memory_order_relaxed); break;
         case event_type::breaker_transition: breaker_transitions.fetch_add(1, std::memory_order_relaxed); break;
+        case event_type::rate_wait: rate_waits.fetch_add(1, std::memory_order_relaxed); break;
         default: break;
         }
     }
@@ -790,6 +796,7 @@ client_stats client::stats() const noexcept {
     s.cooldown_waits = d.cooldown_waits.load();
     s.breaker_waits = d.breaker_waits.load();
     s.breaker_transitions = d.breaker_transitions.load();
+    s.rate_waits = d.rate_waits.load();
     s.polls = d.polls.load();
     return s;
 }

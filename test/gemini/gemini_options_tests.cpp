@@ -51,6 +51,8 @@ std::vector<bad_case> bad_cases() {
         {"probes", [](auto& o) { o.breaker.half_open_probes = 0; }, "breaker.half_open_probes"},
         {"window ratio", [](auto& o) { o.breaker_window.failure_ratio = 2; }, "breaker.failure_ratio"},
         {"budget", [](auto& o) { o.budget.max_tokens = 0; }, "budget.max_tokens"},
+        {"rate gate beta", [](auto& o) { o.rate_gate.beta = 1.5; }, "rate gate beta"},
+        {"rate gate floor", [](auto& o) { o.rate_gate.min_fill_rate = 0; }, "rate gate min_fill_rate"},
         {"api_key", [](auto& o) { o.api_key = "bad key"; }, "api_key"},
         {"base_url", [](auto& o) { o.base_url = "ftp://example.com"; }, "base URL"},
         {"api_version", [](auto& o) { o.api_version = "v1/../x"; }, "api_version"},
