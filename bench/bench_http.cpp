@@ -15,23 +15,29 @@
 //   progress rule) but max 16 connections per origin: URL parsing, the pool,
 //   the strand hop, the time limits on Beast's stream timers, error mapping;
 //   the caller checks status and body size.
+// - http_client_pool_single_thread: the same with client_options::thread_safe
+//   = false, the documented setting for an io_context run by one thread (as
+//   here, and as the raw client assumes): no strand, so no executor hop per
+//   request and no strand around every completion.
 // - gemini_files_get: resilience::gemini::client::get("files/abc-123") with
 //   the client's defaults (retry pipeline with breaker, cooldown, budget,
 //   event counters, the 60 s per-attempt timeout) over the same HTTP client:
 //   the file name check, the URL, the API key header, the pipeline's gates
 //   and bookkeeping, the HTTP exchange, the scrub of the key from the answer
 //   and the JSON parse of the File; the caller checks the parsed name.
+// - gemini_files_get_single_thread: the same with http.thread_safe = false.
 //
 // Prints one JSON object per line: each side's requests_per_s (best round)
 // and client_cpu_us_per_request (CPU time of the client thread per request,
 // best round), then the comparisons: ratio = side / raw requests_per_s
 // (target >= 0.8) and cpu_ratio = raw / side CPU per request. Rounds
-// alternate raw, http client and gemini client. On a shared, loaded machine
+// alternate the sides. On a shared, loaded machine
 // the wall-clock figures are noisy; cpu_ratio is the steadier one.
 //
 // Run: build/bench/bench_http [seconds per round, default 2] [rounds, default 3]
 // Knobs (diagnosis only): BENCH_NO_TIMEOUT=1 (client io_timeout off),
-// BENCH_ONLY=raw|http|gemini (one side only).
+// BENCH_NO_ATTEMPT_TIMEOUT=1 (Gemini request_timeout off),
+// BENCH_ONLY=raw|http|http_1t|gemini|gemini_1t (one side only).
 #include <resilience/gemini/client.hpp>
 #include <resilience/http/client.hpp>
 
@@ -212,7 +218,7 @@ int main(int argc, char** argv) {
 
     const std::string origin = "http://127.0.0.1:" + std::to_string(ep.port());
     const std::string url = origin + "/v1beta/files/abc-123";
-    round_result best_raw, best_client, best_gemini;
+    round_result best_raw, best_client, best_client_1t, best_gemini, best_gemini_1t;
     auto keep_best = [](round_result& best, round_result r) {
         if (r.requests_per_s > best.requests_per_s) best.requests_per_s = r.requests_per_s;
         if (best.cpu_us_per_request == 0 || r.cpu_us_per_request < best.cpu_us_per_request)
@@ -220,39 +226,46 @@ int main(int argc, char** argv) {
     };
     long raw_errors = 0, client_errors = 0, gemini_errors = 0;
     resilience::http::pool_stats stats;
+    auto http_round = [&](bool thread_safe) {
+        std::optional<resilience::http::client> c;
+        return run_round(seconds, [&](asio::io_context& ctx, round_state& st) {
+            resilience::http::client_options o;
+            o.max_connections_per_origin = concurrency;
+            o.thread_safe = thread_safe;
+            if (std::getenv("BENCH_NO_TIMEOUT")) o.io_timeout = {};
+            c.emplace(ctx.get_executor(), o);
+            for (int k = 0; k < concurrency; ++k)
+                asio::co_spawn(ctx, client_loop(*c, url, st), [&st](std::exception_ptr p) { if (p) ++st.errors; });
+        }, [&] {
+            stats = c->stats();
+            c.reset();
+        }, client_errors);
+    };
+    auto gemini_round = [&](bool thread_safe) {
+        std::optional<resilience::gemini::client> g;
+        return run_round(seconds, [&](asio::io_context& ctx, round_state& st) {
+            resilience::gemini::client_options o;
+            o.api_key = "bench-key";
+            o.base_url = origin;
+            o.seed = 1;
+            o.http.max_connections_per_origin = concurrency;
+            o.http.thread_safe = thread_safe;
+            if (std::getenv("BENCH_NO_TIMEOUT")) o.http.io_timeout = {};
+            if (std::getenv("BENCH_NO_ATTEMPT_TIMEOUT")) o.request_timeout = {};
+            g.emplace(ctx.get_executor(), o);
+            for (int k = 0; k < concurrency; ++k)
+                asio::co_spawn(ctx, gemini_loop(*g, st), [&st](std::exception_ptr p) { if (p) ++st.errors; });
+        }, [&] { g.reset(); }, gemini_errors);
+    };
     for (int i = 0; i < rounds; ++i) {
         if (side_on("raw")) keep_best(best_raw, run_round(seconds, [&](asio::io_context& ctx, round_state& st) {
             for (int k = 0; k < concurrency; ++k)
                 asio::co_spawn(ctx, raw_loop(ep, st), [&st](std::exception_ptr p) { if (p) ++st.errors; });
         }, [] {}, raw_errors));
-        if (side_on("http")) {
-            std::optional<resilience::http::client> c;
-            keep_best(best_client, run_round(seconds, [&](asio::io_context& ctx, round_state& st) {
-                resilience::http::client_options o;
-                o.max_connections_per_origin = concurrency;
-                if (std::getenv("BENCH_NO_TIMEOUT")) o.io_timeout = {};
-                c.emplace(ctx.get_executor(), o);
-                for (int k = 0; k < concurrency; ++k)
-                    asio::co_spawn(ctx, client_loop(*c, url, st), [&st](std::exception_ptr p) { if (p) ++st.errors; });
-            }, [&] {
-                stats = c->stats();
-                c.reset();
-            }, client_errors));
-        }
-        if (side_on("gemini")) {
-            std::optional<resilience::gemini::client> g;
-            keep_best(best_gemini, run_round(seconds, [&](asio::io_context& ctx, round_state& st) {
-                resilience::gemini::client_options o;
-                o.api_key = "bench-key";
-                o.base_url = origin;
-                o.seed = 1;
-                o.http.max_connections_per_origin = concurrency;
-                if (std::getenv("BENCH_NO_TIMEOUT")) o.http.io_timeout = {};
-                g.emplace(ctx.get_executor(), o);
-                for (int k = 0; k < concurrency; ++k)
-                    asio::co_spawn(ctx, gemini_loop(*g, st), [&st](std::exception_ptr p) { if (p) ++st.errors; });
-            }, [&] { g.reset(); }, gemini_errors));
-        }
+        if (side_on("http")) keep_best(best_client, http_round(true));
+        if (side_on("http_1t")) keep_best(best_client_1t, http_round(false));
+        if (side_on("gemini")) keep_best(best_gemini, gemini_round(true));
+        if (side_on("gemini_1t")) keep_best(best_gemini_1t, gemini_round(false));
     }
 
     print_side("raw_beast_keepalive", best_raw, raw_errors);
@@ -260,9 +273,13 @@ int main(int argc, char** argv) {
                 "\"client_cpu_us_per_request\":%.2f,\"errors\":%ld,\"connections_opened\":%llu}\n",
                 concurrency, best_client.requests_per_s, best_client.cpu_us_per_request, client_errors,
                 static_cast<unsigned long long>(stats.opened));
+    print_side("http_client_pool_single_thread", best_client_1t, client_errors);
     print_side("gemini_files_get", best_gemini, gemini_errors);
+    print_side("gemini_files_get_single_thread", best_gemini_1t, gemini_errors);
     print_ratio("http_client_vs_raw", best_client, best_raw, rounds, seconds);
+    print_ratio("http_client_single_thread_vs_raw", best_client_1t, best_raw, rounds, seconds);
     print_ratio("gemini_files_get_vs_raw", best_gemini, best_raw, rounds, seconds);
+    print_ratio("gemini_files_get_single_thread_vs_raw", best_gemini_1t, best_raw, rounds, seconds);
 
     acceptor.close();
     server_ctx.stop();

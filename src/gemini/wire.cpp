@@ -38,9 +38,9 @@ std::int64_t get_int64(const json::object& o, std::string_view key) {
     return 0;
 }
 
-std::optional<json::value> parse_json(std::string_view text) {
+std::optional<json::value> parse_json(std::string_view text, json::storage_ptr sp = {}) {
     boost::system::error_code ec;
-    json::value v = json::parse(text, ec);
+    json::value v = json::parse(text, ec, std::move(sp));
     if (ec) return std::nullopt;
     return v;
 }
@@ -129,7 +129,12 @@ boost::json::object to_json(const file& f) {
 
 result<file> parse_file(std::string_view text) {
     if (text.empty()) return malformed("file resource is empty (a success answer without a body)");
-    auto v = parse_json(text);
+    // A File is about 1 KiB of JSON: its parsed tree fits a stack buffer (the
+    // resource takes the heap beyond it) and is freed at once; the fields are
+    // copied out.
+    unsigned char tree[4096];
+    json::monotonic_resource mr(tree, sizeof tree);
+    auto v = parse_json(text, &mr);
     if (!v) return malformed("file resource is not valid JSON: " + excerpt(text, 80));
     const json::object* o = v->if_object();
     if (!o) return malformed("file resource is not a JSON object");
