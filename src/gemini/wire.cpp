@@ -65,17 +65,27 @@ std::string excerpt(std::string_view s, std::size_t max = 200) {
 
 file file_from(const json::object& o) {
     file f;
-    f.name = get_string(o, "name");
-    f.display_name = get_string(o, "displayName");
-    f.mime_type = get_string(o, "mimeType");
-    f.size_bytes = get_int64(o, "sizeBytes");
-    f.create_time = get_string(o, "createTime");
-    f.update_time = get_string(o, "updateTime");
-    f.expiration_time = get_string(o, "expirationTime");
-    f.sha256_hash = get_string(o, "sha256Hash");
-    f.uri = get_string(o, "uri");
-    f.source = get_string(o, "source");
-    f.state_text = get_string(o, "state");
+    // One pass over the members (a parsed object holds each key once), not
+    // one lookup per field.
+    std::string* const text_fields[] = {&f.name,        &f.display_name,    &f.mime_type,   &f.create_time,
+                                        &f.update_time, &f.expiration_time, &f.sha256_hash, &f.uri,
+                                        &f.source,      &f.state_text};
+    static constexpr std::string_view text_keys[] = {"name",       "displayName",    "mimeType",   "createTime",
+                                                     "updateTime", "expirationTime", "sha256Hash", "uri",
+                                                     "source",     "state"};
+    for (const auto& kv : o) {
+        const std::string_view key = kv.key();
+        if (key == "sizeBytes") {
+            f.size_bytes = get_int64(o, key);
+            continue;
+        }
+        if (!kv.value().is_string()) continue;
+        for (std::size_t i = 0; i < std::size(text_keys); ++i)
+            if (key == text_keys[i]) {
+                *text_fields[i] = std::string(kv.value().as_string());
+                break;
+            }
+    }
     f.state = f.state_text.empty() ? file_state::unspecified : parse_file_state(f.state_text);
     if (auto* e = o.if_contains("error"); e && e->is_object()) {
         rpc_status st;

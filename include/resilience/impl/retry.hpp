@@ -153,7 +153,15 @@ boost::asio::awaitable<result<T>> drive(Factory& factory, retry_fsm& fsm, retry_
                 r.emplace(co_await call_attempt<T>(factory, actx));
             } else if constexpr (is_self_timed<Factory>::value) {
                 // The attempt ends itself at its deadline (detail::self_timed).
-                r.emplace(co_await no_throw<T>(call_attempt<T>(factory, actx)));
+                // An exception becomes the attempt's failure, as in the race
+                // (caught here: no_throw's frame would move the result twice more).
+                std::exception_ptr thrown;
+                try {
+                    r.emplace(co_await call_attempt<T>(factory, actx));
+                } catch (...) {
+                    thrown = std::current_exception();
+                }
+                if (thrown) r.emplace(failure_from_exception(thrown));
                 if (!*r && r->error().code == errc::attempt_timeout && fsm.time().now() >= actx.deadline)
                     r.emplace(fsm.timed_out(actx));
             } else {
