@@ -185,6 +185,19 @@ auto call_factory(F& f, const attempt_context& ctx) {
     else
         return f();
 }
+/// A factory whose every attempt ends itself when attempt_context::deadline
+/// passes, completing with errc::attempt_timeout (it hands the deadline on,
+/// e.g. as http::request_options::deadline to its one HTTP request): the
+/// pipeline then races no timer of its own against the attempt (a parallel
+/// group, two coroutines and a timer per attempt), and reports such a
+/// failure as it reports its own timeout (retry_fsm::timed_out).
+template <class F>
+struct self_timed {
+    F f;
+    auto operator()(const attempt_context& ctx) { return call_factory(f, ctx); }
+};
+template <class F> struct is_self_timed : std::false_type {};
+template <class F> struct is_self_timed<self_timed<F>> : std::true_type {};
 template <class F>
 using factory_awaitable_t = decltype(call_factory(std::declval<F&>(), std::declval<const attempt_context&>()));
 template <class F>

@@ -21,6 +21,11 @@ namespace {
 
 constexpr std::string_view default_base_url = "https://generativelanguage.googleapis.com";
 
+// An attempt that is one HTTP request (get, list page, delete,
+// generateContent) passes its deadline to the HTTP client, which ends it
+// there with errc::attempt_timeout: the pipeline races no timer of its own.
+using resilience::detail::self_timed;
+
 // The scheme, host and port of an absolute http(s) URL, normalised
 // ("https://host:443"); empty if it is not one.
 std::string origin_of(std::string_view url) {
@@ -402,7 +407,11 @@ struct client::impl {
     asio::awaitable<result<file>> get_once(const std::string& url, const attempt_context& a) {
         auto r = co_await exchange(make_request(http::verb::get, url), a);
         if (!r) co_return r.error();
-        co_return clean(parse_file(r->body));
+        // Cleaned in place: a File is a dozen strings, each move costs.
+        result<file> f = parse_file(r->body);
+        if (!f) co_return clean(std::move(f).error());
+        clean(*f);
+        co_return f;
     }
 
     // One poll of wait_until_active: null to poll again after the pause, or
@@ -648,7 +657,8 @@ asio::awaitable<result<file>> client::get(std::string name, call_options o) {
     call_setup cs;
     if (auto v = d.setup(cs, o, *n); !v) co_return v.error();
     const std::string url = d.api_root + "/" + *n;
-    auto op = [&](const attempt_context& a) { return d.get_once(url, a); };
+    auto once = [&](const attempt_context& a) { return d.get_once(url, a); };
+    self_timed<decltype(once)> op{once};  // one HTTP request per attempt, bounded by the attempt's deadline
     co_return co_await d.pipe.run(op, std::move(cs.call));
 }
 
@@ -666,7 +676,7 @@ asio::awaitable<result<std::vector<file>>> client::list(call_options o) {
         u.params().set("pageSize", "100");
         if (!token.empty()) u.params().set("pageToken", token);
         const std::string url(u.buffer());
-        auto op = [&](const attempt_context& a) -> asio::awaitable<result<file_page>> {
+        auto page_op = [&](const attempt_context& a) -> asio::awaitable<result<file_page>> {
             auto r = co_await d.exchange(d.make_request(http::verb::get, url), a);
             if (!r) co_return r.error();
             bytes += r->body.size();
@@ -676,6 +686,7 @@ asio::awaitable<result<std::vector<file>>> client::list(call_options o) {
                                       " bytes (list_max_bytes)");
             co_return parse_file_page(r->body);
         };
+        self_timed<decltype(page_op)> op{page_op};
         auto p = co_await d.pipe.run(op, cs.call);
         if (!p) co_return p.error();
         for (auto& f : p->files) {
@@ -703,11 +714,12 @@ asio::awaitable<result<void>> client::remove(std::string name, call_options o) {
     call_setup cs;
     if (auto v = d.setup(cs, o, *n); !v) co_return v.error();
     const std::string url = d.api_root + "/" + *n;
-    auto op = [&](const attempt_context& a) -> asio::awaitable<result<void>> {
+    auto once = [&](const attempt_context& a) -> asio::awaitable<result<void>> {
         auto r = co_await d.exchange(d.make_request(http::verb::delete_, url), a);
         if (!r) co_return r.error();
         co_return result<void>();
     };
+    self_timed<decltype(once)> op{once};
     co_return co_await d.pipe.run(op, std::move(cs.call));
 }
 
@@ -722,7 +734,7 @@ asio::awaitable<result<generate_result>> client::generate_content(std::string mo
     if (auto v = d.setup(cs, o, "models/" + std::string(m)); !v) co_return v.error();
     const std::string url = d.api_root + "/models/" + std::string(m) + ":generateContent";
     const std::string body = make_generate_request(contents);
-    auto op = [&](const attempt_context& a) -> asio::awaitable<result<generate_result>> {
+    auto once = [&](const attempt_context& a) -> asio::awaitable<result<generate_result>> {
         http::request req = d.make_request(http::verb::post, url);
         req.headers.set(bhttp::field::content_type, "application/json");
         req.body = body;
@@ -736,6 +748,7 @@ asio::awaitable<result<generate_result>> client::generate_content(std::string mo
         }
         co_return g;
     };
+    self_timed<decltype(once)> op{once};
     co_return co_await d.pipe.run(op, std::move(cs.call));
 }
 
