@@ -36,16 +36,9 @@
 #include <future>
 #include <variant>
 
-namespace asio = boost::asio;
-namespace gemini = resilience::gemini;
-namespace sim = resilience::sim;
 using resilience::diagnostics;
-using resilience::errc;
 using resilience::error_code;
 using resilience::time_point;
-using resilience::testing::manual_clock;
-using resilience::testing::run_virtual;
-using namespace std::chrono_literals;
 
 namespace {
 

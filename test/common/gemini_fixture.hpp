@@ -21,6 +21,15 @@
 #include <utility>
 #include <vector>
 
+// The names every Gemini test file uses.
+namespace asio = boost::asio;
+namespace gemini = resilience::gemini;
+namespace sim = resilience::sim;
+using resilience::errc;
+using resilience::testing::manual_clock;
+using resilience::testing::run_virtual;
+using namespace std::chrono_literals;
+
 namespace test {
 
 /// A client on one io_context and one manual clock (declared first: it

@@ -16,14 +16,6 @@
 #include <fstream>
 #include <random>
 
-namespace asio = boost::asio;
-namespace gemini = resilience::gemini;
-namespace sim = resilience::sim;
-using resilience::errc;
-using resilience::testing::manual_clock;
-using resilience::testing::run_virtual;
-using namespace std::chrono_literals;
-
 namespace {
 
 const std::string key = "sim-test-key-5f2b9c";

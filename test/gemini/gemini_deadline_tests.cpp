@@ -14,15 +14,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/test/unit_test.hpp>
 
-namespace asio = boost::asio;
-namespace gemini = resilience::gemini;
-namespace sim = resilience::sim;
-using resilience::errc;
 using resilience::duration;
 using resilience::time_point;
-using resilience::testing::manual_clock;
-using resilience::testing::run_virtual;
-using namespace std::chrono_literals;
 
 namespace {
 

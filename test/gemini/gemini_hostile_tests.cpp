@@ -17,14 +17,6 @@
 #include <filesystem>
 #include <fstream>
 
-namespace asio = boost::asio;
-namespace gemini = resilience::gemini;
-namespace sim = resilience::sim;
-using resilience::errc;
-using resilience::testing::manual_clock;
-using resilience::testing::run_virtual;
-using namespace std::chrono_literals;
-
 namespace {
 
 const std::string hkey = "hostile-key-7c41e9a2";

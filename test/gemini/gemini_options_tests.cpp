@@ -19,14 +19,6 @@
 
 #include <unistd.h>
 
-namespace asio = boost::asio;
-namespace gemini = resilience::gemini;
-namespace sim = resilience::sim;
-using resilience::errc;
-using resilience::testing::manual_clock;
-using resilience::testing::run_virtual;
-using namespace std::chrono_literals;
-
 namespace {
 
 struct bad_case {
