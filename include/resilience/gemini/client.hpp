@@ -59,6 +59,7 @@
 #include <resilience/circuit_breaker.hpp>
 #include <resilience/gemini/config.hpp>
 #include <resilience/retry_budget.hpp>
+#include <resilience/rate_gate.hpp>
 #include <resilience/events.hpp>
 #include <resilience/gemini/types.hpp>
 #include <resilience/http/client.hpp>
@@ -97,6 +98,12 @@ struct client_options {
     breaker_config breaker{};     ///< the client's circuit breaker
     breaker_rules breaker_window = default_breaker_window();  ///< its failure-rate window and growing break
     budget_config budget{};       ///< the client's retry budget (gRPC retry throttling)
+    /// The adaptive rate gate, one per scope (the host and hashed API key)
+    /// shared by every call of the client, as the cooldown is: off unless
+    /// rate_gate.enabled (RESILIENCE_ADAPTIVE_RATE=1, gemini-files
+    /// --adaptive-rate). After a 429 the client sends at the rate the server
+    /// accepts instead of bouncing off it (resilience/rate_gate.hpp).
+    rate_gate_config rate_gate{};
     /// The per-attempt timeout (upload chunks included) when retry.attempt_timeout
     /// is 0; 0 = none. The overall deadline (call_options::deadline) is separate.
     std::chrono::milliseconds request_timeout{60000};
@@ -136,7 +143,7 @@ struct client_options {
     /// Checks every setting as the environment's are checked (same ranges,
     /// resilience::errc::invalid_config, a message naming the field): retry and breaker
     /// (validate(retry_policy), validate(breaker_config)), breaker_window,
-    /// budget, base_url, api_key (printable ASCII, never quoted),
+    /// budget, rate_gate, base_url, api_key (printable ASCII, never quoted),
     /// api_version, request_timeout (0..24 h), http.request_timeout (must be
     /// 0), chunk_size (a positive multiple of 8 MiB), list_max_pages (>= 1),
     /// list_max_bytes (>= 1). The client's constructor calls it and throws
@@ -212,6 +219,7 @@ struct client_stats {
     std::uint64_t cooldown_waits = 0;
     std::uint64_t breaker_waits = 0;
     std::uint64_t breaker_transitions = 0;
+    std::uint64_t rate_waits = 0;     ///< attempts the adaptive rate gate held back
     std::uint64_t polls = 0;          ///< files.get calls made by wait_until_active
     std::uint64_t poll_list_pages = 0;  ///< files.list pages read by wait_until_active's list rounds
     std::uint64_t waits = 0;          ///< wait_until_active calls outstanding in the poll scheduler
