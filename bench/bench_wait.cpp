@@ -3,25 +3,49 @@
 // the client on ONE io_context and one testing::manual_clock), except the
 // steady-clock memory figures, which use real timers that never fire.
 //
-//  1. memory: heap bytes in use per poll asleep in its poll pause (target
-//     <= 1 KB, connections excluded), beside a bare coroutine asleep on a
+//  1. memory: heap bytes in use per wait asleep between polls (target
+//     <= 512 B, connections excluded), beside a bare coroutine asleep on a
 //     steady_timer (the DESIGN reference, about 1.27 KB) and one asleep on
 //     the manual clock. Heap = glibc mallinfo2() uordblks + hblkhd. The
 //     connections are excluded by warming up first: one files.get per file
 //     through the same client opens the whole pool (client and simulator
 //     side) and creates the simulator's per-file counters before the baseline
 //     is read; the pool's `opened` counter is checked not to move afterwards.
-//  2. 100,000 concurrent wait_until_active complete with a bounded pool.
+//     "memory/scheduled_wait" is the async_ form with a plain callback: a
+//     record in the client's poll scheduler, no coroutine (the target line);
+//     "memory/poll_pause_*" are the co_await form co_spawned, i.e. that
+//     record plus the caller's own coroutine frames.
+//  2. 100,000 concurrent wait_until_active complete with a bounded pool, once
+//     per poll strategy ("many_waits/get_per_file": one files.get per file
+//     and round, the request pattern of the coroutine per wait before the
+//     poll scheduler; "many_waits/list_rounds": the scheduler's files.list
+//     rounds), with the delay from ACTIVE (the simulator's ready_at) to the
+//     wait's return, median and p99; "many_waits/comparison" has the ratio.
+//     "list_crossover" lines: W waits among 2,000 files, both strategies.
+//     "million_waits" (--million N, off by default): N waits asleep at once
+//     on one client, one thread, the pool bound kept: peak RSS and heap.
 //  3. an outage: requests the simulator saw during it, client (shared breaker)
 //     vs per-operation retries (a plain pipeline per wait, no breaker, no
 //     cooldown, no budget); waits lost; time to the first successful poll
 //     after the outage.
 //  4. a quota storm (429 + RetryInfo on files.get): 429s per cooldown period,
-//     client vs per-operation retries.
+//     client vs per-operation retries (target: at most the pool's connection
+//     bound in every period, the first included: "within_target").
+//     Outage and storm faults hit files.get, so these two run with list
+//     rounds off (client_options::poll_list_min_waits = 0).
+//
+// JSON line names (stable; plot scripts read them): memory/bare_coroutine_steady_timer,
+// memory/bare_coroutine_steady_clock_sleep_until, memory/bare_coroutine_manual_clock,
+// memory/scheduled_wait, memory/poll_pause_manual_clock, memory/poll_pause_steady_clock,
+// memory/one_wait_traced, many_waits/get_per_file, many_waits/list_rounds,
+// many_waits/comparison, list_crossover, million_waits, outage/client_shared_breaker,
+// outage/per_operation_retries, outage/comparison, quota_storm/client_shared_cooldown,
+// quota_storm/per_operation_retries, quota_storm/comparison.
 //
 // Prints one JSON object per line, then a one-line summary.
 //
-// Run: build/bench/bench_wait [--mem-waits N] [--waits N] [--polls N] [--series-bin S]
+// Run: build/bench/bench_wait [--mem-waits N] [--waits N] [--polls N] [--million N] [--crossover 0|1]
+//                             [--series-bin S]
 //
 // --series-bin S (S > 0 seconds) adds, before each outage and quota storm
 // figure, a {"series":NAME,...} line: the files.get requests the simulator
@@ -57,6 +81,7 @@
 
 #include <malloc.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 // Allocation trace (for "where do the bytes go"): the program replaces
 // operator new/delete and interposes aligned_alloc (which Asio uses for
@@ -229,6 +254,7 @@ poll_mem measure_poll_manual(std::size_t n) {
     opts.base_url = srv.base_url();
     opts.time = &clk;
     opts.seed = 1;
+    opts.poll_list_min_waits = 0;  // one files.get per wait: every wait is answered once
     gemini::client cl(ctx.get_executor(), std::move(opts));
 
     std::size_t warm = 0;
@@ -250,7 +276,7 @@ poll_mem measure_poll_manual(std::size_t n) {
         auto aw = cl.wait_until_active(std::move(nm));
         out.wait_frame_bytes = double(heap_in_use()) - double(h);
         asio::co_spawn(ctx, std::move(aw), [](std::exception_ptr e, resilience::result<gemini::file>) { rethrow_void(e); });
-        run_virtual(ctx, clk, [&] { return clk.sleepers() == 1; }, fast_run());
+        run_virtual(ctx, clk, [&] { return cl.stats().polls == 1 && cl.http().stats().in_use == 0; }, fast_run());
         trace::on = false;
         out.one_wait_bytes = double(heap_in_use()) - double(h);
         const int m = std::min(trace::count.load(), 8192);
@@ -277,10 +303,14 @@ poll_mem measure_poll_manual(std::size_t n) {
                            ++ended;
                        });
     }
-    out.ok = run_virtual(ctx, clk, [&] { return clk.sleepers() == n + 1; }, fast_run());
+    auto all_asleep = [&] {
+        auto ps = cl.http().stats();
+        return cl.stats().polls >= n + 1 && ps.in_use == 0 && ps.waiting == 0;
+    };
+    out.ok = run_virtual(ctx, clk, all_asleep, fast_run());
     ctx.poll();
     const std::size_t after = heap_in_use();
-    out.asleep = clk.sleepers();
+    out.asleep = cl.stats().waits;
     out.opened_during = cl.http().stats().opened - opened;
     out.per_wait = (double(after) - double(before)) / double(n);
     if (ended) out.ok = false;
@@ -305,6 +335,7 @@ poll_mem measure_poll_steady(std::size_t n) {
     opts.api_key = key;
     opts.base_url = srv.base_url();
     opts.seed = 1;
+    opts.poll_list_min_waits = 0;  // one files.get per wait: every wait is answered once
     gemini::client cl(ctx.get_executor(), std::move(opts));
 
     std::size_t warm = 0;
@@ -345,6 +376,62 @@ poll_mem measure_poll_steady(std::size_t n) {
     const std::size_t after = heap_in_use();
     out.ok = settled() && ended == 0;
     out.asleep = out.ok ? n : 0;
+    out.opened_during = cl.http().stats().opened - opened;
+    out.per_wait = (double(after) - double(before)) / double(n);
+    return out;
+}
+
+// N waits asleep between polls on real timers, started with the async_ form
+// and a plain callback: what the poll scheduler keeps per wait (a record,
+// no coroutine). poll_initial is an hour, so nobody wakes up.
+poll_mem measure_scheduled(std::size_t n) {
+    poll_mem out;
+    asio::io_context ctx;
+    sim::config cfg;
+    cfg.api_key = key;
+    cfg.processing = sim::processing_time::fixed(24h);
+    sim::server srv(ctx, cfg);
+    srv.start();
+    std::vector<std::string> names;
+    names.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) names.push_back(srv.add_file("x"));
+    gemini::client_options opts;
+    opts.api_key = key;
+    opts.base_url = srv.base_url();
+    opts.seed = 1;
+    opts.poll_list_min_waits = 0;  // one files.get per wait: every record is answered once
+    gemini::client cl(ctx.get_executor(), std::move(opts));
+    std::size_t warm = 0;
+    const std::size_t h0 = heap_in_use();
+    for (auto& name : names)
+        asio::co_spawn(ctx, cl.get(name), [&](std::exception_ptr e, resilience::result<gemini::file>) {
+            rethrow_void(e);
+            ++warm;
+        });
+    const auto limit = real_clock::now() + 120s;
+    while (warm < n && real_clock::now() < limit) ctx.run_one_for(10ms);
+    if (warm < n) return out;
+    const std::size_t opened = cl.http().stats().opened;
+    const std::size_t before = heap_in_use();
+    out.connections_bytes = double(before) - double(h0);
+    out.connections = opened;
+    std::size_t ended = 0;
+    for (auto& name : names) {
+        gemini::wait_options w;
+        w.poll_initial = std::chrono::hours(1);
+        w.poll_max = std::chrono::hours(1);
+        cl.async_wait_until_active(name, std::move(w), [&](resilience::error_code, gemini::file) { ++ended; });
+    }
+    auto settled = [&] {
+        auto ps = cl.http().stats();
+        return cl.stats().polls == n && ps.in_use == 0 && ps.waiting == 0;
+    };
+    while (!settled() && real_clock::now() < limit) ctx.run_one_for(10ms);
+    while (ctx.poll() > 0) {
+    }
+    const std::size_t after = heap_in_use();
+    out.ok = settled() && ended == 0 && cl.stats().waits == n;
+    out.asleep = cl.stats().waits;
     out.opened_during = cl.http().stats().opened - opened;
     out.per_wait = (double(after) - double(before)) / double(n);
     return out;
@@ -404,7 +491,15 @@ struct run_figures {
     std::vector<sim::request_record> log;
     time_point t0{};
     std::map<std::string, std::size_t> errors;
+    std::uint64_t list_requests = 0;
+    std::vector<double> active_to_return_s;  // per wait that returned ACTIVE
 };
+
+double quantile(std::vector<double> v, double q) {
+    if (v.empty()) return -1;
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, std::size_t(q * double(v.size())))];
+}
 
 enum class mode { client, per_operation };
 
@@ -418,6 +513,8 @@ struct scenario {
     bool record = false;
     mode m = mode::client;
     std::size_t pool = 16;
+    std::size_t list_min_waits = 64;  // client_options::poll_list_min_waits (0 = one files.get per file)
+    std::size_t extra_files = 0;      // files in the project nobody waits for
 };
 
 run_figures run_scenario(const scenario& sc) {
@@ -436,6 +533,7 @@ run_figures run_scenario(const scenario& sc) {
     std::vector<std::string> names;
     names.reserve(sc.waits);
     for (std::size_t i = 0; i < sc.waits; ++i) names.push_back(srv.add_file("x"));
+    for (std::size_t i = 0; i < sc.extra_files; ++i) (void)srv.add_file("y");
 
     gemini::client_options opts;
     opts.api_key = key;
@@ -443,6 +541,7 @@ run_figures run_scenario(const scenario& sc) {
     opts.time = &clk;
     opts.seed = 5;
     opts.http.max_connections_per_origin = sc.pool;
+    opts.poll_list_min_waits = sc.list_min_waits;
     gemini::client cl(ctx.get_executor(), std::move(opts));
     http::client_options ho;
     ho.time = &clk;
@@ -473,21 +572,26 @@ run_figures run_scenario(const scenario& sc) {
     std::uint64_t seed = 100;
     for (auto& name : names) {
         if (sc.m == mode::client) {
-            std::string nm = name;
             gemini::wait_options w;
             w.deadline = deadline;
-            asio::co_spawn(ctx, cl.wait_until_active(std::move(nm), std::move(w)), on_done);
+            cl.async_wait_until_active(name, std::move(w), [&, name](resilience::error_code ec, gemini::file fl) {
+                if (!ec && fl.state == gemini::file_state::active)
+                    if (auto info = srv.file(name)) f.active_to_return_s.push_back(secs(clk.now() - info->ready_at));
+                if (ec) on_done(nullptr, resilience::failure(ec));
+                else on_done(nullptr, std::move(fl));
+            });
         } else {
             std::string url = srv.base_url() + "/v1beta/" + name;
             asio::co_spawn(ctx, naive_wait(raw, clk, std::move(url), deadline, ++seed), on_done);
         }
     }
-    f.finished = run_virtual(ctx, clk, [&] { return done == sc.waits; }, fast_run());
+    f.finished = run_virtual(ctx, clk, [&] { return done == sc.waits; }, fast_run(std::chrono::seconds(3600)));
     f.real_s = real_secs(rt0);
     f.cpu_s = double(std::clock() - c0) / CLOCKS_PER_SEC;
     f.virtual_s = secs(clk.now() - t0);
     auto s = srv.snapshot();
     f.get_requests = s.requests(sim::route::get);
+    f.list_requests = s.requests(sim::route::list);
     f.total_connections = s.total_connections;
     f.pool_opened = sc.m == mode::client ? cl.http().stats().opened : raw.stats().opened;
     if (sc.record) f.log = srv.requests();
@@ -559,6 +663,8 @@ int main(int argc, char** argv) {
     const std::size_t mem_n = arg(argc, argv, "--mem-waits", 10000);
     const std::size_t big_n = arg(argc, argv, "--waits", 100000);
     const std::size_t poll_n = arg(argc, argv, "--polls", 2000);
+    const std::size_t million_n = arg(argc, argv, "--million", 0);
+    const bool crossover = arg(argc, argv, "--crossover", 1) != 0;
     const std::size_t series_bin = arg(argc, argv, "--series-bin", 0);  // {"series":...} lines; 0 = none
     const auto start = real_clock::now();
     std::string summary;
@@ -569,6 +675,7 @@ int main(int argc, char** argv) {
     auto bare_m = measure_bare_manual(mem_n);
     auto pm = measure_poll_manual(mem_n);
     auto ps = measure_poll_steady(mem_n);
+    auto sw = measure_scheduled(mem_n);
     std::printf("{\"name\":\"memory/bare_coroutine_steady_timer\",\"waits\":%zu,\"bytes_per_wait\":%.0f}\n", bare.n,
                 bare.per_wait);
     std::printf("{\"name\":\"memory/bare_coroutine_steady_clock_sleep_until\",\"waits\":%zu,\"bytes_per_wait\":%.0f,"
@@ -576,6 +683,11 @@ int main(int argc, char** argv) {
                 bare_c.n, bare_c.per_wait, bare_c.per_wait / bare.per_wait);
     std::printf("{\"name\":\"memory/bare_coroutine_manual_clock\",\"waits\":%zu,\"bytes_per_wait\":%.0f}\n", bare_m.n,
                 bare_m.per_wait);
+    std::printf("{\"name\":\"memory/scheduled_wait\",\"waits\":%zu,\"asleep\":%zu,\"ok\":%s,"
+                "\"bytes_per_wait\":%.0f,\"bare_coroutine_steady_timer_bytes\":%.0f,\"ratio_vs_bare_steady\":%.2f,"
+                "\"target_bytes\":512,\"within_target\":%s,\"connections\":%zu,\"opened_while_measuring\":%zu}\n",
+                mem_n, sw.asleep, sw.ok ? "true" : "false", sw.per_wait, bare.per_wait, sw.per_wait / bare.per_wait,
+                sw.per_wait <= 512 ? "true" : "false", sw.connections, sw.opened_during);
     std::printf("{\"name\":\"memory/poll_pause_manual_clock\",\"waits\":%zu,\"asleep\":%zu,\"ok\":%s,"
                 "\"bytes_per_wait\":%.0f,\"ratio_vs_bare_manual\":%.2f,\"connections\":%zu,"
                 "\"warmup_bytes\":%.0f,\"opened_while_measuring\":%zu}\n",
@@ -597,26 +709,120 @@ int main(int argc, char** argv) {
                 pm.one_wait_bytes, pm.wait_frame_bytes, pm.frames.c_str(), pm.news.c_str(),
                 pm.new_net);
     std::fflush(stdout);
-    summary += "memory " + std::to_string(long(ps.per_wait)) + " B per sleeping poll (target 1024; bare timer coroutine " +
-               std::to_string(long(bare.per_wait)) + " B, so " + std::to_string(long(ps.per_wait - bare.per_wait)) +
-               " B over it)";
+    summary += "memory " + std::to_string(long(sw.per_wait)) + " B per sleeping wait (target 512; bare timer coroutine " +
+               std::to_string(long(bare.per_wait)) + " B; co_await form co_spawned " + std::to_string(long(ps.per_wait)) +
+               " B)";
 
-    // 2. 100,000 concurrent waits
+    // 2. 100,000 concurrent waits, per poll strategy
     {
-        scenario sc;
-        sc.waits = big_n;
-        sc.processing = sim::processing_time::uniform(1s, 60s);
-        sc.pool = 16;
-        auto f = run_scenario(sc);
-        std::printf("{\"name\":\"many_waits\",\"waits\":%zu,\"finished\":%s,\"active\":%zu,\"errors\":%s,"
-                    "\"virtual_s\":%.1f,\"real_s\":%.2f,\"cpu_s\":%.2f,\"pool_bound\":%zu,\"sim_total_connections\":%llu,"
-                    "\"get_requests\":%llu,\"requests_per_wait\":%.2f}\n",
-                    f.waits, f.finished ? "true" : "false", f.active, errors_json(f).c_str(), f.virtual_s, f.real_s,
-                    f.cpu_s, sc.pool, (unsigned long long)f.total_connections, (unsigned long long)f.get_requests,
-                    double(f.get_requests) / double(f.waits));
+        double rpw[2] = {0, 0};
+        double vs[2] = {0, 0};
+        double med[2] = {0, 0}, p99[2] = {0, 0};
+        for (int strat = 0; strat < 2; ++strat) {
+            scenario sc;
+            sc.waits = big_n;
+            sc.processing = sim::processing_time::uniform(1s, 60s);
+            sc.pool = 16;
+            sc.list_min_waits = strat == 0 ? 0 : 64;
+            auto f = run_scenario(sc);
+            const double requests = double(f.get_requests + f.list_requests);
+            rpw[strat] = requests / double(f.waits);
+            vs[strat] = f.virtual_s;
+            med[strat] = quantile(f.active_to_return_s, 0.5);
+            p99[strat] = quantile(f.active_to_return_s, 0.99);
+            std::printf("{\"name\":\"many_waits/%s\",\"waits\":%zu,\"finished\":%s,\"active\":%zu,\"errors\":%s,"
+                        "\"virtual_s\":%.1f,\"real_s\":%.2f,\"cpu_s\":%.2f,\"pool_bound\":%zu,\"sim_total_connections\":%llu,"
+                        "\"get_requests\":%llu,\"list_requests\":%llu,\"requests_per_wait\":%.3f,"
+                        "\"active_to_return_median_s\":%.2f,\"active_to_return_p99_s\":%.2f}\n",
+                        strat == 0 ? "get_per_file" : "list_rounds", f.waits, f.finished ? "true" : "false", f.active,
+                        errors_json(f).c_str(), f.virtual_s, f.real_s, f.cpu_s, sc.pool,
+                        (unsigned long long)f.total_connections, (unsigned long long)f.get_requests,
+                        (unsigned long long)f.list_requests, rpw[strat], med[strat], p99[strat]);
+            std::fflush(stdout);
+            if (strat == 1)
+                summary += "; " + std::to_string(f.active) + "/" + std::to_string(f.waits) + " ACTIVE on " +
+                           std::to_string(f.total_connections) + " connections";
+        }
+        std::printf("{\"name\":\"many_waits/comparison\",\"waits\":%zu,\"get_per_file_requests_per_wait\":%.3f,"
+                    "\"list_rounds_requests_per_wait\":%.3f,\"fewer_requests_ratio\":%.1f,\"target_ratio\":4,"
+                    "\"get_per_file_virtual_s\":%.1f,\"list_rounds_virtual_s\":%.1f,"
+                    "\"get_per_file_active_to_return_median_s\":%.2f,\"list_rounds_active_to_return_median_s\":%.2f,"
+                    "\"get_per_file_active_to_return_p99_s\":%.2f,\"list_rounds_active_to_return_p99_s\":%.2f}\n",
+                    big_n, rpw[0], rpw[1], rpw[1] > 0 ? rpw[0] / rpw[1] : 0.0, vs[0], vs[1], med[0], med[1], p99[0], p99[1]);
         std::fflush(stdout);
-        summary += "; " + std::to_string(f.active) + "/" + std::to_string(f.waits) + " ACTIVE on " +
-                   std::to_string(f.total_connections) + " connections";
+        summary += "; requests per wait " + std::to_string(rpw[0]) + " -> " + std::to_string(rpw[1]);
+    }
+
+    // 2b. where files.list rounds start to pay: W waits among 2,000 files.
+    if (crossover) {
+        const std::size_t project = 2000;
+        for (std::size_t w : {10, 25, 50, 100, 200, 500, 1000, 2000}) {
+            double rpw[2] = {0, 0}, med[2] = {0, 0};
+            for (int strat = 0; strat < 2; ++strat) {
+                scenario sc;
+                sc.waits = w;
+                sc.extra_files = project - w;
+                sc.processing = sim::processing_time::uniform(1s, 60s);
+                sc.list_min_waits = strat == 0 ? 0 : 1;
+                auto f = run_scenario(sc);
+                rpw[strat] = double(f.get_requests + f.list_requests) / double(w);
+                med[strat] = quantile(f.active_to_return_s, 0.5);
+            }
+            std::printf("{\"name\":\"list_crossover\",\"project_files\":%zu,\"waits\":%zu,"
+                        "\"get_per_file_requests_per_wait\":%.3f,\"list_rounds_requests_per_wait\":%.3f,"
+                        "\"get_per_file_active_to_return_median_s\":%.2f,\"list_rounds_active_to_return_median_s\":%.2f}\n",
+                        project, w, rpw[0], rpw[1], med[0], med[1]);
+            std::fflush(stdout);
+        }
+    }
+
+    // 2c. a million waits asleep at once (--million N).
+    if (million_n > 0) {
+        manual_clock clk;
+        asio::io_context ctx;
+        sim::config cfg;
+        cfg.api_key = key;
+        cfg.time = &clk;
+        cfg.processing = sim::processing_time::fixed(24h);
+        sim::server srv(ctx, cfg);
+        srv.start();
+        std::vector<std::string> names;
+        names.reserve(million_n);
+        for (std::size_t i = 0; i < million_n; ++i) names.push_back(srv.add_file("x"));
+        gemini::client_options opts;
+        opts.api_key = key;
+        opts.base_url = srv.base_url();
+        opts.time = &clk;
+        opts.seed = 5;
+        gemini::client cl(ctx.get_executor(), std::move(opts));
+        const std::size_t h0 = heap_in_use();
+        const auto rt0 = real_clock::now();
+        std::size_t ended = 0;
+        for (auto& name : names)
+            cl.async_wait_until_active(name, gemini::wait_options(), [&](resilience::error_code, gemini::file) { ++ended; });
+        // Every wait answered once (a files.get or a list round), then all asleep.
+        auto asleep = [&] {
+            auto st = cl.stats();
+            auto ps = cl.http().stats();
+            return st.waits == million_n && ps.in_use == 0 && ps.waiting == 0 &&
+                   clk.next_wakeup() && *clk.next_wakeup() > clk.now() + 500ms;
+        };
+        const bool ok = run_virtual(ctx, clk, asleep, fast_run(std::chrono::seconds(1800)));
+        const std::size_t h1 = heap_in_use();
+        struct rusage ru {};
+        getrusage(RUSAGE_SELF, &ru);
+        auto st = cl.stats();
+        auto snap = srv.snapshot();
+        std::printf("{\"name\":\"million_waits\",\"waits\":%zu,\"ok\":%s,\"asleep\":%llu,\"ended\":%zu,"
+                    "\"peak_rss_mb\":%.1f,\"heap_in_use_mb\":%.1f,\"heap_added_by_waits_mb\":%.1f,"
+                    "\"pool_bound\":%zu,\"pool_opened\":%zu,\"get_requests\":%llu,\"list_requests\":%llu,"
+                    "\"threads\":1,\"real_s\":%.1f,\"note\":\"RSS and heap include the in-process simulator's 1M files\"}\n",
+                    million_n, ok ? "true" : "false", (unsigned long long)st.waits, ended, double(ru.ru_maxrss) / 1024.0,
+                    double(h1) / 1048576.0, (double(h1) - double(h0)) / 1048576.0,
+                    cl.http().options().max_connections_per_origin, cl.http().stats().opened,
+                    (unsigned long long)snap.requests(sim::route::get), (unsigned long long)snap.requests(sim::route::list),
+                    real_secs(rt0));
+        std::fflush(stdout);
     }
 
     // 3. outage
@@ -631,6 +837,7 @@ int main(int argc, char** argv) {
             sc.processing = sim::processing_time::uniform(60s, 600s);
             sc.deadline = 30min;
             sc.out = sim::outage(out_start, out_len, sim::route::get);
+            sc.list_min_waits = 0;  // the fault is on files.get: measure the gates on that path
             sc.record = true;
             sc.m = m;
             auto f = run_scenario(sc);
@@ -689,6 +896,7 @@ int main(int argc, char** argv) {
             sim::fault fl(sim::fault_kind::rate_limit, sim::route::get);
             fl.retry_delay = delay;
             sc.storm = fl;
+            sc.list_min_waits = 0;  // the fault is on files.get: measure the gates on that path
             sc.storm_length = storm_len;
             sc.record = true;
             sc.m = m;
@@ -714,9 +922,12 @@ int main(int argc, char** argv) {
             std::printf("{\"name\":\"%s\",\"waits\":%zu,\"finished\":%s,\"active\":%zu,\"errors\":%s,"
                         "\"storm_s\":%.0f,\"retry_delay_s\":%.0f,\"429s\":%zu,\"cooldown_periods\":%.0f,"
                         "\"429s_per_period\":%.1f,\"max_429s_in_a_period\":%zu,\"periods_with_429\":%zu,\"429s_by_period\":%s,"
+                        "\"first_period_429s\":%zu,\"pool_bound\":%zu,\"within_target\":%s,"
                         "\"get_requests\":%llu,\"virtual_s\":%.1f,\"real_s\":%.2f,\"cpu_s\":%.2f}\n",
                         nm, f.waits, f.finished ? "true" : "false", f.active, errors_json(f).c_str(), secs(storm_len),
                         secs(delay), n429, periods, double(n429) / periods, max_period, per_period.size(), by_period.c_str(),
+                        per_period.empty() ? std::size_t(0) : per_period.begin()->second, sc.pool,
+                        max_period <= sc.pool ? "true" : "false",
                         (unsigned long long)f.get_requests, f.virtual_s, f.real_s, f.cpu_s);
             std::fflush(stdout);
             c429[m == mode::client ? 0 : 1] = n429;

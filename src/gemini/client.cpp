@@ -2,7 +2,18 @@
 #include <resilience/cooldown.hpp>
 #include <resilience/gemini/wire.hpp>
 
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/intrusive/list.hpp>
+#include <boost/intrusive/set.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
 
@@ -11,7 +22,9 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <set>
+#include <unordered_map>
 
 namespace resilience::gemini {
 namespace asio = boost::asio;
@@ -54,7 +67,8 @@ std::string header(const http::response& r, std::string_view name) {
 
 // A poll whose retries ended on a transient failure (retries or budget
 // exhausted, breaker open): worth another round while the deadline allows.
-bool transient_round(const failure& f, const wait_options& o, int max_retries, int& failed_rounds) {
+bool transient_round(const failure& f, time_point deadline, int max_failed_rounds, int max_retries,
+                     int& failed_rounds) {
     // Retries disabled: the first failed poll ends the wait with its error.
     if (max_retries == 0) return false;
     const bool transient = f.code == resilience::errc::retry_budget_exhausted || f.code == resilience::errc::circuit_open ||
@@ -62,7 +76,7 @@ bool transient_round(const failure& f, const wait_options& o, int max_retries, i
                            (is_retryable(classify(f.code)) && f.diag.gave_up == give_up_reason::max_retries);
     if (!transient) return false;
     ++failed_rounds;
-    return o.deadline != time_point::max() || failed_rounds <= o.max_failed_rounds;
+    return deadline != time_point::max() || failed_rounds <= max_failed_rounds;
 }
 
 // The status handler of a call: the call's own or the client's, its lines
@@ -131,6 +145,71 @@ asio::awaitable<std::string> discard_created(client& c, const std::string& name,
     co_return " (" + name + " is left on the server: deleting it failed: " + r.error().what() + ")";
 }
 
+// ---- The poll scheduler's records (docs/design-notes.md, "Poll scheduler").
+
+namespace bi = boost::intrusive;
+using wait_handler = asio::any_completion_handler<void(error_code, file)>;
+using set_hook = bi::set_member_hook<bi::link_mode<bi::safe_link>, bi::optimize_size<true>>;
+using list_hook = bi::list_member_hook<bi::link_mode<bi::safe_link>>;
+
+struct poll_stream;
+
+// One wait asleep between polls: its handler, its own limits, and nothing
+// else (the options of a wait that sets no handler, tag, retry override or
+// admission mode are the client's and are not stored).
+struct wait_rec {
+    list_hook in_stream;                      // its stream's waits
+    set_hook by_deadline;                     // the deadline set, when it has one
+    time_point deadline = time_point::max();
+    poll_stream* stream = nullptr;
+    std::unique_ptr<wait_options> own;        // null: the client's settings
+    diagnostics* diag = nullptr;
+    wait_handler handler;
+    std::uint32_t attempts_base = 0;          // the stream's attempts when it joined
+    int max_retries = 0;
+    int max_failed_rounds = 3;
+    int failed_rounds = 0;
+    bool done = false;                        // completed: cancellation must leave it alone
+};
+
+// The waits on one file: one poll schedule, one request in flight at most.
+struct poll_stream {
+    set_hook by_time;                         // the due set, while not in flight
+    time_point next{};
+    duration pause{};                         // the next pause (grows)
+    duration poll_max{};
+    double multiplier = 1.5;
+    double jitter = 0.1;
+    const std::string* name = nullptr;        // the key of the stream map
+    bi::list<wait_rec, bi::member_hook<wait_rec, list_hook, &wait_rec::in_stream>, bi::constant_time_size<false>>
+        waits;
+    std::string last_state;                   // empty: no answer yet
+    std::uint32_t attempts = 0;
+    bool in_flight = false;
+
+    std::string state_text() const { return last_state.empty() ? "unknown (no answer yet)" : last_state; }
+};
+
+struct by_next {
+    bool operator()(const poll_stream& a, const poll_stream& b) const noexcept { return a.next < b.next; }
+};
+struct by_deadline {
+    bool operator()(const wait_rec& a, const wait_rec& b) const noexcept { return a.deadline < b.deadline; }
+};
+using due_set = bi::multiset<poll_stream, bi::member_hook<poll_stream, set_hook, &poll_stream::by_time>,
+                             bi::compare<by_next>, bi::constant_time_size<false>>;
+using deadline_set = bi::multiset<wait_rec, bi::member_hook<wait_rec, set_hook, &wait_rec::by_deadline>,
+                                  bi::compare<by_deadline>, bi::constant_time_size<false>>;
+
+// A wait taken out of the scheduler, to be completed (outside the lock).
+struct finished_wait {
+    wait_rec* rec;
+    result<file> r;
+};
+
+// A list round looks this far ahead: a stream due within it counts as due.
+constexpr duration list_horizon = std::chrono::seconds(1);
+
 struct chunk_outcome {
     std::optional<file> done;    // the finalized file
     bool session_lost = false;   // the server no longer knows the session: start again
@@ -198,6 +277,7 @@ struct client::impl {
     std::shared_ptr<retry_budget> budget;
     std::shared_ptr<resilience::rate_gate> rate;  // null when off
     resilience::pipeline pipe;
+    std::uint64_t scope_key = scope_hash(pipe.options().scope);  // the cooldown scope of every call
 
     std::atomic<std::uint64_t> calls{0}, attempts{0}, retries{0}, gave_up{0}, cooldown_waits{0}, breaker_waits{0},
         breaker_transitions{0}, rate_waits{0}, polls{0};
@@ -389,11 +469,31 @@ struct client::impl {
         std::exception_ptr thrown;
         try {
             http::request_options ro(a.deadline);
+            ro.gate = [this] { return recheck_gates(); };
             co_return received(co_await http.send(std::move(req), std::move(ro)));
         } catch (...) {
             thrown = std::current_exception();
         }
         co_return clean(resilience::detail::failure_from_exception(thrown));
+    }
+
+    // Storm onset (docs/design-notes.md, "Poll scheduler"): a request that
+    // waited for a pooled connection looks at the gates again right before
+    // it is written. A cooldown set meanwhile (a 429 answered another
+    // request) holds it, connection kept, until the cooldown's release; a
+    // breaker that opened meanwhile ends it unsent (circuit_open, transient:
+    // the retry loop then waits at the breaker as any call does).
+    result<time_point> recheck_gates() {
+        const time_point now = pipe.time().now();
+        if (!cool->never_deferred() && !cool->clear_at(now))
+            if (auto until = cool->blocked_until(scope_key, now)) {
+                cooldown_waits.fetch_add(1, std::memory_order_relaxed);
+                return cooldown_release(*until, *until - now, pipe.next_uniform());
+            }
+        if (breaker->state() == resilience::breaker_state::open)
+            return failure(make_error_code(resilience::errc::circuit_open),
+                           "the circuit breaker opened while the request waited for a connection; not sent");
+        return time_point::min();
     }
 
     // One HTTP exchange: a failure for transport errors and non-2xx answers.
@@ -414,70 +514,574 @@ struct client::impl {
         co_return f;
     }
 
-    // One poll of wait_until_active: null to poll again after the pause, or
-    // the wait's final result (ACTIVE, FAILED, or a failure that ends it).
-    asio::awaitable<std::unique_ptr<result<file>>> poll_round(const std::string& url, const std::string& n,
-                                                              const wait_options& o, std::string& last_state,
-                                                              int& failed_rounds, int& attempts) {
-        // Built per round (in this frame, freed before the pause): a sleeping
-        // wait keeps only its options.
-        call_setup s;
-        if (auto v = setup(s, o, n); !v) co_return std::make_unique<result<file>>(v.error());
-        const status_handler& user_status = s.say ? s.say : opts.on_status;
-        auto say = [&](std::string_view text) {
-            if (user_status) user_status(n + ": " + std::string(text));
+    // ------------------------------------------------------------------
+    // The poll scheduler (docs/design-notes.md, "Poll scheduler"). Its state
+    // is guarded by `smu` (waits start and are cancelled from any thread);
+    // polls, list rounds and the one timer run on the client's strand.
+    // Handlers are never called under the lock: finished waits are collected
+    // and completed afterwards, each on its handler's executor.
+
+    std::mutex smu;
+    std::unordered_map<std::string, poll_stream> streams;
+    due_set due;                 // streams waiting for their next poll
+    deadline_set deadlines;      // waits with a deadline
+    std::size_t nwaits = 0;
+    std::size_t in_flight = 0;   // polls and list rounds running
+    bool sweeping = false;       // a list round runs: no files.get meanwhile
+    std::size_t last_pages = 0;  // pages the last complete list round read
+    std::uint32_t sweep_gen = 0;
+    bool timer_running = false;
+    bool rearm_posted = false;
+    time_point armed_at = time_point::min();  // min: the timer is computing its next wake-up
+    // The timer coroutine's cancellation signal (emitted on the strand), and
+    // whether the client still exists: shared with the coroutine, which may
+    // wake after the client is gone.
+    struct timer_state {
+        asio::cancellation_signal signal;
+        bool alive = true;
+    };
+    std::shared_ptr<timer_state> timer = std::make_shared<timer_state>();
+    std::atomic<std::uint64_t> list_pages{0};
+
+    std::size_t poll_slots() const { return std::max<std::size_t>(1, http.options().max_connections_per_origin); }
+
+    ~impl() {
+        // Waits still scheduled when the client goes: their records (and
+        // handlers, never called) are freed.
+        std::lock_guard lk(smu);
+        timer->alive = false;
+        if (timer_running) timer->signal.emit(asio::cancellation_type::terminal);
+        deadlines.clear();
+        due.clear();
+        for (auto& [name, s] : streams) s.waits.clear_and_dispose([](wait_rec* w) { delete w; });
+        streams.clear();
+    }
+
+    // Completes finished waits, each on its handler's executor; the record is
+    // freed (and the cancellation slot cleared) there, before the handler runs.
+    void deliver(std::vector<finished_wait>& out) {
+        // Posted to the client's executor, then dispatched to the handler's
+        // (its associated executor: any_completion_executor offers no post).
+        for (auto& fw : out) {
+            auto io_ex = http.get_executor();
+            asio::post(io_ex, [io_ex, rec = std::unique_ptr<wait_rec>(fw.rec), r = std::move(fw.r)]() mutable {
+                auto ex = asio::get_associated_executor(rec->handler, io_ex);
+                asio::dispatch(ex, [rec = std::move(rec), r = std::move(r)]() mutable {
+                asio::get_associated_cancellation_slot(rec->handler).clear();
+                wait_handler h = std::move(rec->handler);
+                diagnostics* diag = rec->diag;
+                rec.reset();
+                if (r) {
+                    if (diag) *diag = diagnostics();
+                    std::move(h)(error_code(), std::move(*r));
+                } else {
+                    failure f = std::move(r).error();
+                    if (diag) *diag = std::move(f.diag);
+                    std::move(h)(f.code, file());
+                }
+                });
+            });
+        }
+        out.clear();
+    }
+
+    // Takes `w` out of the scheduler (locked) and queues its completion. Its
+    // stream stays, even empty: the caller drops it (drop_if_idle_locked).
+    void finish_locked(wait_rec& w, result<file> r, std::vector<finished_wait>& out) {
+        w.done = true;
+        poll_stream& s = *w.stream;
+        s.waits.erase(s.waits.iterator_to(w));
+        if (w.by_deadline.is_linked()) deadlines.erase(deadlines.iterator_to(w));
+        --nwaits;
+        out.push_back({&w, std::move(r)});
+    }
+
+    void drop_if_idle_locked(poll_stream& s) {
+        if (s.waits.empty() && !s.in_flight) drop_locked(s);
+    }
+
+    void drop_locked(poll_stream& s) {
+        if (s.by_time.is_linked()) due.erase(due.iterator_to(s));
+        streams.erase(*s.name);
+    }
+
+    failure deadline_failure(const poll_stream& s, const wait_rec& w, const failure* last) const {
+        failure f(make_error_code(resilience::errc::deadline_exceeded),
+                  *s.name + ": deadline reached while waiting for ACTIVE; last state: " + s.state_text() +
+                      (last ? " (last error: " + last->what() + ")" : std::string()));
+        f.diag.attempts = static_cast<int>(s.attempts - w.attempts_base);
+        f.diag.gave_up = give_up_reason::deadline;
+        return f;
+    }
+
+    // A poll's answer (or failure) for every wait of `s`; then the stream's
+    // next poll. Locked. Status lines are collected into `lines` (said by
+    // the caller outside the lock).
+    void answer_locked(poll_stream& s, result<file> r, time_point now, std::vector<finished_wait>& out,
+                       std::vector<std::pair<wait_rec*, std::string>>& lines) {
+        if (r && (r->state == file_state::active || r->state == file_state::failed)) {
+            s.last_state = r->state_text.empty() ? std::string(to_string(r->state)) : r->state_text;
+            if (r->state == file_state::active) {
+                while (!s.waits.empty()) {
+                    wait_rec& w = s.waits.front();
+                    // The last wait takes the File itself.
+                    if (&w == &s.waits.back()) finish_locked(w, std::move(r), out);
+                    else finish_locked(w, result<file>(*r), out);
+                }
+                return;
+            }
+            while (!s.waits.empty()) {
+                wait_rec& w = s.waits.front();
+                failure fl(make_error_code(errc::file_failed));
+                fl.diag.message = *s.name + " FAILED: " + (r->error ? r->error->message : std::string("no error given"));
+                if (r->error) fl.diag.status = std::to_string(r->error->code);
+                fl.diag.attempts = static_cast<int>(s.attempts - w.attempts_base);
+                finish_locked(w, std::move(fl), out);
+            }
+            return;
+        }
+        if (r) {
+            s.last_state = r->state_text.empty() ? std::string(to_string(r->state)) : r->state_text;
+            for (auto& w : s.waits) w.failed_rounds = 0;
+        } else {
+            const failure& f = r.error();
+            constexpr std::string_view failed_prefix = "unknown (last poll failed: ";
+            std::string before = s.state_text();
+            for (auto it = s.waits.begin(); it != s.waits.end();) {
+                wait_rec& w = *it++;
+                if (transient_round(f, w.deadline, w.max_failed_rounds, w.max_retries, w.failed_rounds)) continue;
+                if (f.diag.gave_up == give_up_reason::deadline || f.code == resilience::errc::deadline_exceeded) {
+                    failure d = f;
+                    d.code = make_error_code(resilience::errc::deadline_exceeded);
+                    d.diag.message = *s.name + ": deadline reached while waiting for ACTIVE; last state: " + before +
+                                     " (last error: " + f.what() + ")";
+                    d.diag.attempts = static_cast<int>(s.attempts - w.attempts_base);
+                    finish_locked(w, std::move(d), out);
+                } else {
+                    finish_locked(w, failure(f), out);
+                }
+            }
+            if (s.waits.empty()) return;
+            // A round refused by a gate (no attempt made) keeps the cause the
+            // last attempt met: that is what the wait's final error names.
+            if (f.diag.attempts > 0 || !s.last_state.starts_with(failed_prefix))
+                s.last_state = std::string(failed_prefix) + f.what() + ")";
+        }
+        // PROCESSING (or a state we do not know, or a failed round): the next poll.
+        const double jitter = 1.0 + s.jitter * (2.0 * pipe.next_uniform() - 1.0);
+        const auto this_pause = std::chrono::duration_cast<duration>(s.pause * std::max(0.0, jitter));
+        for (auto it = s.waits.begin(); it != s.waits.end();) {
+            wait_rec& w = *it++;
+            if (w.deadline != time_point::max() && w.deadline - now <= this_pause) {
+                finish_locked(w, deadline_failure(s, w, nullptr), out);
+                continue;
+            }
+            lines.emplace_back(&w, s.state_text() + ", next check in " + format_seconds(this_pause));
+        }
+        if (s.waits.empty()) return;
+        s.next = now + this_pause;
+        s.pause = std::min<duration>(std::chrono::duration_cast<duration>(s.pause * s.multiplier), s.poll_max);
+        if (!s.by_time.is_linked()) due.insert(s);
+    }
+
+    void say_lines(std::vector<std::pair<wait_rec*, std::string>>& lines, std::unique_lock<std::mutex>& lk) {
+        // Said under the lock would let a handler that starts a wait deadlock;
+        // the records stay valid because only the strand (this thread) or a
+        // cancellation frees them, and a cancelled record is freed on its
+        // handler's executor after a post: copy what is needed first.
+        if (lines.empty()) return;
+        struct line {
+            status_handler h;
+            std::string text;
         };
-        s.call.on_status = user_status ? status_handler(say) : status_handler();
+        std::vector<line> todo;
+        const poll_stream* last_stream = nullptr;
+        bool client_said = false;
+        for (auto& [w, text] : lines) {
+            if (w->stream != last_stream) {
+                last_stream = w->stream;
+                client_said = false;
+            }
+            if (w->own && (w->own->on_status || !w->own->tag.empty())) {
+                const status_handler& h = w->own->on_status ? w->own->on_status : opts.on_status;
+                if (h)
+                    todo.push_back({h, (w->own->tag.empty() ? std::string() : "[" + w->own->tag + "] ") +
+                                           *w->stream->name + ": " + text});
+            } else if (!client_said) {
+                client_said = true;
+                if (opts.on_status) todo.push_back({opts.on_status, *w->stream->name + ": " + text});
+            }
+        }
+        lines.clear();
+        lk.unlock();
+        for (auto& l : todo) l.h(l.text);
+        lk.lock();
+    }
+
+    // The earliest moment the timer must act at; max() = nothing to do.
+    time_point next_wake_locked() const {
+        time_point t = time_point::max();
+        if (!deadlines.empty()) t = deadlines.begin()->deadline;
+        if (!sweeping && in_flight < poll_slots() && !due.empty()) t = std::min(t, due.begin()->next);
+        return t;
+    }
+
+    // Ends expired waits and starts what is due: a list round when it pays,
+    // else files.get polls up to the pool's bound; then arms the timer.
+    void pump_locked(std::vector<finished_wait>& out) {
+        const time_point now = pipe.time().now();
+        while (!deadlines.empty() && deadlines.begin()->deadline <= now) {
+            wait_rec& w = *deadlines.begin();
+            poll_stream& s = *w.stream;
+            finish_locked(w, deadline_failure(s, w, nullptr), out);
+            drop_if_idle_locked(s);
+        }
+        if (!sweeping && in_flight < poll_slots() && !due.empty() && due.begin()->next <= now) {
+            if (opts.poll_list_min_waits > 0 && streams.size() >= opts.poll_list_min_waits) {
+                // A round of the list costs its pages; it pays when more
+                // streams are due (within the horizon) than that.
+                const std::size_t pages = last_pages ? last_pages : (streams.size() + 99) / 100;
+                std::size_t n = 0;
+                for (auto it = due.begin(); it != due.end() && it->next <= now + list_horizon && n <= pages; ++it) ++n;
+                if (n > pages) {
+                    sweeping = true;
+                    ++in_flight;
+                    // Posted: the strand may be running this very code (under the lock).
+                    asio::post(http.internal_executor(), [this, n] {
+                        asio::co_spawn(http.internal_executor(), sweep(n), [](std::exception_ptr e) {
+                            if (e) std::rethrow_exception(e);
+                        });
+                    });
+                }
+            }
+            while (!sweeping && in_flight < poll_slots() && !due.empty() && due.begin()->next <= now) {
+                poll_stream& s = *due.begin();
+                due.erase(due.iterator_to(s));
+                s.in_flight = true;
+                ++in_flight;
+                asio::post(http.internal_executor(), [this, &s] {
+                    asio::co_spawn(http.internal_executor(), poll(s), [](std::exception_ptr e) {
+                        if (e) std::rethrow_exception(e);
+                    });
+                });
+            }
+        }
+        arm_locked();
+    }
+
+    // The one timer: a coroutine on the strand asleep on the client's clock
+    // until the next wake-up; woken early (cancelled) when an earlier one
+    // appears; gone when nothing is scheduled.
+    void arm_locked() {
+        const time_point t = next_wake_locked();
+        if (t == time_point::max()) {
+            // Nothing left to wait for: a timer still asleep would keep the
+            // io_context busy until its old wake-up. Woken, it ends.
+            if (timer_running && armed_at != time_point::min()) wake_timer_locked();
+            return;
+        }
+        if (!timer_running) {
+            timer_running = true;
+            armed_at = time_point::min();
+            asio::post(http.internal_executor(), [this, t = timer] {
+                if (!t->alive) return;
+                asio::co_spawn(http.internal_executor(), timer_loop(t),
+                               asio::bind_cancellation_slot(t->signal.slot(), [](std::exception_ptr e) {
+                                   if (e) std::rethrow_exception(e);
+                               }));
+            });
+        } else if (t < armed_at) {
+            wake_timer_locked();
+        }
+    }
+
+    void wake_timer_locked() {
+        if (!rearm_posted) {
+            rearm_posted = true;
+            asio::post(http.internal_executor(), [this, t = timer] {
+                if (!t->alive) return;
+                {
+                    std::lock_guard lk(smu);
+                    rearm_posted = false;
+                }
+                t->signal.emit(asio::cancellation_type::terminal);
+            });
+        }
+    }
+
+    asio::awaitable<void> timer_loop(std::shared_ptr<timer_state> t_state) {
+        clock& clk = pipe.time();
+        std::vector<finished_wait> out;
+        for (;;) {
+            time_point t;
+            {
+                std::lock_guard lk(smu);
+                t = next_wake_locked();
+                if (t == time_point::max()) {
+                    timer_running = false;
+                    co_return;
+                }
+                armed_at = t;
+            }
+            co_await asio::this_coro::reset_cancellation_state();
+            (void)co_await clk.sleep_until(t);
+            if (!t_state->alive) co_return;  // the client is gone
+            {
+                std::lock_guard lk(smu);
+                armed_at = time_point::min();
+                pump_locked(out);
+            }
+            deliver(out);
+        }
+    }
+
+    // What a poll or list round runs with: the oldest wait's retry overrides
+    // and admission, the latest deadline, status and events to every wait.
+    struct poll_fanout {
+        std::vector<status_handler> say;
+        std::vector<event_handler> events;
+        bool own_events = false;
+    };
+    result<void> poll_setup_locked(poll_stream& s, call_setup& cs, poll_fanout& fan) {
+        call_options co;
+        time_point latest = time_point::min();
+        bool client_status = false, client_events = false;
+        for (auto& w : s.waits) {
+            latest = std::max(latest, w.deadline);
+            if (w.own && (w.own->on_status || !w.own->tag.empty())) fan.say.push_back(tagged(w.own->on_status ? w.own->on_status : opts.on_status, w.own->tag));
+            else client_status = true;
+            if (w.own && w.own->on_event) {
+                fan.events.push_back(w.own->on_event);
+                fan.own_events = true;
+            } else {
+                client_events = true;
+            }
+        }
+        if (client_status && opts.on_status) fan.say.push_back(opts.on_status);
+        if (client_events && opts.on_event) fan.events.push_back(opts.on_event);
+        co.deadline = s.waits.empty() ? time_point::max() : latest;
+        if (!s.waits.empty() && s.waits.front().own) {
+            const wait_options& first = *s.waits.front().own;
+            co.retry = first.retry;
+            co.admission = first.admission;
+            co.tag = first.tag;
+        }
+        return setup(cs, co, *s.name);
+    }
+
+    // One files.get for every wait on a file.
+    asio::awaitable<void> poll(poll_stream& s) {
+        call_setup cs;
+        poll_fanout fan;
+        std::string url;
+        result<void> ok;
+        {
+            std::lock_guard lk(smu);
+            ok = poll_setup_locked(s, cs, fan);
+            url = api_root + "/" + *s.name;
+        }
+        const std::string& name = *s.name;
+        auto say = [&](std::string_view text) {
+            for (auto& h : fan.say)
+                if (h) h(name + ": " + std::string(text));
+        };
+        cs.call.on_status = fan.say.empty() ? status_handler() : status_handler(say);
+        if (fan.own_events) cs.call.on_event = [this, &fan](const event& e) {
+            tally(e);
+            for (auto& h : fan.events) h(e);
+        };
         // The cause of the round's last failed attempt: a round that ends on
         // a gate (breaker, cooldown, deadline) still names what went wrong.
         std::string cause;
         auto op = [&](const attempt_context& a) -> asio::awaitable<result<file>> {
-            ++attempts;
+            {
+                std::lock_guard lk(smu);
+                ++s.attempts;
+            }
             auto r = co_await get_once(url, a);
             if (!r) cause = r.error().what();
             co_return r;
         };
-        polls.fetch_add(1, std::memory_order_relaxed);
-        const retry_policy& policy = s.policy;
-        auto r = co_await pipe.run(op, std::move(s.call));
+        result<file> r = failure();
+        std::exception_ptr thrown;
+        if (!ok) {
+            r = ok.error();
+        } else {
+            polls.fetch_add(1, std::memory_order_relaxed);
+            try {
+                r = co_await pipe.run(op, std::move(cs.call));
+            } catch (...) {
+                thrown = std::current_exception();
+                r = resilience::detail::failure_from_exception(thrown);
+            }
+        }
         if (!r && !cause.empty() && r.error().what().find(cause) == std::string::npos) {
             failure f = r.error();
             f.diag.message = f.what() + " (last error: " + cause + ")";
             r = std::move(f);
         }
-        if (!r && transient_round(r.error(), o, policy.max_retries, failed_rounds)) {
-            // The service is sick (retries or budget exhausted, breaker open):
-            // the wait is not lost to it. Poll again after the pause, bounded
-            // by the deadline (or by max_failed_rounds without one).
-            // A round refused by a gate (no attempt made) keeps the cause the
-            // last attempt met: that is what the wait's final error names.
-            constexpr std::string_view failed_prefix = "unknown (last poll failed: ";
-            if (!cause.empty() || !last_state.starts_with(failed_prefix))
-                last_state = std::string(failed_prefix) + r.error().what() + ")";
-            co_return nullptr;
+        std::vector<finished_wait> out;
+        std::vector<std::pair<wait_rec*, std::string>> lines;
+        {
+            std::unique_lock lk(smu);
+            s.in_flight = false;
+            --in_flight;
+            if (!s.waits.empty()) answer_locked(s, std::move(r), pipe.time().now(), out, lines);
+            drop_if_idle_locked(s);  // `s` may be gone from here on
+            say_lines(lines, lk);
+            pump_locked(out);
         }
-        if (!r) {
-            failure f = r.error();
-            if (f.diag.gave_up == give_up_reason::deadline || f.code == resilience::errc::deadline_exceeded) {
-                f.code = make_error_code(resilience::errc::deadline_exceeded);
-                f.diag.message = n + ": deadline reached while waiting for ACTIVE; last state: " + last_state +
-                                 " (last error: " + r.error().what() + ")";
-                f.diag.attempts = attempts;
+        deliver(out);
+        if (thrown) std::rethrow_exception(thrown);
+    }
+
+    // A list round: files.list pages answer every stream they show (a
+    // stream not in flight); a due stream the pages do not show falls back to
+    // files.get afterwards. Given up when it has read more pages than polls
+    // were due (`due_n`): then single gets are cheaper.
+    asio::awaitable<void> sweep(std::size_t due_n) {
+        call_setup cs;
+        (void)setup(cs, call_options(), "files.list");
+        std::string token;
+        std::set<std::string> seen;
+        std::size_t pages = 0;
+        bool complete = false;
+        std::vector<finished_wait> out;
+        std::vector<std::pair<wait_rec*, std::string>> lines;
+        std::exception_ptr thrown;
+        try {
+            for (; pages < static_cast<std::size_t>(opts.list_max_pages) && pages <= due_n;) {
+                boost::urls::url u(api_root + "/files");
+                u.params().set("pageSize", "100");
+                if (!token.empty()) u.params().set("pageToken", token);
+                const std::string url(u.buffer());
+                auto op = [&](const attempt_context& a) -> asio::awaitable<result<file_page>> {
+                    auto r = co_await exchange(make_request(http::verb::get, url), a);
+                    if (!r) co_return r.error();
+                    co_return parse_file_page(r->body);
+                };
+                auto p = co_await pipe.run(op, cs.call);
+                if (!p) break;
+                ++pages;
+                list_pages.fetch_add(1, std::memory_order_relaxed);
+                {
+                    std::unique_lock lk(smu);
+                    const time_point now = pipe.time().now();
+                    for (auto& f : p->files) {
+                        clean(f);
+                        auto it = streams.find(f.name);
+                        if (it == streams.end()) continue;
+                        poll_stream& s = it->second;
+                        if (s.in_flight || s.waits.empty()) continue;
+                        if (s.by_time.is_linked()) due.erase(due.iterator_to(s));
+                        answer_locked(s, result<file>(std::move(f)), now, out, lines);
+                        drop_if_idle_locked(s);
+                    }
+                    say_lines(lines, lk);
+                }
+                deliver(out);
+                if (p->next_page_token.empty()) {
+                    complete = true;
+                    break;
+                }
+                if (p->next_page_token.size() > 4096 || !seen.insert(p->next_page_token).second) break;
+                token = std::move(p->next_page_token);
             }
-            co_return std::make_unique<result<file>>(std::move(f));
+        } catch (...) {
+            thrown = std::current_exception();
         }
-        failed_rounds = 0;
-        file& f = *r;
-        last_state = f.state_text.empty() ? std::string(to_string(f.state)) : f.state_text;
-        if (f.state == file_state::active) co_return std::make_unique<result<file>>(std::move(f));
-        if (f.state == file_state::failed) {
-            failure fl(make_error_code(errc::file_failed));
-            fl.diag.message = n + " FAILED: " + (f.error ? f.error->message : std::string("no error given"));
-            if (f.error) fl.diag.status = std::to_string(f.error->code);
-            fl.diag.attempts = attempts;
-            co_return std::make_unique<result<file>>(std::move(fl));
+        {
+            std::lock_guard lk(smu);
+            sweeping = false;
+            --in_flight;
+            // An incomplete round tells at least how many pages there are.
+            last_pages = complete ? pages : std::max(last_pages, pages + 1);
+            pump_locked(out);
         }
-        co_return nullptr;
+        deliver(out);
+        if (thrown) std::rethrow_exception(thrown);
+    }
+
+    // Cancellation of one wait (any thread): it leaves at once.
+    void cancel(wait_rec* w) {
+        std::vector<finished_wait> out;
+        {
+            std::lock_guard lk(smu);
+            if (w->done) return;
+            poll_stream& s = *w->stream;
+            finish_locked(*w,
+                          failure(make_error_code(asio::error::operation_aborted),
+                                  *s.name + ": wait cancelled; last state: " + s.state_text()),
+                          out);
+            drop_if_idle_locked(s);
+            arm_locked();
+        }
+        deliver(out);
+    }
+
+    void start_wait(std::string n, wait_options o, diagnostics* diag, wait_handler h) {
+        auto w = std::make_unique<wait_rec>();
+        w->deadline = o.deadline;
+        w->diag = diag;
+        w->max_failed_rounds = o.max_failed_rounds;
+        w->max_retries = o.retry.max_retries ? *o.retry.max_retries : pipe.options().policy.max_retries;
+        const duration initial = o.poll_initial, poll_max = o.poll_max;
+        const double mult = o.poll_multiplier, jit = o.poll_jitter;
+        if (o.on_status || o.on_event || !o.tag.empty() || !o.retry.empty() || o.admission)
+            w->own = std::make_unique<wait_options>(std::move(o));
+        w->handler.swap(h);  // (Boost 1.81: any_completion_handler's move assignment recurses)
+        wait_rec* rec = w.release();
+        auto slot = asio::get_associated_cancellation_slot(rec->handler);
+        if (slot.is_connected())
+            slot.assign([this, rec](asio::cancellation_type t) {
+                if (t != asio::cancellation_type::none) cancel(rec);
+            });
+        std::vector<finished_wait> out;
+        {
+            std::lock_guard lk(smu);
+            const time_point now = pipe.time().now();
+            auto [it, inserted] = streams.try_emplace(std::move(n));
+            poll_stream& s = it->second;
+            if (inserted) {
+                s.name = &it->first;
+                s.pause = initial;
+                s.poll_max = poll_max;
+                s.multiplier = mult;
+                s.jitter = jit;
+                s.next = now;  // the first poll at once
+                due.insert(s);
+            } else {
+                // A shared stream polls for its most impatient wait.
+                s.poll_max = std::min(s.poll_max, poll_max);
+                s.multiplier = std::min(s.multiplier, mult);
+                s.pause = std::min(s.pause, initial);
+                if (s.by_time.is_linked() && s.next > now + initial) {
+                    due.erase(due.iterator_to(s));
+                    s.next = now + initial;
+                    due.insert(s);
+                }
+            }
+            rec->stream = &s;
+            rec->attempts_base = s.attempts;
+            s.waits.push_back(*rec);
+            ++nwaits;
+            if (rec->deadline != time_point::max()) deadlines.insert(*rec);
+            pump_locked(out);
+        }
+        deliver(out);
+    }
+
+    // A wait refused at its start (bad name or option): completed at once,
+    // never inside the initiating call.
+    void refuse(wait_handler h, diagnostics* diag, failure f) {
+        auto io_ex = http.get_executor();
+        asio::post(io_ex, [io_ex, h = std::move(h), diag, f = std::move(f)]() mutable {
+            auto ex = asio::get_associated_executor(h, io_ex);
+            asio::dispatch(ex, [h = std::move(h), diag, f = std::move(f)]() mutable {
+                if (diag) *diag = std::move(f.diag);
+                std::move(h)(f.code, file());
+            });
+        });
     }
 
     asio::awaitable<result<std::string>> upload_start(std::uint64_t size, const std::string& mime,
@@ -752,50 +1356,21 @@ asio::awaitable<result<generate_result>> client::generate_content(std::string mo
     co_return co_await d.pipe.run(op, std::move(cs.call));
 }
 
-asio::awaitable<result<file>> client::wait_until_active(std::string name, wait_options o) {
+void client::start_wait(std::string name, wait_options o, diagnostics* diag, resilience::gemini::wait_handler h) {
     impl& d = *impl_;
-    // No result<> local here: this frame stays alive while the wait sleeps.
-    const std::string n = normalize_file_name(name);
-    if (n.empty()) co_return bad_file_name(name);
-    std::string().swap(name);  // not needed any more: a sleeping wait keeps no copy of it
-    const std::string url = d.api_root + "/" + n;
-    if (auto v = validate_wait(o); !v) co_return v.error();
-    if (auto v = d.check(o); !v) co_return v.error();
-    clock& clk = d.pipe.time();
-    // The wait's own lines (the pause between polls), tagged like the polls'
-    // (the prefix is built when a line is said: this frame stays small).
-    const status_handler& user_status = o.on_status ? o.on_status : d.opts.on_status;
-    duration pause = o.poll_initial;
-    std::string last_state = "unknown (no answer yet)";
-    int failed_rounds = 0;
-    int attempts = 0;  // every request the wait made, for its final error
-    // This frame is what a wait holds while it sleeps between polls, so it is
-    // kept small: each poll runs in poll_round's frame (the retry call, the
-    // File and its strings, failures), which is freed before the pause.
-    for (;;) {
-        if (auto done = co_await d.poll_round(url, n, o, last_state, failed_rounds, attempts))
-            co_return std::move(*done);
-        // PROCESSING (or a state we do not know, or a failed round): wait and poll again.
-        double jitter = 1.0 + o.poll_jitter * (2.0 * d.pipe.next_uniform() - 1.0);
-        auto this_pause = std::chrono::duration_cast<duration>(pause * std::max(0.0, jitter));
-        const time_point now = clk.now();
-        if (o.deadline != time_point::max() && o.deadline - now <= this_pause) {
-            failure f(make_error_code(resilience::errc::deadline_exceeded),
-                      n + ": deadline reached while waiting for ACTIVE; last state: " + last_state);
-            f.diag.attempts = attempts;
-            f.diag.gave_up = give_up_reason::deadline;
-            co_return f;
-        }
-        if (user_status)
-            user_status((o.tag.empty() ? std::string() : "[" + o.tag + "] ") + n + ": " + last_state +
-                        ", next check in " + format_seconds(this_pause));
-        if (error_code ec = co_await clk.sleep_until(now + this_pause))
-            co_return failure(ec, n + ": wait cancelled; last state: " + last_state);
-        auto cs = co_await asio::this_coro::cancellation_state;
-        if (cs.cancelled() != asio::cancellation_type::none)
-            co_return failure(make_error_code(asio::error::operation_aborted), n + ": wait cancelled; last state: " + last_state);
-        pause = std::min<duration>(std::chrono::duration_cast<duration>(pause * o.poll_multiplier), o.poll_max);
-    }
+    std::string n = normalize_file_name(name);
+    if (n.empty()) return d.refuse(std::move(h), diag, bad_file_name(name));
+    if (auto v = validate_wait(o); !v) return d.refuse(std::move(h), diag, v.error());
+    if (auto v = d.check(o); !v) return d.refuse(std::move(h), diag, v.error());
+    d.start_wait(std::move(n), std::move(o), diag, std::move(h));
+}
+
+asio::awaitable<result<file>> client::wait_until_active(std::string name, wait_options o) {
+    diagnostics diag;
+    auto op = async_wait_until_active(std::move(name), std::move(o), diag, asio::as_tuple(asio::deferred));
+    auto [ec, f] = co_await std::move(op);
+    if (ec) co_return failure(ec, std::move(diag));
+    co_return std::move(f);
 }
 
 client_stats client::stats() const noexcept {
@@ -811,6 +1386,12 @@ client_stats client::stats() const noexcept {
     s.breaker_transitions = d.breaker_transitions.load();
     s.rate_waits = d.rate_waits.load();
     s.polls = d.polls.load();
+    s.poll_list_pages = d.list_pages.load();
+    {
+        std::lock_guard lk(impl_->smu);
+        s.waits = d.nwaits;
+        s.poll_streams = d.streams.size();
+    }
     return s;
 }
 

@@ -1047,6 +1047,17 @@ asio::awaitable<result<response>> client::impl::run(request req, request_options
     slot_guard slot(this, &o);
     slot.conn = std::move(c);
     if (cancelled(cs)) co_return fail(asio::error::operation_aborted, "cancelled", t);
+    // The caller's last word before the request goes (request_options::gate).
+    while (ro.gate) {
+        auto g = ro.gate();
+        if (!g) co_return std::move(g).error();
+        if (*g <= now()) break;
+        const time_point until = std::min(*g, deadline);
+        error_code ec = co_await opts.time->sleep_until(until);
+        if (ec || cancelled(cs)) co_return fail(asio::error::operation_aborted, "cancelled while held by its gate", t);
+        if (until == deadline && deadline != time_point::max())
+            co_return fail(make_error_code(resilience::errc::attempt_timeout), "timed out held by its gate", t);
+    }
 
     const bool idem = is_idempotent(req.method);
     for (int round = 0;; ++round) {

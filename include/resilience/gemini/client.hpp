@@ -65,6 +65,8 @@
 #include <resilience/http/client.hpp>
 #include <resilience/retry.hpp>
 
+#include <boost/asio/any_completion_handler.hpp>
+
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -126,6 +128,12 @@ struct client_options {
     /// answer at most a few MiB). The limit used is the smaller of this and
     /// http.max_body_bytes (64 MiB by default); must be positive.
     std::uint64_t max_response_bytes = 16ull << 20;
+    /// The poll scheduler of wait_until_active (docs/design-notes.md, "Poll
+    /// scheduler") may learn many files' states from files.list pages (100
+    /// files a page) instead of one files.get per file, while at least this
+    /// many files are waited for and more polls are due than a sweep of the
+    /// list takes pages; 0 = never (one files.get per file and round).
+    std::size_t poll_list_min_waits = 64;
 
     /// Defaults, then the GEMINI_* environment, then `overrides` (code wins);
     /// the outcome is checked by validate().
@@ -213,6 +221,9 @@ struct client_stats {
     std::uint64_t breaker_transitions = 0;
     std::uint64_t rate_waits = 0;     ///< attempts the adaptive rate gate held back
     std::uint64_t polls = 0;          ///< files.get calls made by wait_until_active
+    std::uint64_t poll_list_pages = 0;  ///< files.list pages read by wait_until_active's list rounds
+    std::uint64_t waits = 0;          ///< wait_until_active calls outstanding in the poll scheduler
+    std::uint64_t poll_streams = 0;   ///< distinct files they wait for (one poll stream each)
 };
 
 class client {
@@ -251,6 +262,16 @@ public:
     /// waited for rather than failed on; an outage shorter than the deadline
     /// does not end the wait (see max_failed_rounds). Status text is
     /// prefixed "files/ID: ".
+    ///
+    /// Waits are scheduled, not suspended: the client keeps one poll
+    /// scheduler (a timer set driven by one timer on the client's clock); a
+    /// wait asleep between polls is a small record in it, and a coroutine
+    /// exists only while a poll is in flight (at most the pool's connection
+    /// bound of them). Waits on the same file share one poll stream (one
+    /// files.get answers all of them; it runs with the oldest wait's retry
+    /// overrides and admission mode, and every wait keeps its own deadline,
+    /// max_failed_rounds, status and event handlers); with many waits a round
+    /// may read files.list pages instead (client_options::poll_list_min_waits).
     boost::asio::awaitable<result<file>> wait_until_active(std::string name, wait_options opts = wait_options());
 
     // ---- The same calls as Asio asynchronous operations (any completion token).
@@ -334,6 +355,11 @@ public:
     struct impl;
 
 private:
+    // The initiation of async_wait_until_active: a record in the client's
+    // poll scheduler (no coroutine while the wait sleeps).
+    void start_wait(std::string name, wait_options opts, diagnostics* diag,
+                    boost::asio::any_completion_handler<void(error_code, file)> handler);
+
     std::unique_ptr<impl> impl_;
 };
 

@@ -174,6 +174,13 @@ struct request_options {
     /// Replaces client_options::on_request for this request (an empty
     /// function disables the client's hook for it); unset = the client's.
     std::optional<std::function<void(request&)>> on_request;
+    /// Asked once the request holds a connection slot, right before it is
+    /// written (so after any wait for the pool; the Gemini client rechecks
+    /// its breaker and cooldown there). A failure ends the request unsent
+    /// with that failure; a time later than now holds the request, slot
+    /// kept, until then (bounded by the deadline and by cancellation), and
+    /// the gate is asked again. Empty = none.
+    std::function<result<time_point>()> gate;
 };
 
 /// A response: any status, including 4xx and 5xx.

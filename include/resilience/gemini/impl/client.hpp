@@ -104,22 +104,28 @@ auto client::async_generate_content(std::string model, std::vector<content> cont
         std::forward<CompletionToken>(token));
 }
 
+// wait_until_active is a true asynchronous operation: its initiation puts a
+// record into the client's poll scheduler (no coroutine per wait); the
+// handler is kept type-erased with its associations (executor, allocator,
+// cancellation slot).
 template <class CompletionToken>
 auto client::async_wait_until_active(std::string name, wait_options opts, CompletionToken&& token) {
-    return resilience::detail::start_on_client<file>(*this, nullptr,
-                               [this, n = std::move(name), o = std::move(opts)]() mutable {
-                                   return wait_until_active(std::move(n), std::move(o));
-                               },
-                               std::forward<CompletionToken>(token));
+    return boost::asio::async_initiate<CompletionToken, void(error_code, file)>(
+        [this](auto handler, std::string n, wait_options o) {
+            start_wait(std::move(n), std::move(o), nullptr,
+                       boost::asio::any_completion_handler<void(error_code, file)>(std::move(handler)));
+        },
+        token, std::move(name), std::move(opts));
 }
 template <class CompletionToken>
 auto client::async_wait_until_active(std::string name, wait_options opts, diagnostics& diag,
                                      CompletionToken&& token) {
-    return resilience::detail::start_on_client<file>(*this, &diag,
-                               [this, n = std::move(name), o = std::move(opts)]() mutable {
-                                   return wait_until_active(std::move(n), std::move(o));
-                               },
-                               std::forward<CompletionToken>(token));
+    return boost::asio::async_initiate<CompletionToken, void(error_code, file)>(
+        [this, &diag](auto handler, std::string n, wait_options o) {
+            start_wait(std::move(n), std::move(o), &diag,
+                       boost::asio::any_completion_handler<void(error_code, file)>(std::move(handler)));
+        },
+        token, std::move(name), std::move(opts));
 }
 
 }  // namespace resilience::gemini

@@ -1,0 +1,252 @@
+// The poll scheduler of wait_until_active (docs/design-notes.md, "Poll
+// scheduler"), in virtual time against the in-process simulator: ordering,
+// shared poll streams, list rounds and their fallback, cancellation,
+// deadlines, FAILED, and the storm-onset recheck of the gates.
+#include <resilience/gemini/client.hpp>
+#include <resilience/sim/server.hpp>
+#include <resilience/testing/manual_clock.hpp>
+
+#include "test_common.hpp"
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <map>
+
+namespace asio = boost::asio;
+namespace gemini = resilience::gemini;
+namespace sim = resilience::sim;
+using resilience::errc;
+using resilience::error_code;
+using resilience::time_point;
+using resilience::testing::manual_clock;
+using resilience::testing::run_virtual;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string key = "sched-test-key-3a9";
+
+struct outcome {
+    bool done = false;
+    error_code ec;
+    gemini::file f;
+    time_point at{};
+    resilience::diagnostics diag;
+};
+
+struct fixture {
+    manual_clock clk;
+    asio::io_context ctx;
+    std::unique_ptr<sim::server> srv;
+    std::unique_ptr<gemini::client> client;
+
+    explicit fixture(sim::config cfg = sim::config(), std::size_t list_min_waits = 0, std::size_t pool = 16) {
+        cfg.api_key = key;
+        cfg.time = &clk;
+        cfg.record_requests = true;
+        srv = std::make_unique<sim::server>(ctx, cfg);
+        srv->start();
+        gemini::client_options opts;
+        opts.api_key = key;
+        opts.base_url = srv->base_url();
+        opts.time = &clk;
+        opts.seed = 7;
+        opts.poll_list_min_waits = list_min_waits;
+        opts.http.max_connections_per_origin = pool;
+        client = std::make_unique<gemini::client>(ctx.get_executor(), std::move(opts));
+    }
+
+    void wait(const std::string& name, outcome& o, gemini::wait_options w = gemini::wait_options()) {
+        client->async_wait_until_active(name, std::move(w), o.diag, [this, &o](error_code ec, gemini::file f) {
+            o.done = true;
+            o.ec = ec;
+            o.f = std::move(f);
+            o.at = clk.now();
+        });
+    }
+
+    bool run_until(std::function<bool()> done) { return run_virtual(ctx, clk, std::move(done)); }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(waits_complete_in_the_order_their_files_become_active) {
+    sim::config cfg;
+    cfg.processing = sim::processing_time::uniform(2s, 40s);
+    fixture fx(cfg);
+    std::vector<std::string> names;
+    for (int i = 0; i < 20; ++i) names.push_back(fx.srv->add_file("x"));
+    std::vector<outcome> out(names.size());
+    gemini::wait_options w;
+    w.poll_initial = 1s;
+    w.poll_max = 1s;  // a fixed 1 s schedule (+/- 10 %): return within ~1.1 s of ACTIVE
+    for (std::size_t i = 0; i < names.size(); ++i) fx.wait(names[i], out[i], w);
+    BOOST_REQUIRE(fx.run_until([&] { return std::all_of(out.begin(), out.end(), [](auto& o) { return o.done; }); }));
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        BOOST_TEST(!out[i].ec);
+        BOOST_TEST((out[i].f.state == gemini::file_state::active));
+        auto info = fx.srv->file(names[i]);
+        BOOST_REQUIRE(info);
+        BOOST_TEST((out[i].at >= info->ready_at));
+        BOOST_TEST((out[i].at - info->ready_at <= 1200ms));
+    }
+    BOOST_TEST(fx.client->stats().waits == 0u);
+    BOOST_TEST(fx.client->stats().poll_streams == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(waits_on_one_file_share_one_poll_stream) {
+    sim::config cfg;
+    cfg.processing = sim::processing_time::fixed(30s);
+    fixture fx(cfg);
+    const std::string name = fx.srv->add_file("x");
+    std::vector<outcome> out(50);
+    for (auto& o : out) fx.wait(name, o);
+    fx.ctx.poll();
+    BOOST_TEST(fx.client->stats().waits == 50u);
+    BOOST_TEST(fx.client->stats().poll_streams == 1u);
+    BOOST_REQUIRE(fx.run_until([&] { return std::all_of(out.begin(), out.end(), [](auto& o) { return o.done; }); }));
+    for (auto& o : out) BOOST_TEST((o.f.state == gemini::file_state::active));
+    // One wait alone polls 1, 2.5, 4.75, 8.1, 13.2, 20.8 s and every 10 s
+    // after that: about 8 requests for 30 s, the same for 50 waits.
+    const auto polls = fx.srv->snapshot().polls_of(name);
+    BOOST_TEST(polls >= 5u);
+    BOOST_TEST(polls <= 10u);
+    BOOST_TEST(fx.client->stats().polls == polls);
+}
+
+BOOST_AUTO_TEST_CASE(failed_ends_every_wait_on_the_file) {
+    sim::config cfg;
+    cfg.processing = sim::processing_time::fixed(5s);
+    cfg.fail_share = 1.0;
+    fixture fx(cfg);
+    const std::string name = fx.srv->add_file("x");
+    std::vector<outcome> out(5);
+    for (auto& o : out) fx.wait(name, o);
+    BOOST_REQUIRE(fx.run_until([&] { return std::all_of(out.begin(), out.end(), [](auto& o) { return o.done; }); }));
+    for (auto& o : out) {
+        BOOST_TEST((o.ec == gemini::errc::file_failed));
+        BOOST_TEST(o.diag.message.find(name + " FAILED") != std::string::npos);
+    }
+    BOOST_TEST(fx.client->stats().waits == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_cancelled_wait_leaves_the_scheduler_at_once) {
+    sim::config cfg;
+    cfg.processing = sim::processing_time::fixed(1h);
+    fixture fx(cfg);
+    const std::string a = fx.srv->add_file("x"), b = fx.srv->add_file("y");
+    outcome oa, ob;
+    asio::cancellation_signal sig;
+    fx.client->async_wait_until_active(a, gemini::wait_options(), oa.diag,
+                                       asio::bind_cancellation_slot(sig.slot(), [&](error_code ec, gemini::file) {
+                                           oa.done = true;
+                                           oa.ec = ec;
+                                       }));
+    fx.wait(b, ob);
+    // Both polled once, both asleep.
+    BOOST_REQUIRE(fx.run_until([&] { return fx.client->stats().polls == 2 && fx.client->http().stats().in_use == 0; }));
+    BOOST_TEST(fx.client->stats().waits == 2u);
+    const time_point before = fx.clk.now();
+    sig.emit(asio::cancellation_type::terminal);
+    BOOST_TEST(fx.client->stats().waits == 1u);       // out of the scheduler at once
+    BOOST_TEST(fx.client->stats().poll_streams == 1u);  // its stream too
+    fx.ctx.poll();
+    BOOST_TEST(oa.done);
+    BOOST_TEST((oa.ec == asio::error::operation_aborted));
+    BOOST_TEST(oa.diag.message.find("wait cancelled") != std::string::npos);
+    BOOST_TEST((fx.clk.now() == before));  // no virtual time passed
+    BOOST_TEST(!ob.done);
+    // The other wait goes on, and nothing polls the cancelled file again.
+    const auto polls_a = fx.srv->snapshot().polls_of(a);
+    fx.clk.advance(30s);
+    fx.ctx.poll();
+    BOOST_REQUIRE(fx.run_until([&] { return fx.client->stats().polls >= 5; }));
+    BOOST_TEST(fx.srv->snapshot().polls_of(a) == polls_a);
+    BOOST_TEST(!ob.done);
+}
+
+BOOST_AUTO_TEST_CASE(a_deadline_ends_a_scheduled_wait_on_time_with_the_last_state) {
+    sim::config cfg;
+    cfg.processing = sim::processing_time::fixed(1h);
+    fixture fx(cfg);
+    const std::string name = fx.srv->add_file("x");
+    outcome o;
+    const time_point t0 = fx.clk.now();
+    gemini::wait_options w;
+    w.deadline = t0 + 25s;
+    fx.wait(name, o, w);
+    BOOST_REQUIRE(fx.run_until([&] { return o.done; }));
+    BOOST_TEST((o.ec == errc::deadline_exceeded));
+    BOOST_TEST(o.diag.message.find("last state: PROCESSING") != std::string::npos);
+    BOOST_TEST((fx.clk.now() <= t0 + 25s));
+    BOOST_TEST(fx.client->stats().waits == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_deadline_ends_one_wait_of_a_shared_stream_and_not_the_others) {
+    sim::config cfg;
+    cfg.processing = sim::processing_time::fixed(40s);
+    fixture fx(cfg);
+    const std::string name = fx.srv->add_file("x");
+    outcome early, late;
+    gemini::wait_options w;
+    w.deadline = fx.clk.now() + 12s;
+    fx.wait(name, early, w);
+    fx.wait(name, late);
+    BOOST_REQUIRE(fx.run_until([&] { return early.done && late.done; }));
+    BOOST_TEST((early.ec == errc::deadline_exceeded));
+    BOOST_TEST(!late.ec);
+    BOOST_TEST((late.f.state == gemini::file_state::active));
+}
+
+BOOST_AUTO_TEST_CASE(list_rounds_answer_many_waits_and_fall_back_to_get) {
+    sim::config cfg;
+    cfg.processing = sim::processing_time::uniform(5s, 30s);
+    fixture fx(cfg, /*list_min_waits=*/10);
+    std::vector<std::string> names;
+    for (int i = 0; i < 300; ++i) names.push_back(fx.srv->add_file("x"));
+    std::vector<outcome> out(names.size() + 1);
+    for (std::size_t i = 0; i < names.size(); ++i) fx.wait(names[i], out[i]);
+    // A name the list never shows: only files.get answers it (404: NOT_FOUND ends the wait).
+    fx.wait("files/neverlisted", out.back());
+    BOOST_REQUIRE(fx.run_until([&] { return std::all_of(out.begin(), out.end(), [](auto& o) { return o.done; }); }));
+    for (std::size_t i = 0; i < names.size(); ++i) BOOST_TEST((out[i].f.state == gemini::file_state::active));
+    BOOST_TEST(out.back().ec);
+    BOOST_TEST(fx.srv->snapshot().polls_of("files/neverlisted") >= 1u);
+    const auto s = fx.srv->snapshot();
+    const auto requests = s.requests(sim::route::get) + s.requests(sim::route::list);
+    BOOST_TEST(fx.client->stats().poll_list_pages > 0u);
+    BOOST_TEST(s.requests(sim::route::list) == fx.client->stats().poll_list_pages);
+    // One files.get per file and round would take about 6 per wait here.
+    BOOST_TEST(requests < names.size());
+}
+
+BOOST_AUTO_TEST_CASE(storm_onset_requests_waiting_for_the_pool_recheck_the_cooldown) {
+    // Every files.get is answered 429 with RetryInfo 10 s for 60 s; 200
+    // waits on a pool of 4: the requests queued for a connection when the
+    // first 429 arrives must not go out in that cooldown period.
+    sim::config cfg;
+    cfg.processing = sim::processing_time::fixed(90s);
+    fixture fx(cfg, 0, /*pool=*/4);
+    sim::fault fl(sim::fault_kind::rate_limit, sim::route::get);
+    fl.retry_delay = 10s;
+    fx.srv->add_fault(fl);
+    const time_point t0 = fx.clk.now();
+    std::vector<std::string> names;
+    for (int i = 0; i < 200; ++i) names.push_back(fx.srv->add_file("x"));
+    std::vector<outcome> out(names.size());
+    gemini::wait_options w;
+    w.deadline = t0 + 10min;
+    for (std::size_t i = 0; i < names.size(); ++i) fx.wait(names[i], out[i], w);
+    BOOST_REQUIRE(fx.run_until([&] { return fx.clk.now() >= t0 + 60s; }));
+    fx.srv->clear_faults();
+    BOOST_REQUIRE(fx.run_until([&] { return std::all_of(out.begin(), out.end(), [](auto& o) { return o.done; }); }));
+    std::map<long, std::size_t> per_period;
+    for (auto& r : fx.srv->requests())
+        if (r.target == sim::route::get && r.status == 429) ++per_period[long((r.at - t0) / 10s)];
+    BOOST_REQUIRE(!per_period.empty());
+    for (auto& [period, n] : per_period) BOOST_TEST(n <= 4u, "period " << period << ": " << n << " 429s");
+    for (auto& o : out) BOOST_TEST((o.f.state == gemini::file_state::active));
+}
