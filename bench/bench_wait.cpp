@@ -21,7 +21,12 @@
 //
 // Prints one JSON object per line, then a one-line summary.
 //
-// Run: build/bench/bench_wait [--mem-waits N] [--waits N] [--polls N]
+// Run: build/bench/bench_wait [--mem-waits N] [--waits N] [--polls N] [--series-bin S]
+//
+// --series-bin S (S > 0 seconds) adds, before each outage and quota storm
+// figure, a {"series":NAME,...} line: the files.get requests the simulator
+// saw per S-second bin of virtual time, by status (docs/BENCHMARKS.md plots
+// them with scripts/plot_benchmarks.py).
 #include <resilience/gemini/client.hpp>
 #include <resilience/gemini/wire.hpp>
 #include <resilience/http/client.hpp>
@@ -498,6 +503,50 @@ std::string errors_json(const run_figures& f) {
     return s + "}";
 }
 
+// ---- {"series":...} lines (--series-bin): requests per second over time ----
+// files.get requests per bin of virtual time since the scenario's start:
+// every request, and those answered 200, 429, 503 (0: reset).
+// `window` is the outage's or the storm's [start, end) in seconds.
+void print_series(const char* name, const run_figures& f, double bin_s, double window_start, double window_end) {
+    std::map<long, std::map<int, std::size_t>> bins;  // bin -> status -> requests
+    long last = 0;
+    for (const auto& r : f.log) {
+        if (r.target != sim::route::get) continue;
+        const long b = long(secs(r.at - f.t0) / bin_s);
+        ++bins[b][r.status];
+        last = std::max(last, b);
+    }
+    std::string t = "[", all = "[", ok = "[", r429 = "[", r503 = "[";
+    for (long b = 0; b <= last; ++b) {
+        const auto it = bins.find(b);
+        std::size_t n = 0, n200 = 0, n429 = 0, n503 = 0;
+        if (it != bins.end())
+            for (const auto& [status, k] : it->second) {
+                n += k;
+                if (status == 200) n200 += k;
+                if (status == 429) n429 += k;
+                if (status == 503) n503 += k;
+            }
+        const char* sep = b ? "," : "";
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%s%.0f", sep, double(b) * bin_s);
+        t += buf;
+        auto rate = [&](std::string& out, std::size_t k) {
+            std::snprintf(buf, sizeof buf, "%s%.2f", sep, double(k) / bin_s);
+            out += buf;
+        };
+        rate(all, n);
+        rate(ok, n200);
+        rate(r429, n429);
+        rate(r503, n503);
+    }
+    std::printf("{\"series\":\"%s\",\"waits\":%zu,\"bin_s\":%.0f,\"window_s\":[%.0f,%.0f],\"t_s\":%s],"
+                "\"get_per_s\":%s],\"ok_per_s\":%s],\"429_per_s\":%s],\"503_per_s\":%s]}\n",
+                name, f.waits, bin_s, window_start, window_end, t.c_str(), all.c_str(), ok.c_str(), r429.c_str(), r503.c_str());
+    std::fflush(stdout);
+}
+// ---- end of the {"series":...} lines ----
+
 std::size_t arg(int argc, char** argv, const char* name, std::size_t def) {
     for (int i = 1; i + 1 < argc; ++i)
         if (std::strcmp(argv[i], name) == 0) return std::strtoull(argv[i + 1], nullptr, 10);
@@ -510,6 +559,7 @@ int main(int argc, char** argv) {
     const std::size_t mem_n = arg(argc, argv, "--mem-waits", 10000);
     const std::size_t big_n = arg(argc, argv, "--waits", 100000);
     const std::size_t poll_n = arg(argc, argv, "--polls", 2000);
+    const std::size_t series_bin = arg(argc, argv, "--series-bin", 0);  // {"series":...} lines; 0 = none
     const auto start = real_clock::now();
     std::string summary;
 
@@ -597,6 +647,7 @@ int main(int argc, char** argv) {
             }
             const double resume = first_ok ? secs(*first_ok - oe) : -1;
             const char* nm = m == mode::client ? "outage/client_shared_breaker" : "outage/per_operation_retries";
+            if (series_bin) print_series(nm, f, double(series_bin), secs(out_start), secs(out_start + out_len));
             std::printf("{\"name\":\"%s\",\"waits\":%zu,\"finished\":%s,\"active\":%zu,\"errors\":%s,"
                         "\"outage_s\":%.0f,\"requests_during_outage\":%zu,\"503_during_outage\":%zu,"
                         "\"open_periods\":%.1f,\"first_ok_poll_after_outage_s\":%.1f,\"resume_bound_s\":%.0f,"
@@ -659,6 +710,7 @@ int main(int argc, char** argv) {
             by_period += "]";
             const double periods = secs(storm_len) / secs(delay);
             const char* nm = m == mode::client ? "quota_storm/client_shared_cooldown" : "quota_storm/per_operation_retries";
+            if (series_bin) print_series(nm, f, double(series_bin), 0, secs(storm_len));
             std::printf("{\"name\":\"%s\",\"waits\":%zu,\"finished\":%s,\"active\":%zu,\"errors\":%s,"
                         "\"storm_s\":%.0f,\"retry_delay_s\":%.0f,\"429s\":%zu,\"cooldown_periods\":%.0f,"
                         "\"429s_per_period\":%.1f,\"max_429s_in_a_period\":%zu,\"periods_with_429\":%zu,\"429s_by_period\":%s,"

@@ -26,12 +26,15 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# Node packages for the SDK conformance test (pinned by the committed lock file).
-if [ -f test/node/package.json ]; then
-  if [ ! -d test/node/node_modules ] || [ test/node/package-lock.json -nt test/node/node_modules ]; then
-    (cd test/node && npm ci --no-audit --no-fund --loglevel=error)
+# Node packages for the SDK conformance test and the Node side of the wait
+# benchmark (bench/side_by_side.py), pinned by the committed lock files.
+for dir in test/node bench/node; do
+  if [ -f "$dir/package.json" ]; then
+    if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
   fi
-fi
+done
 
 JOBS=$(nproc)
 # ccache makes a rebuild (another build folder, a clean checkout) cheap.

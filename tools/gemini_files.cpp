@@ -14,6 +14,13 @@
 //   --redis URL (or RESILIENCE_REDIS_URL) shares the breaker, cooldown and retry
 //   budget with every process using the same Redis (docs/fleet.md):
 //   redis://[user:password@]host:port[/db].
+//   --names-from FILE adds names, one a line ("-": standard input), to `wait`.
+//   --log FILE writes every status line (and `wait`'s per-file outcome) to FILE.
+//   On a terminal (stdout, without --json), `wait` and `demo` show one live
+//   view redrawn in place (files by state, requests per second, retries by
+//   kind, breaker, cooldown, elapsed, time left); the status lines then go to
+//   the --log file, or to stderr when stderr is not a terminal. Elsewhere they
+//   go to stderr as before, and --json output is unchanged.
 //   --help prints this summary (exit status 0).
 //
 // Default deadlines (--timeout replaces them): upload 30 min, wait 20 min,
@@ -28,6 +35,7 @@
 // points at another server. Exit status: 0 when everything asked for ended
 // well, 1 when some operation failed, 2 for a usage or configuration error.
 #include "gemini_files_demo.hpp"
+#include "live_view.hpp"
 
 #include <resilience/gemini/client.hpp>
 #include <resilience/gemini/media_task.hpp>
@@ -49,6 +57,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <unistd.h>
@@ -73,13 +82,17 @@ struct cli {
     int demo_generate = 20;
     std::optional<double> poll_s;
     double time_scale = 1.0;
+    std::optional<std::string> log_path;
+    std::optional<std::string> names_from;
 };
 
 constexpr const char* usage_text =
-    "usage: gemini-files [--base-url URL] [--timeout SECONDS] [--poll-interval SECONDS] [--redis URL] [--json]\n"
+    "usage: gemini-files [--base-url URL] [--timeout SECONDS] [--poll-interval SECONDS] [--json] [--log FILE]\n"
+    "                    [--redis URL]\n"
     "                    COMMAND [ARGS]\n"
     "commands: upload FILE... | wait NAME... | run FILE --prompt TEXT [--model M] | list |\n"
     "          delete NAME... | config | demo [--files N] [--generate K] [--time-scale F]\n"
+    "          (wait also takes --names-from FILE: names one a line, \"-\" for standard input)\n"
     "default deadlines (--timeout replaces them): upload 30 min, wait 20 min, run 30 min,\n"
     "          list and delete 2 min\n";
 
@@ -149,6 +162,8 @@ cli parse(int argc, char** argv) {
             c.poll_s = parse_double("--poll-interval", value("--poll-interval"), 0, 3600, "of seconds ");
         else if (s == "--time-scale") c.time_scale = parse_double("--time-scale", value("--time-scale"), 0.001, 100, "");
         else if (s == "--json") c.json = true;
+        else if (s == "--log") c.log_path = value("--log");
+        else if (s == "--names-from") c.names_from = value("--names-from");
         else if (s == "--prompt") c.prompt = value("--prompt");
         else if (s == "--model") c.model = value("--model");
         else if (s == "--files") c.demo_files = parse_int("--files", value("--files"), 1, 100000);
@@ -158,6 +173,20 @@ cli parse(int argc, char** argv) {
         else c.args.push_back(s);
     }
     if (c.command.empty()) usage_error("no command");
+    if (c.names_from) {
+        if (c.command != "wait") usage_error("--names-from is an option of wait");
+        std::ifstream file;
+        if (*c.names_from != "-") {
+            file.open(*c.names_from);
+            if (!file.is_open()) usage_error("--names-from " + *c.names_from + ": cannot be read");
+        }
+        std::istream& in = *c.names_from == "-" ? std::cin : file;
+        for (std::string line; std::getline(in, line);) {
+            if (!line.empty() && line.back() == '\r') line.pop_back();
+            if (!line.empty()) c.args.push_back(std::move(line));
+        }
+        if (in.bad()) usage_error("--names-from " + *c.names_from + ": read error");
+    }
     return c;
 }
 
@@ -174,11 +203,6 @@ void run_coroutine(asio::io_context& ctx, F f) {
     });
 }
 
-std::string state_of(const resilience::result<gemini::file>& r) {
-    if (r) return std::string(gemini::to_string(r->state));
-    return "ERROR";
-}
-
 json::object error_json(const resilience::failure& f) {
     json::object o{{"code", f.code.message()}, {"kind", std::string(resilience::to_string(resilience::classify(f.code)))},
                    {"message", f.what()},       {"attempts", f.diag.attempts}};
@@ -187,13 +211,14 @@ json::object error_json(const resilience::failure& f) {
     return o;
 }
 
-// Progress of many waits, redrawn in place on a terminal.
-struct progress {
-    std::map<std::string, int> per_state;
-    std::size_t total = 0, done = 0;
-    bool tty = false;
-    resilience::time_point start;
-};
+// The --log file, opened (appending) before anything is sent; a usage error
+// when it cannot be.
+std::unique_ptr<std::ofstream> open_log(const cli& c) {
+    if (!c.log_path) return nullptr;
+    auto f = std::make_unique<std::ofstream>(*c.log_path, std::ios::app);
+    if (!f->is_open()) usage_error("--log " + *c.log_path + ": cannot be opened for writing");
+    return f;
+}
 
 // A file to upload, checked before anything is sent: exists, is a regular
 // file, can be read. A usage error (exit status 2) otherwise.
@@ -247,14 +272,22 @@ int run_command(const cli& c, gemini::client_options opts, fleet_link& fleet) {
     }
     asio::io_context ctx;
     const bool tty = ::isatty(1) && !c.json;
+    // `wait` on a terminal: the live view on stdout instead of scrolling lines.
+    const bool live = tty && c.command == "wait";
+    auto log = open_log(c);
     auto start = std::chrono::steady_clock::now();
-    // Plain status lines go to stderr, unless a terminal shows a progress line instead.
+    // Status lines go to the --log file; else to stderr, unless a terminal
+    // shows the progress instead (stderr being a terminal too).
     std::mutex out_mu;
-    if (!tty)
+    const bool status_to_stderr = !tty || (live && !::isatty(2));
+    if (log || status_to_stderr)
         opts.on_status = [&](std::string_view s) {
             std::lock_guard lk(out_mu);
-            std::cerr << safe(s) << '\n';
+            if (log) *log << safe(s) << '\n';
+            else std::cerr << safe(s) << '\n';
         };
+    gemini_files_view::tracker events;
+    if (live) opts.on_event = [&](const resilience::event& e) { events.on_event(e); };
     gemini::client g(ctx.get_executor(), std::move(opts));
     const double timeout_s = c.timeout_s ? *c.timeout_s : default_timeout(c.command);
     auto deadline = [&]() {
@@ -283,22 +316,25 @@ int run_command(const cli& c, gemini::client_options opts, fleet_link& fleet) {
         ctx.run();
     } else if (c.command == "wait") {
         if (c.args.empty()) usage_error("wait needs at least one NAME");
-        progress pr;
-        pr.total = c.args.size();
-        pr.per_state["PROCESSING"] = static_cast<int>(pr.total);
-        auto draw = [&] {
-            auto s = g.stats();
-            auto el = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-            std::string line = "\r" + std::to_string(pr.done) + "/" + std::to_string(pr.total) + " done |";
-            for (auto& [k, v] : pr.per_state)
-                if (v) line += " " + k + " " + std::to_string(v);
-            line += " | attempts " + std::to_string(s.attempts) + " retries " + std::to_string(s.retries);
-            static const char* kinds[] = {"net", "429", "5xx", "auth", "4xx", "abort"};
-            for (int i = 0; i < 3; ++i)
-                if (s.retries_by_kind[i]) line += std::string(" ") + kinds[i] + " " + std::to_string(s.retries_by_kind[i]);
-            line += " | breaker " + std::string(resilience::to_string(g.breaker_state()));
-            line += " | " + resilience::format_seconds(el) + "   ";
-            std::cout << line << std::flush;
+        std::size_t done = 0, active = 0, failed = 0, errors = 0;
+        std::vector<std::string> failures_shown;  // below the final frame
+        auto draw = [&](gemini_files_view::screen& scr) {
+            gemini_files_view::view_state v;
+            v.title = "gemini-files wait";
+            v.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            v.total = c.args.size();
+            v.done = done;
+            v.states = {{"PROCESSING", v.total - done}, {"ACTIVE", active}, {"FAILED", failed}, {"ERROR", errors}};
+            const auto st = g.stats();
+            v.requests = st.attempts;
+            for (int k = 0; k < 3; ++k) v.retries_by_kind[k] = st.retries_by_kind[k];
+            v.breaker = g.breaker_state();
+            v.cooldown_remaining_s = events.cooldown_remaining_s(g.time().now());
+            v.remaining_s = gemini_files_view::estimate_remaining(v.elapsed_s, v.done, v.total);
+            std::string last = events.last_failure();
+            gemini::redact_secret(last, g_key);
+            v.last = std::move(last);
+            scr.draw(std::move(v));
         };
         for (const auto& name : c.args)
             run_coroutine(ctx, [&, name]() -> asio::awaitable<void> {
@@ -306,31 +342,38 @@ int run_command(const cli& c, gemini::client_options opts, fleet_link& fleet) {
                 wo.deadline = deadline();
                 apply_poll(c, wo);
                 auto r = co_await g.wait_until_active(name, std::move(wo));
-                --pr.per_state["PROCESSING"];
-                ++pr.per_state[state_of(r)];
-                ++pr.done;
+                ++done;
+                if (r) ++active;
+                else if (r.error().code == gemini::errc::file_failed) ++failed;
+                else ++errors;
                 if (!r) ++failures;
                 if (c.json) {
                     json::object o{{"name", name}, {"ok", bool(r)}};
                     if (r) o["file"] = gemini::to_json(*r);
                     else o["error"] = error_json(r.error());
                     out.push_back(std::move(o));
-                } else if (!tty) {
-                    std::lock_guard lk(out_mu);
-                    if (r) std::cout << safe(name) << ": ACTIVE\n";
-                    else std::cout << safe(name) << ": " << safe(r.error().what()) << '\n';
+                    co_return;
                 }
+                const std::string line = safe(name) + ": " + (r ? std::string("ACTIVE") : safe(r.error().what()));
+                std::lock_guard lk(out_mu);
+                if (log) *log << line << '\n';
+                if (!live) std::cout << line << '\n';
+                else if (!r && failures_shown.size() < 10) failures_shown.push_back(line);
             });
-        if (tty) {
+        if (live) {
             run_coroutine(ctx, [&]() -> asio::awaitable<void> {
+                gemini_files_view::screen scr;
                 asio::steady_timer t(ctx);
-                while (pr.done < pr.total) {
-                    draw();
+                while (done < c.args.size()) {  // 5 frames a second
+                    draw(scr);
                     t.expires_after(200ms);
                     co_await t.async_wait(asio::use_awaitable);
                 }
-                draw();
-                std::cout << '\n';
+                draw(scr);
+                for (const auto& f : failures_shown) std::cout << f << '\n';
+                if (failures > static_cast<int>(failures_shown.size()))
+                    std::cout << "... and " << failures - static_cast<int>(failures_shown.size()) << " more failures"
+                              << (log ? " (all in the --log file)" : "") << '\n';
             });
         }
         ctx.run();
@@ -458,6 +501,8 @@ int main(int argc, char** argv) {
             s.json = c.json;
             s.time_scale = c.time_scale;
             s.api_key_from_env = opts->api_key;
+            s.live = ::isatty(1) && !c.json;
+            if (c.log_path) s.log_path = *c.log_path;
             return gemini_files_demo::run(s, *opts);
         }
         if (opts->api_key.empty()) {

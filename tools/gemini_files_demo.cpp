@@ -5,12 +5,16 @@
 // generateContent on some, and prints a summary. With GEMINI_API_KEY set, it
 // runs a small version of the same against the configured service.
 #include "gemini_files_demo.hpp"
+#include "live_view.hpp"
 
 #include <resilience/gemini/media_task.hpp>
+#include <resilience/gemini/wire.hpp>
 #include <resilience/sim/server.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
 #include <filesystem>
@@ -113,11 +117,27 @@ int run(const settings& s, gemini::client_options opts) {
     std::mutex mu;
     std::size_t status_lines = 0;
     constexpr std::size_t shown_status = 30;
+    std::ofstream log;
+    if (!s.log_path.empty()) {
+        log.open(s.log_path, std::ios::app);
+        if (!log.is_open()) {
+            std::cerr << "gemini-files: --log " << resilience::gemini::terminal_safe(s.log_path)
+                      << ": cannot be opened for writing\n";
+            return 2;
+        }
+    }
+    // Every status line to the log; on the terminal the live view shows
+    // progress instead, elsewhere the first lines are printed.
     opts.on_status = [&](std::string_view line) {
         std::lock_guard lk(mu);
-        if (++status_lines <= shown_status) std::cout << "  " << line << '\n';
+        ++status_lines;
+        if (log.is_open()) log << resilience::gemini::terminal_safe(line) << '\n';
+        if (s.live) return;
+        if (status_lines <= shown_status) std::cout << "  " << line << '\n';
         else if (status_lines == shown_status + 1) std::cout << "  ... (further status lines counted, not shown)\n";
     };
+    gemini_files_view::tracker events;
+    if (s.live) opts.on_event = [&](const resilience::event& e) { events.on_event(e); };
     opts.http.max_connections_per_origin = 16;
 
     auto dir = std::filesystem::temp_directory_path() / ("gemini-files-demo-" + std::to_string(::getpid()));
@@ -128,6 +148,8 @@ int run(const settings& s, gemini::client_options opts) {
     gemini::client g(ctx.get_executor(), opts);
     const auto start = std::chrono::steady_clock::now();
     int active = 0, failed_by_server = 0, errors = 0, generated = 0, gen_errors = 0;
+    // Files by stage, for the live view.
+    int uploading = files, processing = 0, generating = 0, finished = 0;
     std::vector<std::string> error_samples;
     auto note_error = [&](const std::string& what) {
         ++errors;
@@ -138,22 +160,28 @@ int run(const settings& s, gemini::client_options opts) {
         asio::co_spawn(ctx, [&, i]() -> asio::awaitable<void> {
             const std::string& path = paths[static_cast<std::size_t>(i)];
             auto up = co_await g.upload(path);
+            --uploading;
             if (!up) {
                 note_error(path + ": " + up.error().what());
+                ++finished;
                 co_return;
             }
+            ++processing;
             gemini::wait_options w;
             w.poll_initial = scaled(250ms);
             w.poll_max = scaled(2s);
             w.deadline = g.time().now() + 120s;
             auto f = co_await g.wait_until_active(up->name, std::move(w));
+            --processing;
             if (!f) {
                 if (f.error().code == resilience::gemini::errc::file_failed) ++failed_by_server;
                 else note_error(up->name + ": " + f.error().what());
+                ++finished;
                 co_return;
             }
             ++active;
             if (i < generate) {
+                ++generating;
                 gemini::content c;
                 c.parts = {gemini::part::from_file(*f), gemini::part::from_text("Describe this clip")};
                 std::vector<gemini::content> contents{c};
@@ -163,8 +191,38 @@ int run(const settings& s, gemini::client_options opts) {
                     ++gen_errors;
                     note_error("generateContent: " + r.error().what());
                 }
+                --generating;
             }
             if (real) (void)co_await g.remove(f->name);
+            ++finished;
+        }, [](std::exception_ptr p) { if (p) std::rethrow_exception(p); });
+    }
+    if (s.live) {
+        asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+            gemini_files_view::screen scr;
+            asio::steady_timer t(ctx);
+            for (;;) {  // 5 frames a second, the last one when every file is through
+                gemini_files_view::view_state v;
+                v.title = "gemini-files demo";
+                v.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+                v.total = static_cast<std::size_t>(files);
+                v.done = static_cast<std::size_t>(finished);
+                auto n = [](int x) { return static_cast<std::size_t>(std::max(x, 0)); };
+                v.states = {{"UPLOADING", n(uploading)}, {"PROCESSING", n(processing)},
+                            {"GENERATING", n(generating)}, {"ACTIVE", n(active - generating)},
+                            {"FAILED", n(failed_by_server)}, {"ERROR", n(errors - gen_errors)}};
+                const auto st = g.stats();
+                v.requests = st.attempts;
+                for (int k = 0; k < 3; ++k) v.retries_by_kind[k] = st.retries_by_kind[k];
+                v.breaker = g.breaker_state();
+                v.cooldown_remaining_s = events.cooldown_remaining_s(g.time().now());
+                v.remaining_s = gemini_files_view::estimate_remaining(v.elapsed_s, v.done, v.total);
+                v.last = events.last_failure();
+                scr.draw(std::move(v));
+                if (finished >= files) break;
+                t.expires_after(200ms);
+                co_await t.async_wait(asio::use_awaitable);
+            }
         }, [](std::exception_ptr p) { if (p) std::rethrow_exception(p); });
     }
     ctx.run();

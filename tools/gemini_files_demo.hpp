@@ -11,6 +11,8 @@ struct settings {
     bool json = false;     ///< print the summary as JSON
     double time_scale = 1.0;  ///< multiplies every simulated time and client delay (tests use 0.05)
     std::string api_key_from_env;  ///< with a key, the demo runs (small) against the configured service
+    bool live = false;     ///< draw the live view on stdout (a terminal) instead of status lines
+    std::string log_path;  ///< every status line goes there too (empty: none)
 };
 
 /// Runs the demo; returns the process exit status.

@@ -3,6 +3,7 @@
 //   gemini-sim [--port N] [--address A] [--threads N] [--api-key KEY]
 //              [--processing 2s | 1s..5s] [--fail-share 0.1] [--seed N]
 //              [--faults FILE.json] [--body-limit BYTES]
+//              [--files N --names-out FILE]
 //
 // Prints its base URL on stdout, then serves until SIGINT or SIGTERM.
 // Faults can be changed at run time: POST /admin/faults, GET /admin/stats.
@@ -34,6 +35,8 @@ void usage(std::FILE* out) {
         "  --seed N            seed of processing times and fault probabilities\n"
         "  --faults FILE       JSON fault plan (see resilience/sim/server.hpp)\n"
         "  --body-limit BYTES  largest request body (default 67108864)\n"
+        "  --files N           store N small files at start (PROCESSING from then on; for benchmarks)\n"
+        "  --names-out FILE    write their names there, one a line (needed with --files)\n"
         "  --help\n"
         "Prints the base URL, then serves until SIGINT/SIGTERM. Connections idle for 610 s, or\n"
         "slower than 60 s to send a request header or a piece of a body, are closed (408).\n"
@@ -57,6 +60,8 @@ int fail(const std::string& msg) {
 int main(int argc, char** argv) {
     namespace sim = resilience::sim;
     sim::config cfg;
+    std::size_t preload = 0;
+    std::string names_out;
     for (int i = 1; i < argc; ++i) {
         std::string_view arg = argv[i];
         if (arg == "--help" || arg == "-h") {
@@ -91,6 +96,10 @@ int main(int argc, char** argv) {
             if (!parse_number(val, cfg.seed)) return fail("invalid --seed");
         } else if (arg == "--body-limit") {
             if (!parse_number(val, cfg.body_limit) || cfg.body_limit == 0) return fail("invalid --body-limit");
+        } else if (arg == "--files") {
+            if (!parse_number(val, preload) || preload > 10'000'000) return fail("invalid --files (0..10000000)");
+        } else if (arg == "--names-out") {
+            names_out = val;
         } else if (arg == "--faults") {
             std::ifstream in{std::string(val)};
             if (!in) return fail("cannot read the fault file");
@@ -106,9 +115,18 @@ int main(int argc, char** argv) {
     }
     // Warnings (a non-loopback --address, no file descriptor left) go to stderr.
     cfg.warn = [](std::string_view msg) { std::cerr << "gemini-sim: warning: " << msg << std::endl; };
+    if (preload && names_out.empty()) return fail("--files needs --names-out FILE");
+    // Every stored file keeps its poll counter (a benchmark reads them).
+    if (preload > cfg.max_poll_counters) cfg.max_poll_counters = preload;
     try {
         sim::server srv(cfg);
         srv.start();
+        if (preload) {
+            std::ofstream out(names_out, std::ios::trunc);
+            if (!out) return fail("cannot write the names file");
+            for (std::size_t i = 0; i < preload; ++i) out << srv.add_file("x") << '\n';
+            if (!out.flush()) return fail("cannot write the names file");
+        }
         std::cout << srv.base_url() << std::endl;
         boost::asio::io_context signals_ctx;
         boost::asio::signal_set signals(signals_ctx, SIGINT, SIGTERM);

@@ -98,9 +98,49 @@ BOOST_AUTO_TEST_CASE(wait_draws_progress_on_a_terminal) {
     BOOST_TEST(r.status == 0, r.out);
     BOOST_TEST(r.out.find("2/2 done") != std::string::npos, r.out);
     BOOST_TEST(r.out.find("ACTIVE 2") != std::string::npos, r.out);
-    BOOST_TEST(r.out.find("breaker CLOSED") != std::string::npos, r.out);
-    BOOST_TEST(r.out.find('\r') != std::string::npos);  // redrawn in place
+    BOOST_TEST(r.out.find("breaker   CLOSED") != std::string::npos, r.out);
+    BOOST_TEST(r.out.find("requests  ") != std::string::npos, r.out);
+    BOOST_TEST(r.out.find("\x1b[2K") != std::string::npos);  // each line erased, then drawn
     BOOST_TEST(r.out.find(tool_key) == std::string::npos);
+    // The per-file lines are not printed on a terminal (the view counts them),
+    // and the status lines go to the --log file when one is given.
+    BOOST_TEST(r.out.find(a + ": ACTIVE") == std::string::npos, r.out);
+}
+
+BOOST_AUTO_TEST_CASE(wait_on_a_terminal_writes_the_status_text_to_the_log_file) {
+    if (std::system("command -v script >/dev/null 2>&1") != 0) {
+        BOOST_TEST_MESSAGE("script(1) not available: terminal view not checked");
+        return;
+    }
+    std::string a = srv->add_file("a");
+    srv->add_fault(resilience::sim::fault::next(resilience::sim::fault_kind::overloaded, resilience::sim::route::get, 1));
+    const auto log = std::filesystem::temp_directory_path() / ("gemini-files-log-" + std::to_string(::getpid()));
+    std::filesystem::remove(log);
+    auto r = run_tool("script -qec \"" + env + " GEMINI_RETRY_INITIAL_DELAY_MS=10 " + GEMINI_FILES_TOOL +
+                          " --poll-interval 0.05 --log " + log.string() + " wait " + a + "\" /dev/null",
+                      "");
+    BOOST_TEST(r.status == 0, r.out);
+    BOOST_TEST(r.out.find("1/1 done") != std::string::npos, r.out);
+    BOOST_TEST(r.out.find("Retry 1/") == std::string::npos, r.out);  // not scrolled on the terminal
+    std::ifstream in(log);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    BOOST_TEST(text.find("Retry 1/") != std::string::npos, text);  // the status text, in the log
+    BOOST_TEST(text.find(a + ": ACTIVE") != std::string::npos, text);
+    BOOST_TEST(text.find(tool_key) == std::string::npos);
+    std::filesystem::remove(log);
+}
+
+BOOST_AUTO_TEST_CASE(wait_reads_names_from_a_file_and_refuses_an_unreadable_one) {
+    std::string a = srv->add_file("a"), b = srv->add_file("b");
+    const auto names = std::filesystem::temp_directory_path() / ("gemini-files-names-" + std::to_string(::getpid()));
+    std::ofstream(names) << a << "\n" << b << "\r\n\n";
+    auto r = run_tool(env, "--poll-interval 0.05 wait --names-from " + names.string());
+    BOOST_TEST(r.status == 0, r.out);
+    BOOST_TEST(r.out.find(a + ": ACTIVE") != std::string::npos, r.out);
+    BOOST_TEST(r.out.find(b + ": ACTIVE") != std::string::npos, r.out);
+    std::filesystem::remove(names);
+    BOOST_TEST(run_tool(env, "wait --names-from " + names.string()).status == 2);
+    BOOST_TEST(run_tool(env, "list --names-from /dev/null").status == 2);
 }
 
 BOOST_AUTO_TEST_CASE(run_generates_from_a_file) {
