@@ -1,19 +1,44 @@
-// Throughput of resilience::http::client beside a minimal raw Beast
-// keep-alive client, in one run, against the same in-process loopback Beast
-// server (own thread). Both sides run 16 concurrent request loops on one
-// client thread: the raw client on 16 fixed connections, ours through its pool
-// (max 16 connections per origin). The body is a small JSON File resource.
+// Throughput of resilience::http::client and of gemini::client::get
+// (files.get through the full stack) beside a minimal raw Beast keep-alive
+// client, in one run, against the same in-process loopback Beast server (own
+// thread) answering every GET with the same bytes: a File resource as JSON
+// (what the Gemini API answers to files.get). Every side runs 16 concurrent
+// request loops on one client thread (an io_context run by that thread), each
+// loop a coroutine spawned on that io_context's executor, as a user writes it.
+//
+// What each row includes (per request):
+// - raw_beast_keepalive: 16 fixed beast::tcp_stream connections; write the
+//   GET (Host, x-goog-api-key), read the answer into a string_body, check
+//   status and body size. No timeouts, no pool, no URL parsing.
+// - http_client_pool: resilience::http::client with its defaults (a strand
+//   for thread safety, connect/io/header timeouts, size limits, the minimum
+//   progress rule) but max 16 connections per origin: URL parsing, the pool,
+//   the strand hop, the time limits on Beast's stream timers, error mapping;
+//   the caller checks status and body size.
+// - http_client_pool_single_thread: the same with client_options::thread_safe
+//   = false, the documented setting for an io_context run by one thread (as
+//   here, and as the raw client assumes): no strand, so no executor hop per
+//   request and no strand around every completion.
+// - gemini_files_get: resilience::gemini::client::get("files/abc-123") with
+//   the client's defaults (retry pipeline with breaker, cooldown, budget,
+//   event counters, the 60 s per-attempt timeout) over the same HTTP client:
+//   the file name check, the URL, the API key header, the pipeline's gates
+//   and bookkeeping, the HTTP exchange, the scrub of the key from the answer
+//   and the JSON parse of the File; the caller checks the parsed name.
+// - gemini_files_get_single_thread: the same with http.thread_safe = false.
 //
 // Prints one JSON object per line: each side's requests_per_s (best round)
 // and client_cpu_us_per_request (CPU time of the client thread per request,
-// best round), then the comparison: ratio = client / raw requests_per_s
-// (target >= 0.8) and cpu_ratio = raw / client CPU per request. Rounds
-// alternate raw and client. On a shared, loaded machine the wall-clock
-// figures are noisy; cpu_ratio is the steadier one.
+// best round), then the comparisons: ratio = side / raw requests_per_s
+// (target >= 0.8) and cpu_ratio = raw / side CPU per request. Rounds
+// alternate the sides. On a shared, loaded machine
+// the wall-clock figures are noisy; cpu_ratio is the steadier one.
 //
 // Run: build/bench/bench_http [seconds per round, default 2] [rounds, default 3]
 // Knobs (diagnosis only): BENCH_NO_TIMEOUT=1 (client io_timeout off),
-// BENCH_CLIENT_ONLY=1, BENCH_RAW_ONLY=1.
+// BENCH_NO_ATTEMPT_TIMEOUT=1 (Gemini request_timeout off),
+// BENCH_ONLY=raw|http|http_1t|gemini|gemini_1t (one side only).
+#include <resilience/gemini/client.hpp>
 #include <resilience/http/client.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -115,6 +140,14 @@ asio::awaitable<void> client_loop(resilience::http::client& c, const std::string
     }
 }
 
+asio::awaitable<void> gemini_loop(resilience::gemini::client& c, round_state& st) {
+    while (steady::now() < st.end) {
+        auto r = co_await c.get("files/abc-123");
+        if (r && r->name == "files/abc-123") ++st.done;
+        else ++st.errors;
+    }
+}
+
 // `spawn` starts the loops; `finish` runs after them, before the io_context
 // (which owns the sockets) is destroyed.
 double thread_cpu_seconds() {
@@ -147,6 +180,26 @@ round_result run_round(double seconds, Spawn spawn, Finish finish, long& errors)
     return r;
 }
 
+bool side_on(const char* name) {
+    const char* only = std::getenv("BENCH_ONLY");
+    return !only || std::string(only) == name;
+}
+
+void print_side(const char* name, const round_result& r, long errors) {
+    std::printf("{\"name\":\"%s\",\"concurrency\":%d,\"requests_per_s\":%.0f,"
+                "\"client_cpu_us_per_request\":%.2f,\"errors\":%ld}\n",
+                name, concurrency, r.requests_per_s, r.cpu_us_per_request, errors);
+}
+
+void print_ratio(const char* name, const round_result& side, const round_result& raw, int rounds, double seconds) {
+    std::printf("{\"name\":\"%s\",\"concurrency\":%d,\"requests_per_s\":%.0f,\"ratio\":%.3f,"
+                "\"cpu_ratio\":%.3f,\"rounds\":%d,\"seconds_per_round\":%.2f}\n",
+                name, concurrency, side.requests_per_s,
+                raw.requests_per_s > 0 ? side.requests_per_s / raw.requests_per_s : 0.0,
+                side.cpu_us_per_request > 0 ? raw.cpu_us_per_request / side.cpu_us_per_request : 0.0, rounds,
+                seconds);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -163,25 +216,22 @@ int main(int argc, char** argv) {
     asio::co_spawn(server_ctx, accept_loop(acceptor), asio::detached);
     std::thread server_thread([&] { server_ctx.run(); });
 
-    const std::string url = "http://127.0.0.1:" + std::to_string(ep.port()) + "/v1beta/files/abc-123";
-    round_result best_raw, best_client;
+    const std::string origin = "http://127.0.0.1:" + std::to_string(ep.port());
+    const std::string url = origin + "/v1beta/files/abc-123";
+    round_result best_raw, best_client, best_client_1t, best_gemini, best_gemini_1t;
     auto keep_best = [](round_result& best, round_result r) {
         if (r.requests_per_s > best.requests_per_s) best.requests_per_s = r.requests_per_s;
         if (best.cpu_us_per_request == 0 || r.cpu_us_per_request < best.cpu_us_per_request)
             best.cpu_us_per_request = r.cpu_us_per_request;
     };
-    long raw_errors = 0, client_errors = 0;
+    long raw_errors = 0, client_errors = 0, gemini_errors = 0;
     resilience::http::pool_stats stats;
-    for (int i = 0; i < rounds; ++i) {
-        if (!std::getenv("BENCH_CLIENT_ONLY")) keep_best(best_raw, run_round(seconds, [&](asio::io_context& ctx, round_state& st) {
-            for (int k = 0; k < concurrency; ++k)
-                asio::co_spawn(ctx, raw_loop(ep, st), [&st](std::exception_ptr p) { if (p) ++st.errors; });
-        }, [] {}, raw_errors));
-        if (std::getenv("BENCH_RAW_ONLY")) continue;
+    auto http_round = [&](bool thread_safe) {
         std::optional<resilience::http::client> c;
-        keep_best(best_client, run_round(seconds, [&](asio::io_context& ctx, round_state& st) {
+        return run_round(seconds, [&](asio::io_context& ctx, round_state& st) {
             resilience::http::client_options o;
             o.max_connections_per_origin = concurrency;
+            o.thread_safe = thread_safe;
             if (std::getenv("BENCH_NO_TIMEOUT")) o.io_timeout = {};
             c.emplace(ctx.get_executor(), o);
             for (int k = 0; k < concurrency; ++k)
@@ -189,25 +239,50 @@ int main(int argc, char** argv) {
         }, [&] {
             stats = c->stats();
             c.reset();
-        }, client_errors));
+        }, client_errors);
+    };
+    auto gemini_round = [&](bool thread_safe) {
+        std::optional<resilience::gemini::client> g;
+        return run_round(seconds, [&](asio::io_context& ctx, round_state& st) {
+            resilience::gemini::client_options o;
+            o.api_key = "bench-key";
+            o.base_url = origin;
+            o.seed = 1;
+            o.http.max_connections_per_origin = concurrency;
+            o.http.thread_safe = thread_safe;
+            if (std::getenv("BENCH_NO_TIMEOUT")) o.http.io_timeout = {};
+            if (std::getenv("BENCH_NO_ATTEMPT_TIMEOUT")) o.request_timeout = {};
+            g.emplace(ctx.get_executor(), o);
+            for (int k = 0; k < concurrency; ++k)
+                asio::co_spawn(ctx, gemini_loop(*g, st), [&st](std::exception_ptr p) { if (p) ++st.errors; });
+        }, [&] { g.reset(); }, gemini_errors);
+    };
+    for (int i = 0; i < rounds; ++i) {
+        if (side_on("raw")) keep_best(best_raw, run_round(seconds, [&](asio::io_context& ctx, round_state& st) {
+            for (int k = 0; k < concurrency; ++k)
+                asio::co_spawn(ctx, raw_loop(ep, st), [&st](std::exception_ptr p) { if (p) ++st.errors; });
+        }, [] {}, raw_errors));
+        if (side_on("http")) keep_best(best_client, http_round(true));
+        if (side_on("http_1t")) keep_best(best_client_1t, http_round(false));
+        if (side_on("gemini")) keep_best(best_gemini, gemini_round(true));
+        if (side_on("gemini_1t")) keep_best(best_gemini_1t, gemini_round(false));
     }
 
-    std::printf("{\"name\":\"raw_beast_keepalive\",\"concurrency\":%d,\"requests_per_s\":%.0f,"
-                "\"client_cpu_us_per_request\":%.2f,\"errors\":%ld}\n",
-                concurrency, best_raw.requests_per_s, best_raw.cpu_us_per_request, raw_errors);
+    print_side("raw_beast_keepalive", best_raw, raw_errors);
     std::printf("{\"name\":\"http_client_pool\",\"concurrency\":%d,\"requests_per_s\":%.0f,"
                 "\"client_cpu_us_per_request\":%.2f,\"errors\":%ld,\"connections_opened\":%llu}\n",
                 concurrency, best_client.requests_per_s, best_client.cpu_us_per_request, client_errors,
                 static_cast<unsigned long long>(stats.opened));
-    std::printf("{\"name\":\"http_client_vs_raw\",\"concurrency\":%d,\"requests_per_s\":%.0f,\"ratio\":%.3f,"
-                "\"cpu_ratio\":%.3f,\"rounds\":%d,\"seconds_per_round\":%.2f}\n",
-                concurrency, best_client.requests_per_s,
-                best_raw.requests_per_s > 0 ? best_client.requests_per_s / best_raw.requests_per_s : 0.0,
-                best_client.cpu_us_per_request > 0 ? best_raw.cpu_us_per_request / best_client.cpu_us_per_request : 0.0,
-                rounds, seconds);
+    print_side("http_client_pool_single_thread", best_client_1t, client_errors);
+    print_side("gemini_files_get", best_gemini, gemini_errors);
+    print_side("gemini_files_get_single_thread", best_gemini_1t, gemini_errors);
+    print_ratio("http_client_vs_raw", best_client, best_raw, rounds, seconds);
+    print_ratio("http_client_single_thread_vs_raw", best_client_1t, best_raw, rounds, seconds);
+    print_ratio("gemini_files_get_vs_raw", best_gemini, best_raw, rounds, seconds);
+    print_ratio("gemini_files_get_single_thread_vs_raw", best_gemini_1t, best_raw, rounds, seconds);
 
     acceptor.close();
     server_ctx.stop();
     server_thread.join();
-    return raw_errors + client_errors == 0 ? 0 : 1;
+    return raw_errors + client_errors + gemini_errors == 0 ? 0 : 1;
 }

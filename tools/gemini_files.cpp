@@ -14,6 +14,8 @@
 //   --redis URL (or RESILIENCE_REDIS_URL) shares the breaker, cooldown and retry
 //   budget with every process using the same Redis (docs/fleet.md):
 //   redis://[user:password@]host:port[/db].
+//   --adaptive-rate turns on the adaptive rate gate (as RESILIENCE_ADAPTIVE_RATE=1):
+//     after a 429, requests go at the rate the server accepts.
 //   --names-from FILE adds names, one a line ("-": standard input), to `wait`.
 //   --log FILE writes every status line (and `wait`'s per-file outcome) to FILE.
 //   On a terminal (stdout, without --json), `wait` and `demo` show one live
@@ -84,12 +86,12 @@ struct cli {
     double time_scale = 1.0;
     std::optional<std::string> log_path;
     std::optional<std::string> names_from;
+    bool adaptive_rate = false;
 };
 
 constexpr const char* usage_text =
     "usage: gemini-files [--base-url URL] [--timeout SECONDS] [--poll-interval SECONDS] [--json] [--log FILE]\n"
-    "                    [--redis URL]\n"
-    "                    COMMAND [ARGS]\n"
+    "                    [--adaptive-rate] [--redis URL] COMMAND [ARGS]\n"
     "commands: upload FILE... | wait NAME... | run FILE --prompt TEXT [--model M] | list |\n"
     "          delete NAME... | config | demo [--files N] [--generate K] [--time-scale F]\n"
     "          (wait also takes --names-from FILE: names one a line, \"-\" for standard input)\n"
@@ -162,6 +164,7 @@ cli parse(int argc, char** argv) {
             c.poll_s = parse_double("--poll-interval", value("--poll-interval"), 0, 3600, "of seconds ");
         else if (s == "--time-scale") c.time_scale = parse_double("--time-scale", value("--time-scale"), 0.001, 100, "");
         else if (s == "--json") c.json = true;
+        else if (s == "--adaptive-rate") c.adaptive_rate = true;
         else if (s == "--log") c.log_path = value("--log");
         else if (s == "--names-from") c.names_from = value("--names-from");
         else if (s == "--prompt") c.prompt = value("--prompt");
@@ -459,6 +462,7 @@ int show_config(const cli& c, const gemini::client_options& o) {
                        {"jitter", std::string(resilience::to_string(r.backoff.jitter))},
                        {"breakerThreshold", o.breaker.failure_threshold},
                        {"breakerTimeoutMs", o.breaker.open_timeout.count()},
+                       {"adaptiveRate", o.rate_gate.enabled},
                        {"timeoutS", c.timeout_s ? *c.timeout_s : 0.0}};
         std::cout << gemini::json_terminal_safe(json::serialize(j)) << '\n';
     } else {
@@ -471,6 +475,7 @@ int show_config(const cli& c, const gemini::client_options& o) {
                   << "jitter:                 " << resilience::to_string(r.backoff.jitter) << '\n'
                   << "breaker threshold:      " << o.breaker.failure_threshold << '\n'
                   << "breaker open timeout:   " << o.breaker.open_timeout.count() << " ms\n"
+                  << "adaptive rate gate:     " << (o.rate_gate.enabled ? "on" : "off") << '\n'
                   << "timeout:                " << (c.timeout_s ? number(*c.timeout_s) + " s" : "none") << '\n';
     }
     if (o.api_key.empty()) {
@@ -487,6 +492,7 @@ int main(int argc, char** argv) {
     if (const char* k = std::getenv("GEMINI_API_KEY")) g_key = k;
     resilience::gemini::config_overrides ov;
     if (c.base_url) ov.base_url = *c.base_url;
+    if (c.adaptive_rate) ov.adaptive_rate = true;
     auto opts = gemini::client_options::from_env(ov);
     if (!opts) {
         std::cerr << "gemini-files: configuration error: " << opts.error().what() << '\n';

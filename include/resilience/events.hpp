@@ -8,6 +8,8 @@
 //   Waiting Ns before retry (circuit breaker: STATE)...
 //   Rate limited. Respecting Retry-After header: Xs
 //   Operation failed after X attempts: message
+// and, with the adaptive rate gate on:
+//   Waiting Ns for the rate gate (R requests/s)...
 // Seconds are printed rounded to a tenth from 1 s on and to a hundredth
 // below ("2s", "12.3s", "0.5s", "0.05s").
 
@@ -33,6 +35,7 @@ enum class event_type : unsigned char {
     cooldown_wait,      ///< waiting `delay` for the scope's cooldown before an attempt
     breaker_wait,       ///< waiting for the circuit breaker to admit the attempt
     breaker_transition, ///< the breaker went from `from` to `to`
+    rate_wait,          ///< the adaptive rate gate holds the attempt `delay` (once per attempt; `rate`: the gate's rate)
 };
 std::string_view to_string(event_type t) noexcept;
 
@@ -53,7 +56,7 @@ struct event {
     int max_retries = 0;
     error_kind kind = error_kind::non_retryable_client;  ///< for failures
     error_code code{};
-    duration delay{};                ///< for retry_scheduled, cooldown_wait
+    duration delay{};                ///< for retry_scheduled, cooldown_wait, breaker_wait, rate_wait
     duration elapsed{};              ///< since the first attempt started
     bool pushback = false;           ///< the delay is the server's
     give_up_reason reason = give_up_reason::none;
@@ -67,6 +70,7 @@ struct event {
     /// process-wide counter, from 1): pairs each attempt's start with its end
     /// when one handler serves many concurrent calls.
     std::uint64_t call_id = 0;
+    double rate = 0;                 ///< rate_wait: the rate gate's rate for the scope, requests per second
 };
 
 using status_handler = std::function<void(std::string_view)>;
@@ -79,6 +83,9 @@ namespace status {
 std::string retry(int retry, int max_retries, error_kind kind, std::string_view message);
 std::string waiting(duration delay, breaker_state state);
 std::string rate_limited(duration delay);
+/// "Waiting 0.4s for the rate gate (2.5 requests/s)...": the adaptive rate
+/// gate holds the attempt (the rate in whole requests from 10/s on, two significant digits below).
+std::string rate_wait(duration delay, double rate);
 std::string failed(int attempts, std::string_view message);
 }  // namespace status
 

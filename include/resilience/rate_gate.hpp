@@ -31,11 +31,20 @@
 // reservations made at a lower rate. A caller that gives up waiting
 // (deadline, cancellation) does not return its token: the gate errs on the
 // side of sending less.
+//
+// Seam for a fleet: a cut (the rate's multiplicative decrease on a
+// throttling answer) is the one change worth sharing between processes of a
+// scope. rate_gate reports each local cut to a cut handler (set before the
+// gate is shared), and apply_cut() applies a cut heard from elsewhere (no
+// answer counted, the handler not called, so a cut is not echoed back); each
+// process then cuts its own rate from its own measured send rate, so the
+// fleet's total shrinks by beta without any process knowing the others'.
 
 #include <resilience/diagnostics.hpp>
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -82,6 +91,15 @@ struct rate_grant {
     /// again at `at` (when the debt has been repaid: about a second).
     bool reserved = true;
     time_point at{};
+    /// The bucket's rate when the gate is limiting (tokens per second), else 0.
+    double rate = 0;
+};
+
+/// A cut of a scope's rate (reported to rate_gate's cut handler).
+struct rate_cut {
+    time_point at{};        ///< when the throttling answer came
+    double from_rate = 0;   ///< the send rate cut from (CUBIC's W_max), requests per second
+    double to_rate = 0;     ///< the new fill rate
 };
 
 /// The pure machine of one scope.
@@ -100,13 +118,23 @@ public:
     /// A throttle before the first half-second is complete takes the rate
     /// of that partial half-second (the AWS SDKs take 0 there, which drops a
     /// client throttled at start-up to the floor rate).
-    void on_response(time_point now, bool throttled);
+    /// Returns true when the answer cut the rate.
+    bool on_response(time_point now, bool throttled);
+
+    /// A cut heard from elsewhere (another process of the fleet met a
+    /// throttling answer at `now`): the multiplicative decrease of
+    /// on_response(now, true) from this state's own send rate, without
+    /// counting an answer; within cut_interval of the last cut it is the same
+    /// congestion event and changes nothing. Ignored while this state has
+    /// sent nothing (no rate to cut). Returns true when it cut.
+    bool apply_cut(time_point now);
 
     rate_gate_snapshot snapshot() const noexcept;
     bool limiting() const noexcept { return limiting_; }
 
 private:
     void refill(double t);
+    bool cut(double t);
     void set_rate(double t, double rate);
     void measure(double t);
     double sending_rate() const noexcept;
@@ -135,6 +163,15 @@ public:
 
     bool enabled() const noexcept { return cfg_.enabled; }
     const rate_gate_config& config() const noexcept { return cfg_; }
+    /// Some scope is limiting (one atomic load): until then acquire() grants
+    /// every call at once, and a caller may skip it (and its clock read).
+    bool limiting() const noexcept { return limiting_.load(std::memory_order_acquire); }
+
+    /// Called after each local cut (at most one per cut_interval per scope),
+    /// outside the gate's lock, on the thread that recorded the answer (a
+    /// fleet publishes it). May be set or replaced at any time.
+    using cut_handler = std::function<void(std::uint64_t scope, const rate_cut&)>;
+    void on_cut(cut_handler h);
 
     /// rate_gate_state::acquire for `scope` ({true, now} when not limited).
     /// Lock-free while no scope has been throttled.
@@ -144,11 +181,16 @@ public:
     /// when the gate is off.
     void on_response(std::uint64_t scope, time_point now, bool throttled);
 
+    /// rate_gate_state::apply_cut for `scope` (a cut another process made);
+    /// the cut handler is not called. No-op when the gate is off.
+    bool apply_cut(std::uint64_t scope, time_point now);
+
     /// The scope's state, if the gate has seen it.
     std::optional<rate_gate_snapshot> snapshot(std::uint64_t scope) const;
 
 private:
     rate_gate_config cfg_;
+    cut_handler on_cut_;
     mutable std::mutex mu_;
     std::unordered_map<std::uint64_t, rate_gate_state> scopes_;
     std::atomic<bool> limiting_{false};  ///< some scope is limiting

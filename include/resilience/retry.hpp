@@ -44,6 +44,7 @@
 #include <resilience/circuit_breaker.hpp>
 #include <resilience/clock.hpp>
 #include <resilience/cooldown.hpp>
+#include <resilience/rate_gate.hpp>
 #include <resilience/retry_budget.hpp>
 #include <resilience/config.hpp>
 #include <resilience/diagnostics.hpp>
@@ -100,6 +101,17 @@ enum class admission_mode : unsigned char {
 /// - `budget`: every failed attempt with a retryable kind takes a token, every
 ///   success gives token_ratio back; a retry the budget refuses ends the call
 ///   with errc::retry_budget_exhausted (reason budget). It never waits.
+/// - `rate_gate`: the adaptive rate gate (rate_gate.hpp), off unless set and
+///   its config enabled. Before every attempt (after the cooldown, before
+///   the breaker, so that a held call takes no probe slot) the call takes a
+///   send slot from its scope's bucket and sleeps until it (on the clock,
+///   bounded by the deadline and cancellation: a slot past the deadline
+///   ends the call at once with errc::deadline_exceeded); every answer feeds
+///   the gate, throttled when classified retryable_rate_limit (or a 503 with
+///   a pushback). A held attempt says `Waiting Ns for the rate gate (R
+///   requests/s)...` and emits event_type::rate_wait, once per attempt. Until
+///   a scope is throttled the gate holds nobody; when it is on, calls take
+///   the state machine (they read the clock after each attempt).
 struct retry_options {
     retry_policy policy{};
     status_handler on_status;     ///< status text; empty = none
@@ -112,7 +124,9 @@ struct retry_options {
     /// Shared retry budget (gRPC retry throttling, 100 tokens, ratio 0.1), on by
     /// default: copies of these options share it. Set to null to turn it off.
     std::shared_ptr<retry_budget> budget = std::make_shared<retry_budget>();
-    std::string scope;            ///< cooldown scope (e.g. make_scope(host, key)); hashed, never stored
+    /// Shared adaptive rate gate; null (or its config not enabled) = off.
+    std::shared_ptr<resilience::rate_gate> rate_gate;
+    std::string scope;            ///< cooldown and rate gate scope (e.g. make_scope(host, key)); hashed, never stored
     admission_mode admission = admission_mode::wait;
 };
 
@@ -130,7 +144,7 @@ struct call_options {
     event_handler on_event;                   ///< replaces the pipeline's for this call
     classifier classify;                      ///< replaces the pipeline's for this call
     const retry_policy* policy = nullptr;     ///< replaces the pipeline's for this call (must outlive it)
-    std::string scope;                        ///< cooldown scope; empty = the pipeline's
+    std::string scope;                        ///< cooldown and rate gate scope; empty = the pipeline's
     std::optional<admission_mode> admission;  ///< replaces the pipeline's for this call
     std::string tag;                          ///< names the call in every event (event::tag); status text is unchanged
 };
@@ -171,6 +185,19 @@ auto call_factory(F& f, const attempt_context& ctx) {
     else
         return f();
 }
+/// A factory whose every attempt ends itself when attempt_context::deadline
+/// passes, completing with errc::attempt_timeout (it hands the deadline on,
+/// e.g. as http::request_options::deadline to its one HTTP request): the
+/// pipeline then races no timer of its own against the attempt (a parallel
+/// group, two coroutines and a timer per attempt), and reports such a
+/// failure as it reports its own timeout (retry_fsm::timed_out).
+template <class F>
+struct self_timed {
+    F f;
+    auto operator()(const attempt_context& ctx) { return call_factory(f, ctx); }
+};
+template <class F> struct is_self_timed : std::false_type {};
+template <class F> struct is_self_timed<self_timed<F>> : std::true_type {};
 template <class F>
 using factory_awaitable_t = decltype(call_factory(std::declval<F&>(), std::declval<const attempt_context&>()));
 template <class F>
@@ -256,7 +283,7 @@ private:
     /// Attempt 0 on the quick path (no deadline), shared by its calls.
     attempt_context quick_context_;
     jitter_source rng_;
-    /// No pipeline event handler and no attempt timeout.
+    /// No pipeline event handler, no attempt timeout, no rate gate on.
     bool quick_ = false;
     /// A breaker or a cooldown is set.
     bool gates_ = false;

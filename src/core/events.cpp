@@ -1,6 +1,7 @@
 #include <resilience/events.hpp>
 
 #include <cmath>
+#include <cstdio>
 
 namespace resilience {
 
@@ -23,6 +24,7 @@ std::string_view to_string(event_type t) noexcept {
     case event_type::cooldown_wait: return "cooldown_wait";
     case event_type::breaker_wait: return "breaker_wait";
     case event_type::breaker_transition: return "breaker_transition";
+    case event_type::rate_wait: return "rate_wait";
     }
     return "unknown";
 }
@@ -74,6 +76,18 @@ std::string waiting(duration delay, breaker_state state) {
 
 std::string rate_limited(duration delay) {
     return "Rate limited. Respecting Retry-After header: " + format_seconds(delay);
+}
+
+std::string rate_wait(duration delay, double rate) {
+    char r[32];
+    // Whole requests from 10/s on, two significant digits below ("2.5", "0.5").
+    std::snprintf(r, sizeof r, rate >= 10 ? "%.0f" : "%.2g", rate);
+    std::string s = "Waiting ";
+    s += format_seconds(delay);
+    s += " for the rate gate (";
+    s += r;
+    s += " requests/s)...";
+    return s;
 }
 
 std::string failed(int attempts, std::string_view message) {

@@ -50,18 +50,18 @@ rate_grant rate_gate_state::acquire(time_point now) {
     refill(t);
     if (capacity_ >= 1) {
         capacity_ -= 1;
-        return {true, now};
+        return {true, now, fill_rate_};
     }
     // A token from the future, while the debt stays within one bucket.
     constexpr double slack = 1e-6;  // time points are whole nanoseconds: a repaid debt may read -1e-9
     if (capacity_ - 1 >= -max_capacity_ - slack) {
         capacity_ -= 1;
-        return {true, from_seconds(t + (-capacity_) / fill_rate_)};
+        return {true, from_seconds(t + (-capacity_) / fill_rate_), fill_rate_};
     }
     // The debt is full: ask again when it has been repaid (about one second),
     // so that each waiter beyond the bucket asks about once a second, not at
     // every token.
-    return {false, from_seconds(t + std::max(-capacity_, 1.0) / fill_rate_)};
+    return {false, from_seconds(t + std::max(-capacity_, 1.0) / fill_rate_), fill_rate_};
 }
 
 void rate_gate_state::measure(double t) {
@@ -96,32 +96,40 @@ void rate_gate_state::set_rate(double t, double rate) {
     capacity_ = std::clamp(capacity_, -max_capacity_, max_capacity_);
 }
 
-void rate_gate_state::on_response(time_point now, bool throttled) {
-    if (!cfg_.enabled) return;
+bool rate_gate_state::cut(double t) {
+    if (limiting_ && t - last_cut_ < std::chrono::duration<double>(cfg_.cut_interval).count())
+        return false;  // the same congestion event: the rate was cut already
+    // Multiplicative decrease from the rate we were sending at.
+    const double sending = sending_rate();
+    const double base = limiting_ ? std::min(sending, fill_rate_) : sending;
+    last_max_rate_ = base;
+    window_ = std::cbrt(last_max_rate_ * (1 - cfg_.beta) / cfg_.scale_constant);
+    last_cut_ = t;
+    if (!limiting_) {
+        limiting_ = true;
+        last_refill_ = -1;  // the bucket starts now, empty
+        capacity_ = 0;
+    }
+    set_rate(t, std::min(base * cfg_.beta, 2 * sending));
+    return true;
+}
+
+bool rate_gate_state::on_response(time_point now, bool throttled) {
+    if (!cfg_.enabled) return false;
     const double t = seconds(now);
     measure(t);
-    const double sending = sending_rate();
-    double rate;
-    if (throttled) {
-        if (limiting_ && t - last_cut_ < std::chrono::duration<double>(cfg_.cut_interval).count())
-            return;  // the same congestion event: the rate was cut already
-        // Multiplicative decrease from the rate we were sending at.
-        const double base = limiting_ ? std::min(sending, fill_rate_) : sending;
-        last_max_rate_ = base;
-        window_ = std::cbrt(last_max_rate_ * (1 - cfg_.beta) / cfg_.scale_constant);
-        rate = base * cfg_.beta;
-        last_cut_ = t;
-        if (!limiting_) {
-            limiting_ = true;
-            last_refill_ = -1;  // the bucket starts now, empty
-            capacity_ = 0;
-        }
-    } else {
-        // W(t) = C (t - K)^3 + W_max, t since the last cut: flat near W_max, then probing above it.
-        const double dt = t - last_cut_ - window_;
-        rate = cfg_.scale_constant * dt * dt * dt + last_max_rate_;
-    }
-    if (limiting_) set_rate(t, std::min(rate, 2 * sending));
+    if (throttled) return cut(t);
+    if (!limiting_) return false;
+    // W(t) = C (t - K)^3 + W_max, t since the last cut: flat near W_max, then probing above it.
+    const double dt = t - last_cut_ - window_;
+    const double rate = cfg_.scale_constant * dt * dt * dt + last_max_rate_;
+    set_rate(t, std::min(rate, 2 * sending_rate()));
+    return false;
+}
+
+bool rate_gate_state::apply_cut(time_point now) {
+    if (!cfg_.enabled || sending_rate() <= 0) return false;
+    return cut(seconds(now));
 }
 
 rate_gate_snapshot rate_gate_state::snapshot() const noexcept {
@@ -146,11 +154,35 @@ rate_grant rate_gate::acquire(std::uint64_t scope, time_point now) {
 
 void rate_gate::on_response(std::uint64_t scope, time_point now, bool throttled) {
     if (!cfg_.enabled) return;
+    std::optional<rate_cut> cut;
+    cut_handler h;
+    {
+        std::lock_guard lk(mu_);
+        auto it = scopes_.try_emplace(scope, cfg_).first;
+        rate_gate_state& s = it->second;
+        if (s.on_response(now, throttled)) {
+            const rate_gate_snapshot snap = s.snapshot();
+            cut = rate_cut{now, snap.last_max_rate, snap.fill_rate};
+            h = on_cut_;  // copied under the lock: cuts are rare (one per cut_interval)
+        }
+        if (s.limiting() && !limiting_.load(std::memory_order_relaxed))
+            limiting_.store(true, std::memory_order_release);
+    }
+    if (cut && h) h(scope, *cut);
+}
+
+void rate_gate::on_cut(cut_handler h) {
     std::lock_guard lk(mu_);
-    auto it = scopes_.try_emplace(scope, cfg_).first;
-    it->second.on_response(now, throttled);
-    if (it->second.limiting() && !limiting_.load(std::memory_order_relaxed))
-        limiting_.store(true, std::memory_order_release);
+    on_cut_ = std::move(h);
+}
+
+bool rate_gate::apply_cut(std::uint64_t scope, time_point now) {
+    if (!cfg_.enabled) return false;
+    std::lock_guard lk(mu_);
+    auto it = scopes_.find(scope);
+    if (it == scopes_.end() || !it->second.apply_cut(now)) return false;
+    if (!limiting_.load(std::memory_order_relaxed)) limiting_.store(true, std::memory_order_release);
+    return true;
 }
 
 std::optional<rate_gate_snapshot> rate_gate::snapshot(std::uint64_t scope) const {

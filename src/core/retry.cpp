@@ -21,7 +21,8 @@ pipeline::pipeline(retry_options opts)
       clock_(opts_.time ? opts_.time : &steady_clock()),
       quick_context_{0, time_point::max(), clock_},
       rng_(opts_.seed ? opts_.seed : random_seed()),
-      quick_(!opts_.on_event && opts_.policy.attempt_timeout.count() <= 0),
+      quick_(!opts_.on_event && opts_.policy.attempt_timeout.count() <= 0 &&
+             !(opts_.rate_gate && opts_.rate_gate->enabled())),
       gates_(opts_.breaker || opts_.cooldown) {}
 
 namespace detail {
@@ -64,7 +65,8 @@ retry_fsm::retry_fsm(const retry_options& opts, clock& time, jitter_source& rng,
       policy_(call.policy ? *call.policy : opts.policy),
       permit_(permit),
       events_(opts.on_event || call.on_event),
-      gated_(opts.breaker || opts.cooldown) {
+      rated_(opts.rate_gate && opts.rate_gate->enabled()),
+      gated_(opts.breaker || opts.cooldown || rated_) {
     ctx_.time = &time;
     // The start time is read only when something needs it now (a deadline,
     // an attempt timeout, events); otherwise at the first failure, so that
@@ -86,6 +88,7 @@ retry_action retry_fsm::first_failed(failure f, bool cancelled) {
 
 retry_action retry_fsm::attempt_succeeded() {
     transition(record_success(opts_, permit_), ctx_.attempt);
+    if (rated_) opts_.rate_gate->on_response(scope_key(), time().now(), false);
     if (events_) emit_simple(event_type::attempt_succeeded, ctx_.attempt);
     phase_ = phase::succeeded;
     return {};
@@ -231,6 +234,38 @@ retry_fsm::gate retry_fsm::pass_gates(retry_action& wait) {
             return gate::wait;
         }
     }
+    // The rate gate after the cooldown (the server's own "not before" comes
+    // first) and before the breaker (a held call must not hold a probe slot).
+    // A slot reserved before a wait stays this attempt's (rate_slot_).
+    if (rated_ && !rate_slot_ && opts_.rate_gate->limiting()) {
+        const time_point now = time().now();
+        const rate_grant g = opts_.rate_gate->acquire(scope_key(), now);
+        if (g.at > now) {
+            start_clock();
+            if (g.at >= deadline) {
+                f_ = std::make_unique<failure>(make_error_code(errc::deadline_exceeded),
+                                               "the rate gate's next send slot (in " + format_seconds(g.at - now) +
+                                                   ") comes after the deadline");
+                finish(*f_, attempt, give_up_reason::deadline);
+                return gate::give_up;
+            }
+            rate_slot_ = g.reserved;
+            if (!rate_announced_) {
+                rate_announced_ = true;
+                status(status::rate_wait(g.at - now, g.rate));
+                if (events_) {
+                    event e;
+                    e.type = event_type::rate_wait;
+                    e.attempt = attempt;
+                    e.delay = g.at - now;
+                    e.rate = g.rate;
+                    emit(e);
+                }
+            }
+            wait = {retry_action_type::sleep, g.at, 0};
+            return gate::wait;
+        }
+    }
     if (const auto& b = opts_.breaker) {
         auto r = b->try_acquire();
         transition(r.transition, attempt);
@@ -279,6 +314,7 @@ failure retry_fsm::cancelled_in_gate() {
 
 bool retry_fsm::begin_attempt() {
     const int attempt = ctx_.attempt;
+    rate_slot_ = rate_announced_ = false;  // the next attempt takes its own slot
     ctx_.deadline = call_.deadline;
     if (policy_.attempt_timeout.count() > 0 || call_.deadline != time_point::max()) {
         const time_point now = time().now();
@@ -387,6 +423,11 @@ bool retry_fsm::failed(failure& f, bool cancelled, time_point& wake) {
     const bool throttled =
         f.diag.retry_after && (kind == error_kind::retryable_rate_limit ||
                                (is_retryable(kind) && f.diag.http_status == 503));
+    // The rate gate hears every answer (not an attempt cut by the caller's
+    // cancellation or deadline: no answer came); a throttling one cuts the rate.
+    if (rated_ && kind != error_kind::non_retryable_aborted && f.code != errc::deadline_exceeded)
+        opts_.rate_gate->on_response(scope_key(), time().now(),
+                                     throttled || kind == error_kind::retryable_rate_limit);
     if (throttled && opts_.cooldown) {
         const time_point now = time().now();
         const duration d = std::max(duration::zero(), std::min<duration>(*f.diag.retry_after, policy_.pushback_cap()));

@@ -21,6 +21,11 @@ namespace {
 
 constexpr std::string_view default_base_url = "https://generativelanguage.googleapis.com";
 
+// An attempt that is one HTTP request (get, list page, delete,
+// generateContent) passes its deadline to the HTTP client, which ends it
+// there with errc::attempt_timeout: the pipeline races no timer of its own.
+using resilience::detail::self_timed;
+
 // The scheme, host and port of an absolute http(s) URL, normalised
 // ("https://host:443"); empty if it is not one.
 std::string origin_of(std::string_view url) {
@@ -139,6 +144,7 @@ result<client_options> client_options::from_env(const config_overrides& override
     client_options o;
     o.retry = cfg->retry;
     o.breaker = cfg->breaker;
+    o.rate_gate.enabled = cfg->adaptive_rate;
     o.api_key = cfg->api_key;
     if (!cfg->base_url.empty()) o.base_url = cfg->base_url;
     if (auto v = o.validate(); !v) return v.error();
@@ -150,6 +156,7 @@ result<void> client_options::validate() const {
     if (auto r = resilience::validate(breaker); !r) return r.error();
     if (auto r = resilience::validate(breaker_window); !r) return r.error();
     if (auto r = resilience::validate(budget); !r) return r.error();
+    if (auto problem = resilience::validate(rate_gate); !problem.empty()) return bad_option(problem);
     // The same rule as GEMINI_API_KEY's; the value is never quoted.
     for (char ch : api_key)
         if (static_cast<unsigned char>(ch) < 0x21 || static_cast<unsigned char>(ch) > 0x7e)
@@ -189,10 +196,11 @@ struct client::impl {
     std::shared_ptr<circuit_breaker> breaker;
     std::shared_ptr<resilience::cooldown> cool = std::make_shared<resilience::cooldown>();
     std::shared_ptr<retry_budget> budget;
+    std::shared_ptr<resilience::rate_gate> rate;  // null when off
     resilience::pipeline pipe;
 
     std::atomic<std::uint64_t> calls{0}, attempts{0}, retries{0}, gave_up{0}, cooldown_waits{0}, breaker_waits{0},
-        breaker_transitions{0}, polls{0};
+        breaker_transitions{0}, rate_waits{0}, polls{0};
     std::atomic<std::uint64_t> retries_by_kind[6] = {};
 
     static http::client_options http_options(const client_options& o) {
@@ -226,6 +234,7 @@ struct client::impl {
         r.breaker = breaker;
         r.cooldown = cool;
         r.budget = budget;
+        r.rate_gate = rate;
         r.scope = make_scope(host_of(opts.base_url), opts.api_key);
         r.admission = admission_mode::wait;  // calls wait for the breaker, bounded by their deadline
         return r;
@@ -251,6 +260,7 @@ struct client::impl {
           http(ex, http_options(opts)),
           breaker(make_breaker(opts)),
           budget(std::make_shared<retry_budget>(opts.budget)),
+          rate(opts.rate_gate.enabled ? std::make_shared<resilience::rate_gate>(opts.rate_gate) : nullptr),
           pipe(retry_opts()) {
         std::string base = opts.base_url;
         while (!base.empty() && base.back() == '/') base.pop_back();
@@ -325,6 +335,7 @@ struct client::impl {
         case event_type::cooldown_wait: cooldown_waits.fetch_add(1, std::memory_order_relaxed); break;
         case event_type::breaker_wait: breaker_waits.fetch_add(1, std::memory_order_relaxed); break;
         case event_type::breaker_transition: breaker_transitions.fetch_add(1, std::memory_order_relaxed); break;
+        case event_type::rate_wait: rate_waits.fetch_add(1, std::memory_order_relaxed); break;
         default: break;
         }
     }
@@ -404,7 +415,11 @@ struct client::impl {
     asio::awaitable<result<file>> get_once(const std::string& url, const attempt_context& a) {
         auto r = co_await exchange(make_request(http::verb::get, url), a);
         if (!r) co_return r.error();
-        co_return clean(parse_file(r->body));
+        // Cleaned in place: a File is a dozen strings, each move costs.
+        result<file> f = parse_file(r->body);
+        if (!f) co_return clean(std::move(f).error());
+        clean(*f);
+        co_return f;
     }
 
     // One poll of wait_until_active: null to poll again after the pause, or
@@ -650,7 +665,8 @@ asio::awaitable<result<file>> client::get(std::string name, call_options o) {
     call_setup cs;
     if (auto v = d.setup(cs, o, *n); !v) co_return v.error();
     const std::string url = d.api_root + "/" + *n;
-    auto op = [&](const attempt_context& a) { return d.get_once(url, a); };
+    auto once = [&](const attempt_context& a) { return d.get_once(url, a); };
+    self_timed<decltype(once)> op{once};  // one HTTP request per attempt, bounded by the attempt's deadline
     co_return co_await d.pipe.run(op, std::move(cs.call));
 }
 
@@ -668,7 +684,7 @@ asio::awaitable<result<std::vector<file>>> client::list(call_options o) {
         u.params().set("pageSize", "100");
         if (!token.empty()) u.params().set("pageToken", token);
         const std::string url(u.buffer());
-        auto op = [&](const attempt_context& a) -> asio::awaitable<result<file_page>> {
+        auto page_op = [&](const attempt_context& a) -> asio::awaitable<result<file_page>> {
             auto r = co_await d.exchange(d.make_request(http::verb::get, url), a);
             if (!r) co_return r.error();
             bytes += r->body.size();
@@ -678,6 +694,7 @@ asio::awaitable<result<std::vector<file>>> client::list(call_options o) {
                                       " bytes (list_max_bytes)");
             co_return parse_file_page(r->body);
         };
+        self_timed<decltype(page_op)> op{page_op};
         auto p = co_await d.pipe.run(op, cs.call);
         if (!p) co_return p.error();
         for (auto& f : p->files) {
@@ -705,11 +722,12 @@ asio::awaitable<result<void>> client::remove(std::string name, call_options o) {
     call_setup cs;
     if (auto v = d.setup(cs, o, *n); !v) co_return v.error();
     const std::string url = d.api_root + "/" + *n;
-    auto op = [&](const attempt_context& a) -> asio::awaitable<result<void>> {
+    auto once = [&](const attempt_context& a) -> asio::awaitable<result<void>> {
         auto r = co_await d.exchange(d.make_request(http::verb::delete_, url), a);
         if (!r) co_return r.error();
         co_return result<void>();
     };
+    self_timed<decltype(once)> op{once};
     co_return co_await d.pipe.run(op, std::move(cs.call));
 }
 
@@ -724,7 +742,7 @@ asio::awaitable<result<generate_result>> client::generate_content(std::string mo
     if (auto v = d.setup(cs, o, "models/" + std::string(m)); !v) co_return v.error();
     const std::string url = d.api_root + "/models/" + std::string(m) + ":generateContent";
     const std::string body = make_generate_request(contents);
-    auto op = [&](const attempt_context& a) -> asio::awaitable<result<generate_result>> {
+    auto once = [&](const attempt_context& a) -> asio::awaitable<result<generate_result>> {
         http::request req = d.make_request(http::verb::post, url);
         req.headers.set(bhttp::field::content_type, "application/json");
         req.body = body;
@@ -738,6 +756,7 @@ asio::awaitable<result<generate_result>> client::generate_content(std::string mo
         }
         co_return g;
     };
+    self_timed<decltype(once)> op{once};
     co_return co_await d.pipe.run(op, std::move(cs.call));
 }
 
@@ -798,6 +817,7 @@ client_stats client::stats() const noexcept {
     s.cooldown_waits = d.cooldown_waits.load();
     s.breaker_waits = d.breaker_waits.load();
     s.breaker_transitions = d.breaker_transitions.load();
+    s.rate_waits = d.rate_waits.load();
     s.polls = d.polls.load();
     return s;
 }

@@ -80,6 +80,16 @@ result<config> load_config_impl(const config_overrides& o, const env_lookup& env
     n.reset();
     if (auto f = read_int(env, "GEMINI_CIRCUIT_BREAKER_TIMEOUT_MS", 1, day.count(), n)) return *f;
     if (n) c.breaker.open_timeout = milliseconds(*n);
+    if (auto raw = env("RESILIENCE_ADAPTIVE_RATE")) {
+        std::string v(trim(*raw));
+        std::transform(v.begin(), v.end(), v.begin(), [](unsigned char ch) { return std::tolower(ch); });
+        if (v == "1" || v == "true" || v == "on")
+            c.adaptive_rate = true;
+        else if (v == "0" || v == "false" || v == "off")
+            c.adaptive_rate = false;
+        else
+            return bad("RESILIENCE_ADAPTIVE_RATE=" + quoted(*raw) + " is not 1 or 0 (true/false, on/off)");
+    }
     if (auto k = env("GEMINI_API_KEY")) {
         if (trim(*k).empty()) return bad("GEMINI_API_KEY is set but empty");
         for (char ch : *k)
@@ -101,6 +111,7 @@ result<config> load_config_impl(const config_overrides& o, const env_lookup& env
     if (o.multiplier) c.retry.backoff.multiplier = *o.multiplier;
     if (o.breaker_threshold) c.breaker.failure_threshold = *o.breaker_threshold;
     if (o.breaker_timeout) c.breaker.open_timeout = *o.breaker_timeout;
+    if (o.adaptive_rate) c.adaptive_rate = *o.adaptive_rate;
     if (o.api_key) c.api_key = *o.api_key;
     if (o.base_url) {
         if (trim(*o.base_url).empty()) return bad("the base URL is empty");

@@ -38,9 +38,9 @@ std::int64_t get_int64(const json::object& o, std::string_view key) {
     return 0;
 }
 
-std::optional<json::value> parse_json(std::string_view text) {
+std::optional<json::value> parse_json(std::string_view text, json::storage_ptr sp = {}) {
     boost::system::error_code ec;
-    json::value v = json::parse(text, ec);
+    json::value v = json::parse(text, ec, std::move(sp));
     if (ec) return std::nullopt;
     return v;
 }
@@ -65,17 +65,27 @@ std::string excerpt(std::string_view s, std::size_t max = 200) {
 
 file file_from(const json::object& o) {
     file f;
-    f.name = get_string(o, "name");
-    f.display_name = get_string(o, "displayName");
-    f.mime_type = get_string(o, "mimeType");
-    f.size_bytes = get_int64(o, "sizeBytes");
-    f.create_time = get_string(o, "createTime");
-    f.update_time = get_string(o, "updateTime");
-    f.expiration_time = get_string(o, "expirationTime");
-    f.sha256_hash = get_string(o, "sha256Hash");
-    f.uri = get_string(o, "uri");
-    f.source = get_string(o, "source");
-    f.state_text = get_string(o, "state");
+    // One pass over the members (a parsed object holds each key once), not
+    // one lookup per field.
+    std::string* const text_fields[] = {&f.name,        &f.display_name,    &f.mime_type,   &f.create_time,
+                                        &f.update_time, &f.expiration_time, &f.sha256_hash, &f.uri,
+                                        &f.source,      &f.state_text};
+    static constexpr std::string_view text_keys[] = {"name",       "displayName",    "mimeType",   "createTime",
+                                                     "updateTime", "expirationTime", "sha256Hash", "uri",
+                                                     "source",     "state"};
+    for (const auto& kv : o) {
+        const std::string_view key = kv.key();
+        if (key == "sizeBytes") {
+            f.size_bytes = get_int64(o, key);
+            continue;
+        }
+        if (!kv.value().is_string()) continue;
+        for (std::size_t i = 0; i < std::size(text_keys); ++i)
+            if (key == text_keys[i]) {
+                *text_fields[i] = std::string(kv.value().as_string());
+                break;
+            }
+    }
     f.state = f.state_text.empty() ? file_state::unspecified : parse_file_state(f.state_text);
     if (auto* e = o.if_contains("error"); e && e->is_object()) {
         rpc_status st;
@@ -129,7 +139,12 @@ boost::json::object to_json(const file& f) {
 
 result<file> parse_file(std::string_view text) {
     if (text.empty()) return malformed("file resource is empty (a success answer without a body)");
-    auto v = parse_json(text);
+    // A File is about 1 KiB of JSON: its parsed tree fits a stack buffer (the
+    // resource takes the heap beyond it) and is freed at once; the fields are
+    // copied out.
+    unsigned char tree[4096];
+    json::monotonic_resource mr(tree, sizeof tree);
+    auto v = parse_json(text, &mr);
     if (!v) return malformed("file resource is not valid JSON: " + excerpt(text, 80));
     const json::object* o = v->if_object();
     if (!o) return malformed("file resource is not a JSON object");

@@ -140,6 +140,74 @@ struct target_info {
     }
 };
 
+// The last origin (scheme://authority, as written) a request of the client
+// went to, parsed, with its pool: the next request to it (the common case,
+// one API host) parses only its path and query (origin-form, the same
+// grammar as an absolute URI's path-abempty and query when the path starts
+// with '/') and skips the pool lookup. Lives on the client's executor.
+struct origin_memo {
+    std::string prefix;  // empty = none
+    bool tls = false;
+    bool host_is_ip = false;
+    std::uint16_t port = 0;
+    std::size_t host_off = 0, host_len = 0;  // into prefix (unless host_decoded)
+    std::size_t origin_host_off = 0, origin_host_len = 0;
+    std::size_t host_header_off = 0, host_header_len = 0;
+    std::string host_decoded;
+    origin_pool* pool = nullptr;  // set by the first request through the memo
+};
+
+result<target_info> parse_target(std::string_view url_text);
+
+// parse_target(url_text), through the memo: a URL starting with the memo's
+// prefix and then '/' reuses its scheme and authority; any other URL is
+// parsed whole and, when it parses and its target starts with '/', becomes
+// the memo. `hit`: the memo's origin (and so memo.pool, when set) applies.
+result<target_info> parse_target(std::string_view url_text, origin_memo& memo, bool& hit) {
+    const std::size_t n = memo.prefix.size();
+    hit = false;
+    if (n > 0 && url_text.size() > n && url_text[n] == '/' && url_text.starts_with(memo.prefix)) {
+        const std::string_view rest = url_text.substr(n);
+        if (auto o = boost::urls::parse_origin_form(rest)) {
+            target_info t;
+            t.tls = memo.tls;
+            t.host_is_ip = memo.host_is_ip;
+            t.port = memo.port;
+            t.host = url_text.substr(memo.host_off, memo.host_len);
+            t.host_decoded = memo.host_decoded;
+            t.origin_host = url_text.substr(memo.origin_host_off, memo.origin_host_len);
+            t.host_header = url_text.substr(memo.host_header_off, memo.host_header_len);
+            t.target = rest;
+            t.path = o->encoded_path();
+            hit = true;
+            return t;
+        }
+    }
+    auto r = parse_target(url_text);
+    if (!r || !r->target_fixed.empty() || r->target.empty()) return r;
+    const std::size_t prefix_len = static_cast<std::size_t>(r->target.data() - url_text.data());
+    const auto off = [&](std::string_view v) { return static_cast<std::size_t>(v.data() - url_text.data()); };
+    // Views into the URL's scheme://authority only (host_decoded aside).
+    if (prefix_len > url_text.size() || off(r->host) + r->host.size() > prefix_len ||
+        off(r->origin_host) + r->origin_host.size() > prefix_len ||
+        off(r->host_header) + r->host_header.size() > prefix_len)
+        return r;
+    memo.prefix.assign(url_text.substr(0, prefix_len));
+    memo.tls = r->tls;
+    memo.host_is_ip = r->host_is_ip;
+    memo.port = r->port;
+    memo.host_off = off(r->host);
+    memo.host_len = r->host.size();
+    memo.origin_host_off = off(r->origin_host);
+    memo.origin_host_len = r->origin_host.size();
+    memo.host_header_off = off(r->host_header);
+    memo.host_header_len = r->host_header.size();
+    memo.host_decoded = r->host_decoded;
+    memo.pool = nullptr;
+    hit = true;
+    return r;
+}
+
 result<target_info> parse_target(std::string_view url_text) {
     auto parsed = boost::urls::parse_absolute_uri(url_text);
     if (!parsed) return failure(make_error_code(resilience::errc::invalid_argument), "invalid URL (not an absolute http(s) URL)");
@@ -353,6 +421,15 @@ struct client::impl {
         if (!thread_safe || e.target<asio::strand<asio::any_io_executor>>() ||
             e.target<asio::strand<asio::io_context::executor_type>>())
             return e;
+        // An io_context's executor (the usual case): a strand of its concrete
+        // type fits in any_io_executor's small buffer, where a strand of an
+        // any_io_executor is a shared heap object that every copy and every
+        // handler pays an indirection and a reference count for (measured by
+        // bench/bench_http). Work tracking is kept as given.
+        using tracked_ex = decltype(asio::prefer(std::declval<asio::io_context::executor_type>(),
+                                                 asio::execution::outstanding_work.tracked));
+        if (auto* io = e.target<asio::io_context::executor_type>()) return asio::make_strand(*io);
+        if (auto* io = e.target<tracked_ex>()) return asio::make_strand(*io);
         return asio::make_strand(e);
     }
 
@@ -370,6 +447,7 @@ struct client::impl {
     bool native_timers = true;
     std::optional<ssl::context> tls_ctx;   // built on first https use
     std::string key_scratch;               // origin key of the current lookup (no allocation per request)
+    origin_memo memo;                      // the last origin, parsed, with its pool
     std::unordered_map<std::string, std::unique_ptr<origin_pool>> origins;
     std::uint64_t opened = 0, reused = 0, stale_resends = 0;
 };
@@ -886,7 +964,8 @@ asio::awaitable<result<response>> client::impl::run(request req, request_options
     } else if (opts.on_request) {
         opts.on_request(req);
     }
-    auto parsed = parse_target(req.url);
+    bool memo_hit = false;
+    auto parsed = parse_target(req.url, memo, memo_hit);
     if (!parsed) co_return parsed.error();
     const target_info& t = *parsed;
 
@@ -923,8 +1002,13 @@ asio::awaitable<result<response>> client::impl::run(request req, request_options
     }
 
     // A slot of the origin's pool.
-    t.origin_key(key_scratch);
-    origin_pool& o = find_origin(key_scratch);
+    origin_pool* op = memo_hit ? memo.pool : nullptr;
+    if (!op) {
+        t.origin_key(key_scratch);
+        op = &find_origin(key_scratch);
+        if (memo_hit) memo.pool = op;
+    }
+    origin_pool& o = *op;
     conn_ptr c;
     bool from_pool = false;
     // Drop idle connections that have been idle too long (oldest first).

@@ -13,7 +13,7 @@
 #include <resilience/sim/server.hpp>
 #include <resilience/testing/manual_clock.hpp>
 
-#include "test_common.hpp"
+#include "gemini_fixture.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_allocator.hpp>
@@ -36,16 +36,9 @@
 #include <future>
 #include <variant>
 
-namespace asio = boost::asio;
-namespace gemini = resilience::gemini;
-namespace sim = resilience::sim;
 using resilience::diagnostics;
-using resilience::errc;
 using resilience::error_code;
 using resilience::time_point;
-using resilience::testing::manual_clock;
-using resilience::testing::run_virtual;
-using namespace std::chrono_literals;
 
 namespace {
 
@@ -198,30 +191,17 @@ resilience::retry_options virtual_options(manual_clock& clk) {
 
 const std::string key = "sim-test-key-async";
 
-struct sim_fixture {
-    manual_clock clk;
-    asio::io_context ctx;
-    std::unique_ptr<sim::server> srv;
-    std::unique_ptr<gemini::client> client;
-
+struct sim_fixture : test::gemini_sim_fixture {
     explicit sim_fixture(sim::config cfg = sim::config()) {
-        cfg.api_key = key;
-        cfg.time = &clk;
         // No connection timeouts in the simulator: each would keep a watchdog
         // asleep on this clock per open connection (an idle kept-alive one
         // too), so clk.sleepers() would no longer count only the client's
         // sleepers, and run_virtual would walk virtual time in 60 s steps
         // towards the 610 s idle close. These tests are about the client.
         cfg.idle_timeout = cfg.header_timeout = cfg.body_timeout = resilience::duration::zero();
-        srv = std::make_unique<sim::server>(ctx, cfg);
-        srv->start();
         gemini::client_options opts;
-        opts.api_key = key;
-        opts.base_url = srv->base_url();
-        opts.time = &clk;
-        opts.seed = 3;
         opts.retry.backoff.initial_delay = 1s;
-        client = std::make_unique<gemini::client>(ctx.get_executor(), std::move(opts));
+        start_sim(key, 3, std::move(cfg), std::move(opts));
     }
     ~sim_fixture() {
         client.reset();

@@ -4,7 +4,7 @@
 #include <resilience/sim/server.hpp>
 #include <resilience/testing/manual_clock.hpp>
 
-#include "test_common.hpp"
+#include "gemini_fixture.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -16,54 +16,15 @@
 #include <fstream>
 #include <random>
 
-namespace asio = boost::asio;
-namespace gemini = resilience::gemini;
-namespace sim = resilience::sim;
-using resilience::errc;
-using resilience::testing::manual_clock;
-using resilience::testing::run_virtual;
-using namespace std::chrono_literals;
-
 namespace {
 
 const std::string key = "sim-test-key-5f2b9c";
 
 // A simulator and a client sharing one io_context and one manual clock.
-struct fixture {
-    asio::io_context ctx;
-    manual_clock clk;
-    std::unique_ptr<sim::server> srv;
-    std::unique_ptr<gemini::client> client;
-    std::vector<std::string> status;  // every status line the client produced
-
+struct fixture : test::gemini_sim_fixture {
     explicit fixture(sim::config cfg = sim::config(), gemini::client_options opts = gemini::client_options()) {
-        cfg.api_key = key;
-        cfg.time = &clk;
         cfg.record_requests = true;
-        srv = std::make_unique<sim::server>(ctx, cfg);
-        srv->start();
-        opts.api_key = key;
-        opts.base_url = srv->base_url();
-        opts.time = &clk;
-        opts.seed = 11;
-        opts.on_status = [this](std::string_view s) { status.emplace_back(s); };
-        client = std::make_unique<gemini::client>(ctx.get_executor(), std::move(opts));
-    }
-
-    template <class F>
-    void run(F f) {
-        bool done = false;
-        asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
-            co_await f();
-            done = true;
-        }, test::rethrow{});
-        BOOST_REQUIRE(run_virtual(ctx, clk, [&] { return done; }));
-    }
-
-    std::string all_status() const {
-        std::string s;
-        for (auto& l : status) s += l + "\n";
-        return s;
+        start_sim(key, 11, std::move(cfg), std::move(opts));
     }
 };
 

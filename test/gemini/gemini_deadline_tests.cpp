@@ -8,21 +8,14 @@
 #include <resilience/sim/server.hpp>
 #include <resilience/testing/manual_clock.hpp>
 
-#include "test_common.hpp"
+#include "gemini_fixture.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/test/unit_test.hpp>
 
-namespace asio = boost::asio;
-namespace gemini = resilience::gemini;
-namespace sim = resilience::sim;
-using resilience::errc;
 using resilience::duration;
 using resilience::time_point;
-using resilience::testing::manual_clock;
-using resilience::testing::run_virtual;
-using namespace std::chrono_literals;
 
 namespace {
 
@@ -50,25 +43,11 @@ gemini::client_options base_options() {
     return o;
 }
 
-struct stack {
-    manual_clock clk;  // before the io_context: it outlives every sleeper
-    asio::io_context ctx;
-    std::unique_ptr<sim::server> srv;
-    std::unique_ptr<gemini::client> client;
-    std::vector<std::string> status;
+struct stack : test::gemini_sim_fixture {
     std::string name;  // an ACTIVE file
 
     explicit stack(gemini::client_options opts = base_options(), sim::config cfg = sim::config()) {
-        cfg.api_key = key;
-        cfg.time = &clk;
-        srv = std::make_unique<sim::server>(ctx, cfg);
-        srv->start();
-        opts.api_key = key;
-        opts.base_url = srv->base_url();
-        opts.time = &clk;
-        opts.seed = 7;
-        opts.on_status = [this](std::string_view s) { status.emplace_back(s); };
-        client = std::make_unique<gemini::client>(ctx.get_executor(), std::move(opts));
+        start_sim(key, 7, std::move(cfg), std::move(opts));
         name = srv->add_file("clip", "video/mp4");
     }
 

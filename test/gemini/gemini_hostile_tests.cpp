@@ -7,7 +7,7 @@
 #include <resilience/sim/server.hpp>
 #include <resilience/testing/manual_clock.hpp>
 
-#include "test_common.hpp"
+#include "gemini_fixture.hpp"
 #include "test_server.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -17,51 +17,23 @@
 #include <filesystem>
 #include <fstream>
 
-namespace asio = boost::asio;
-namespace gemini = resilience::gemini;
-namespace sim = resilience::sim;
-using resilience::errc;
-using resilience::testing::manual_clock;
-using resilience::testing::run_virtual;
-using namespace std::chrono_literals;
-
 namespace {
 
 const std::string hkey = "hostile-key-7c41e9a2";
 
 // A scripted server and a client on one io_context and one manual clock.
-struct hostile {
-    manual_clock clk;
-    asio::io_context ctx;
+struct hostile : test::gemini_client_fixture {
     std::unique_ptr<test_http::server> srv;
-    std::unique_ptr<gemini::client> client;
-    std::vector<std::string> status;
     std::vector<test_http::http_request> seen;  // every request the server read (with serve_fn)
 
     explicit hostile(test_http::script s, gemini::client_options opts = gemini::client_options()) {
         srv = std::make_unique<test_http::server>(ctx.get_executor(), std::move(s));
         if (opts.api_key.empty()) opts.api_key = hkey;
-        opts.base_url = srv->url("");
-        opts.time = &clk;
-        opts.seed = 7;
-        opts.on_status = [this](std::string_view t) { status.emplace_back(t); };
-        client = std::make_unique<gemini::client>(ctx.get_executor(), std::move(opts));
+        make_client(std::move(opts), srv->url(""), 7);
     }
-    ~hostile() { srv->stop(); }
-
-    template <class F>
-    void run(F f) {
-        bool done = false;
-        asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
-            co_await f();
-            done = true;
-        }, test::rethrow{});
-        BOOST_REQUIRE(run_virtual(ctx, clk, [&] { return done; }));
-    }
-    std::string all_status() const {
-        std::string s;
-        for (auto& l : status) s += l + "\n";
-        return s;
+    ~hostile() {
+        srv->stop();
+        client.reset();
     }
 };
 

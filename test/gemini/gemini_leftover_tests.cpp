@@ -7,7 +7,7 @@
 #include <resilience/sim/server.hpp>
 #include <resilience/testing/manual_clock.hpp>
 
-#include "test_common.hpp"
+#include "gemini_fixture.hpp"
 #include "test_server.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -17,48 +17,14 @@
 #include <filesystem>
 #include <fstream>
 
-namespace asio = boost::asio;
-namespace gemini = resilience::gemini;
-namespace sim = resilience::sim;
-using resilience::errc;
-using resilience::testing::manual_clock;
-using resilience::testing::run_virtual;
-using namespace std::chrono_literals;
-
 namespace {
 
 const std::string lkey = "leftover-key-19d0b7";
 
 // The simulator and a client on one io_context and one manual clock.
-struct sim_fixture {
-    asio::io_context ctx;
-    manual_clock clk;
-    std::unique_ptr<sim::server> srv;
-    std::unique_ptr<gemini::client> client;
-
-    explicit sim_fixture(sim::config cfg) {
-        cfg.api_key = lkey;
-        cfg.time = &clk;
-        srv = std::make_unique<sim::server>(ctx, cfg);
-        srv->start();
-        gemini::client_options o;
-        o.api_key = lkey;
-        o.base_url = srv->base_url();
-        o.time = &clk;
-        o.seed = 3;
-        client = std::make_unique<gemini::client>(ctx.get_executor(), std::move(o));
-    }
+struct sim_fixture : test::gemini_sim_fixture {
+    explicit sim_fixture(sim::config cfg) { start_sim(lkey, 3, std::move(cfg), gemini::client_options()); }
     ~sim_fixture() { srv->stop(); }
-
-    template <class F>
-    void run(F f) {
-        bool done = false;
-        asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
-            co_await f();
-            done = true;
-        }, test::rethrow{});
-        BOOST_REQUIRE(run_virtual(ctx, clk, [&] { return done; }));
-    }
 };
 
 std::string temp_file(const std::string& name, std::size_t size) {

@@ -8,7 +8,7 @@
 #include <resilience/sim/server.hpp>
 #include <resilience/testing/manual_clock.hpp>
 
-#include "test_common.hpp"
+#include "gemini_fixture.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -18,14 +18,6 @@
 #include <fstream>
 
 #include <unistd.h>
-
-namespace asio = boost::asio;
-namespace gemini = resilience::gemini;
-namespace sim = resilience::sim;
-using resilience::errc;
-using resilience::testing::manual_clock;
-using resilience::testing::run_virtual;
-using namespace std::chrono_literals;
 
 namespace {
 
@@ -51,6 +43,8 @@ std::vector<bad_case> bad_cases() {
         {"probes", [](auto& o) { o.breaker.half_open_probes = 0; }, "breaker.half_open_probes"},
         {"window ratio", [](auto& o) { o.breaker_window.failure_ratio = 2; }, "breaker.failure_ratio"},
         {"budget", [](auto& o) { o.budget.max_tokens = 0; }, "budget.max_tokens"},
+        {"rate gate beta", [](auto& o) { o.rate_gate.beta = 1.5; }, "rate gate beta"},
+        {"rate gate floor", [](auto& o) { o.rate_gate.min_fill_rate = 0; }, "rate gate min_fill_rate"},
         {"api_key", [](auto& o) { o.api_key = "bad key"; }, "api_key"},
         {"base_url", [](auto& o) { o.base_url = "ftp://example.com"; }, "base URL"},
         {"api_version", [](auto& o) { o.api_version = "v1/../x"; }, "api_version"},
@@ -142,40 +136,15 @@ namespace {
 
 const std::string key = "options-test-key-8e2a";
 
-struct sim_fixture {
-    manual_clock clk;
-    asio::io_context ctx;
-    std::unique_ptr<sim::server> srv;
-    std::unique_ptr<gemini::client> client;
-    std::vector<std::string> status;
+struct sim_fixture : test::gemini_sim_fixture {
     std::vector<std::string> client_events;
     std::string name;
 
     explicit sim_fixture(gemini::client_options opts = gemini::client_options()) {
-        sim::config cfg;
-        cfg.api_key = key;
-        cfg.time = &clk;
-        srv = std::make_unique<sim::server>(ctx, cfg);
-        srv->start();
-        opts.api_key = key;
-        opts.base_url = srv->base_url();
-        opts.time = &clk;
-        opts.seed = 3;
         opts.retry.backoff.jitter = resilience::jitter_mode::none;
-        opts.on_status = [this](std::string_view s) { status.emplace_back(s); };
         opts.on_event = [this](const resilience::event& e) { client_events.emplace_back(resilience::to_string(e.type)); };
-        client = std::make_unique<gemini::client>(ctx.get_executor(), std::move(opts));
+        start_sim(key, 3, sim::config(), std::move(opts));
         name = srv->add_file("clip", "video/mp4");
-    }
-
-    template <class F>
-    void run(F f) {
-        bool done = false;
-        asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
-            co_await f();
-            done = true;
-        }, test::rethrow{});
-        BOOST_REQUIRE(run_virtual(ctx, clk, [&] { return done; }));
     }
 };
 

@@ -192,6 +192,27 @@ BOOST_AUTO_TEST_CASE(config_shows_the_effective_configuration_without_the_key) {
     BOOST_TEST(zero.out.find("max retries:            0") != std::string::npos);
 }
 
+// The adaptive rate gate: off by default, on by --adaptive-rate or
+// RESILIENCE_ADAPTIVE_RATE=1; a bad value is a configuration error (exit 2).
+BOOST_AUTO_TEST_CASE(adaptive_rate_from_the_flag_or_the_environment) {
+    const std::string base = "env -u RESILIENCE_ADAPTIVE_RATE " + env.substr(4);
+    auto gate = [](const run_result& r) { return boost::json::parse(r.out).at("adaptiveRate").as_bool(); };
+    auto off = run_tool(base, "--json config");
+    BOOST_TEST_REQUIRE(off.status == 0, off.out);
+    BOOST_TEST(!gate(off));
+    auto flag = run_tool(base, "--adaptive-rate --json config");
+    BOOST_TEST_REQUIRE(flag.status == 0, flag.out);
+    BOOST_TEST(gate(flag));
+    auto var = run_tool(base + " RESILIENCE_ADAPTIVE_RATE=1", "--json config");
+    BOOST_TEST_REQUIRE(var.status == 0, var.out);
+    BOOST_TEST(gate(var));
+    auto text = run_tool(base + " RESILIENCE_ADAPTIVE_RATE=on", "config");
+    BOOST_TEST(text.out.find("adaptive rate gate:     on") != std::string::npos, text.out);
+    auto bad = run_tool(base + " RESILIENCE_ADAPTIVE_RATE=maybe", "config");
+    BOOST_TEST(bad.status == 2);
+    BOOST_TEST(bad.out.find("RESILIENCE_ADAPTIVE_RATE=\"maybe\"") != std::string::npos, bad.out);
+}
+
 BOOST_AUTO_TEST_CASE(demo_runs_against_the_in_process_simulator) {
     auto d = run_tool("env -u GEMINI_API_KEY -u GEMINI_BASE_URL", "--json demo --files 40 --generate 5 --time-scale 0.2");
     BOOST_TEST_REQUIRE(d.status == 0, d.out);

@@ -26,6 +26,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -185,6 +186,22 @@ std::function<asio::awaitable<void>(server_end&, int)> answer(std::string raw, i
     };
 }
 
+// Connection i reads one request and writes raw[i] (the last one on later
+// connections), then closes when `close` is set.
+std::function<asio::awaitable<void>(server_end&, int)> answer_each(std::vector<std::string> raw, bool close = false) {
+    return [raw, close](server_end& s, int i) -> asio::awaitable<void> {
+        if (!co_await s.read()) co_return;
+        co_await s.write(raw[std::min(static_cast<std::size_t>(i), raw.size() - 1)]);
+        if (close) s.stream.close();
+    };
+}
+
+// The client end reads and writes one byte per operation.
+void one_byte_at_a_time(beast::test::stream& s) {
+    s.read_size(1);
+    s.write_size(1);
+}
+
 const std::string ok_hello = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Test: yes\r\n\r\nhello";
 
 }  // namespace
@@ -226,10 +243,7 @@ BOOST_AUTO_TEST_CASE(scripted_response_and_origin) {
 BOOST_AUTO_TEST_CASE(response_split_in_single_bytes) {
     harness h;
     // Both directions one byte per operation, a chunked body and a 1xx first.
-    h.net.tune = [](beast::test::stream& s) {
-        s.read_size(1);
-        s.write_size(1);
-    };
+    h.net.tune = one_byte_at_a_time;
     h.net.script = answer(
         "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n"
@@ -252,11 +266,8 @@ BOOST_AUTO_TEST_CASE(response_split_in_single_bytes) {
 
 BOOST_AUTO_TEST_CASE(body_over_max_body_bytes) {
     harness h;
-    h.net.script = [](server_end& s, int i) -> asio::awaitable<void> {
-        if (!co_await s.read()) co_return;
-        if (i == 0) co_await s.write("HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\n12345678901234567");
-        else co_await s.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\na\r\n0123456789\r\n0\r\n\r\n");
-    };
+    h.net.script = answer_each({"HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\n12345678901234567",
+                                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\na\r\n0123456789\r\n0\r\n\r\n"});
     h.run([&]() -> asio::awaitable<void> {
         auto o = h.options();
         o.max_body_bytes = 16;
@@ -291,12 +302,7 @@ BOOST_AUTO_TEST_CASE(malformed_status_line) {
 
 BOOST_AUTO_TEST_CASE(peer_closes_mid_header_and_mid_body) {
     harness h;
-    h.net.script = [](server_end& s, int i) -> asio::awaitable<void> {
-        if (!co_await s.read()) co_return;
-        if (i == 0) co_await s.write("HTTP/1.1 200 OK\r\nContent-Le");
-        else co_await s.write("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234");
-        s.stream.close();
-    };
+    h.net.script = answer_each({"HTTP/1.1 200 OK\r\nContent-Le", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234"}, true);
     h.run([&]() -> asio::awaitable<void> {
         rh::client c(h.ctx, h.options());
         for (int i = 0; i < 2; ++i) {
@@ -319,14 +325,8 @@ BOOST_AUTO_TEST_CASE(connection_reset_mid_header_and_mid_body) {
     std::size_t request_len = 0;
     {
         harness h;
-        h.net.tune = [](beast::test::stream& s) {
-            s.read_size(1);
-            s.write_size(1);
-        };
-        h.net.script = [&](server_end& s, int) -> asio::awaitable<void> {
-            if (!co_await s.read()) co_return;
-            co_await s.write(response);
-        };
+        h.net.tune = one_byte_at_a_time;
+        h.net.script = answer_each({response});
         h.run([&]() -> asio::awaitable<void> {
             rh::client c(h.ctx, h.options());
             auto r = co_await c.send(get("http://api.example/files/1"));
@@ -337,15 +337,9 @@ BOOST_AUTO_TEST_CASE(connection_reset_mid_header_and_mid_body) {
     BOOST_TEST_REQUIRE(request_len > 0u);
     for (std::size_t at : {std::size_t(10), header_len + 4}) {
         harness h;
-        h.net.tune = [](beast::test::stream& s) {
-            s.read_size(1);
-            s.write_size(1);
-        };
+        h.net.tune = one_byte_at_a_time;
         h.net.fail_at = request_len + at;
-        h.net.script = [&](server_end& s, int) -> asio::awaitable<void> {
-            if (!co_await s.read()) co_return;
-            co_await s.write(response);
-        };
+        h.net.script = answer_each({response});
         h.run([&]() -> asio::awaitable<void> {
             rh::client c(h.ctx, h.options());
             auto r = co_await c.send(get("http://api.example/files/1"));

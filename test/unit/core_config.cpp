@@ -51,6 +51,32 @@ BOOST_AUTO_TEST_CASE(defaults) {
     BOOST_TEST(c.api_key.empty());
     BOOST_TEST(c.base_url.empty());
     BOOST_TEST(c.retry.pushback_cap().count() == 30000);
+    BOOST_TEST(!c.adaptive_rate);  // the adaptive rate gate is off by default
+}
+
+// RESILIENCE_ADAPTIVE_RATE: 1/0, true/false, on/off (any case, spaces
+// around); code wins; the Gemini client's options follow it.
+BOOST_AUTO_TEST_CASE(adaptive_rate_switch) {
+    for (const char* v : {"1", "true", "TRUE", " on ", "On"}) {
+        auto r = load({{"RESILIENCE_ADAPTIVE_RATE", v}});
+        BOOST_TEST_REQUIRE(r.has_value(), v);
+        BOOST_TEST(r->adaptive_rate, v);
+    }
+    for (const char* v : {"0", "false", "Off"}) {
+        auto r = load({{"RESILIENCE_ADAPTIVE_RATE", v}});
+        BOOST_TEST_REQUIRE(r.has_value(), v);
+        BOOST_TEST(!r->adaptive_rate, v);
+    }
+    config_overrides off;
+    off.adaptive_rate = false;
+    auto r = load({{"RESILIENCE_ADAPTIVE_RATE", "1"}}, off);
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST(!r->adaptive_rate);
+    config_overrides on;
+    on.adaptive_rate = true;
+    r = load({}, on);
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST(r->adaptive_rate);
 }
 
 BOOST_AUTO_TEST_CASE(every_variable_valid) {
@@ -134,6 +160,10 @@ BOOST_AUTO_TEST_CASE(every_variable_invalid) {
         {"GEMINI_CIRCUIT_BREAKER_TIMEOUT_MS", "0", "out of range"},
         {"GEMINI_CIRCUIT_BREAKER_TIMEOUT_MS", "60s", "not an integer"},
         {"GEMINI_CIRCUIT_BREAKER_TIMEOUT_MS", "86400001", "out of range"},
+        {"RESILIENCE_ADAPTIVE_RATE", "", "is not 1 or 0"},
+        {"RESILIENCE_ADAPTIVE_RATE", "2", "is not 1 or 0"},
+        {"RESILIENCE_ADAPTIVE_RATE", "yes please", "is not 1 or 0"},
+        {"RESILIENCE_ADAPTIVE_RATE", "1x", "is not 1 or 0"},
     };
     for (const auto& r : rows) {
         BOOST_TEST_CONTEXT(r.name << "=\"" << r.value << "\"") {

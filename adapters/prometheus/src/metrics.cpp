@@ -91,6 +91,9 @@ metrics::metrics(pc::Registry& registry, metrics_options opts) : registry_(regis
         &counter("breaker_wait_seconds_total", "Announced length of the breaker waits (open timeout left).").Add({});
     cooldown_waits_ = &counter("cooldown_waits_total", "Attempts held back by the scope's cooldown (a server pushback).").Add({});
     cooldown_wait_seconds_ = &counter("cooldown_wait_seconds_total", "Announced length of the cooldown waits.").Add({});
+    rate_waits_ = &counter("rate_waits_total", "Attempts held back by the adaptive rate gate.").Add({});
+    rate_wait_seconds_ =
+        &counter("rate_wait_seconds_total", "Announced length of the rate gate's waits (the first of each attempt).").Add({});
 
     auto& req = histogram("request_duration_seconds", "Whole calls: every attempt, backoff and gate wait.");
     request_ok_ = &req.Add({{"outcome", "success"}}, opts_.request_buckets);
@@ -130,6 +133,10 @@ void metrics::record(const event& e) noexcept {
     case event_type::breaker_wait:
         breaker_waits_->Increment();
         breaker_wait_seconds_->Increment(seconds(e.delay));
+        break;
+    case event_type::rate_wait:
+        rate_waits_->Increment();
+        rate_wait_seconds_->Increment(seconds(e.delay));
         break;
     case event_type::breaker_transition:
         if (auto* c = transitions_[static_cast<std::size_t>(e.from)][static_cast<std::size_t>(e.to)]) c->Increment();

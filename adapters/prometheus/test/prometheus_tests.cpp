@@ -105,6 +105,10 @@ BOOST_AUTO_TEST_CASE(events_become_series) {
     e = ev(event_type::cooldown_wait);
     e.delay = 3s;
     m.record(e);
+    e = ev(event_type::rate_wait);
+    e.delay = 250ms;
+    e.rate = 4;
+    m.record(e);
     e = ev(event_type::breaker_transition);
     e.from = resilience::breaker_state::closed;
     e.to = resilience::breaker_state::open;
@@ -133,6 +137,8 @@ BOOST_AUTO_TEST_CASE(events_become_series) {
     BOOST_TEST(value(t, "gemini_gave_up_total{service=\"files\",reason=\"budget\"}") == 0);
     BOOST_TEST(value(t, "gemini_cooldown_waits_total{service=\"files\"}") == 1);
     BOOST_TEST(value(t, "gemini_cooldown_wait_seconds_total{service=\"files\"}") == 3);
+    BOOST_TEST(value(t, "gemini_rate_waits_total{service=\"files\"}") == 1);
+    BOOST_TEST(value(t, "gemini_rate_wait_seconds_total{service=\"files\"}") == 0.25);
     BOOST_TEST(value(t, "gemini_breaker_waits_total{service=\"files\"}") == 1);
     BOOST_TEST(value(t, "gemini_breaker_wait_seconds_total{service=\"files\"}") == 60);
     BOOST_TEST(value(t, "gemini_breaker_transitions_total{service=\"files\",from=\"closed\",to=\"open\"}") == 1);

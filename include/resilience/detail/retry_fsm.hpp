@@ -25,7 +25,8 @@
 // decision needs it, so that the success path reads none) and the jitter
 // samples from the generator. Everything that is not waiting happens in
 // here: classification, backoff, pushback, deadline, the gates' admission
-// and outcome (breaker, cooldown, budget: shared objects, no I/O), status
+// and outcome (breaker, cooldown, budget, rate gate: shared objects, no
+// I/O; a rate gate's send slot is a `sleep` until it), status
 // text and events (delivered to the handlers at once, as Boost.Redis's
 // run_fsm logs from inside resume()). pipeline::run (impl/retry.hpp) is the
 // one I/O shell; the unit tests drive the machine with a manual clock and no
@@ -137,8 +138,11 @@ private:
     phase phase_ = phase::idle;
     bool started_ = false;
     bool events_ = false;
+    bool rated_ = false;           // the rate gate is on
     bool gated_ = false;
     bool have_scope_key_ = false;
+    bool rate_slot_ = false;       // a send slot reserved for the attempt to come
+    bool rate_announced_ = false;  // its rate wait was reported
 };
 
 }  // namespace resilience::detail

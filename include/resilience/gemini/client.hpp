@@ -60,6 +60,7 @@
 #include <resilience/gemini/config.hpp>
 #include <resilience/gate_sync.hpp>
 #include <resilience/retry_budget.hpp>
+#include <resilience/rate_gate.hpp>
 #include <resilience/events.hpp>
 #include <resilience/gemini/types.hpp>
 #include <resilience/http/client.hpp>
@@ -96,6 +97,12 @@ struct client_options {
     breaker_config breaker{};     ///< the client's circuit breaker
     breaker_rules breaker_window = default_breaker_window();  ///< its failure-rate window and growing break
     budget_config budget{};       ///< the client's retry budget (gRPC retry throttling)
+    /// The adaptive rate gate, one per scope (the host and hashed API key)
+    /// shared by every call of the client, as the cooldown is: off unless
+    /// rate_gate.enabled (RESILIENCE_ADAPTIVE_RATE=1, gemini-files
+    /// --adaptive-rate). After a 429 the client sends at the rate the server
+    /// accepts instead of bouncing off it (resilience/rate_gate.hpp).
+    rate_gate_config rate_gate{};
     /// The per-attempt timeout (upload chunks included) when retry.attempt_timeout
     /// is 0; 0 = none. The overall deadline (call_options::deadline) is separate.
     std::chrono::milliseconds request_timeout{60000};
@@ -133,7 +140,7 @@ struct client_options {
     /// Checks every setting as the environment's are checked (same ranges,
     /// resilience::errc::invalid_config, a message naming the field): retry and breaker
     /// (validate(retry_policy), validate(breaker_config)), breaker_window,
-    /// budget, base_url, api_key (printable ASCII, never quoted),
+    /// budget, rate_gate, base_url, api_key (printable ASCII, never quoted),
     /// api_version, request_timeout (0..24 h), http.request_timeout (must be
     /// 0), chunk_size (a positive multiple of 8 MiB), list_max_pages (>= 1),
     /// list_max_bytes (>= 1). The client's constructor calls it and throws
@@ -209,6 +216,7 @@ struct client_stats {
     std::uint64_t cooldown_waits = 0;
     std::uint64_t breaker_waits = 0;
     std::uint64_t breaker_transitions = 0;
+    std::uint64_t rate_waits = 0;     ///< attempts the adaptive rate gate held back
     std::uint64_t polls = 0;          ///< files.get calls made by wait_until_active
 };
 

@@ -19,6 +19,7 @@ namespace resilience::gemini {
 struct config {
     retry_policy retry{};
     breaker_config breaker{};
+    bool adaptive_rate = false;  ///< RESILIENCE_ADAPTIVE_RATE: the adaptive rate gate on
     std::string api_key;       ///< GEMINI_API_KEY; never printed
     std::string base_url;      ///< GEMINI_BASE_URL; empty = the real service
 };
@@ -31,6 +32,7 @@ struct config_overrides {
     std::optional<double> multiplier;
     std::optional<int> breaker_threshold;
     std::optional<std::chrono::milliseconds> breaker_timeout;
+    std::optional<bool> adaptive_rate;
     std::optional<std::string> api_key;
     std::optional<std::string> base_url;
 };
@@ -44,7 +46,8 @@ std::string base_url_problem(std::string_view url);
 /// (GEMINI_RETRY_MAX_ATTEMPTS, GEMINI_RETRY_INITIAL_DELAY_MS,
 /// GEMINI_RETRY_MAX_DELAY_MS, GEMINI_RETRY_BACKOFF_MULTIPLIER,
 /// GEMINI_CIRCUIT_BREAKER_THRESHOLD, GEMINI_CIRCUIT_BREAKER_TIMEOUT_MS,
-/// GEMINI_API_KEY, GEMINI_BASE_URL), then `overrides`; then validates the
+/// GEMINI_API_KEY, GEMINI_BASE_URL, and RESILIENCE_ADAPTIVE_RATE: 1 or 0,
+/// true or false, on or off), then `overrides`; then validates the
 /// result. Errors (resilience::errc::invalid_config) name the variable and
 /// its value (never the API key's value).
 result<config> load_config(const config_overrides& overrides = {}, const env_lookup& env = process_env);

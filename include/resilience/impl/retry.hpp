@@ -149,10 +149,24 @@ boost::asio::awaitable<result<T>> drive(Factory& factory, retry_fsm& fsm, retry_
         case retry_action_type::attempt: {
             const attempt_context& actx = fsm.context();
             std::optional<result<T>> r;
-            if (actx.deadline == time_point::max())
+            if (actx.deadline == time_point::max()) {
                 r.emplace(co_await call_attempt<T>(factory, actx));
-            else
+            } else if constexpr (is_self_timed<Factory>::value) {
+                // The attempt ends itself at its deadline (detail::self_timed).
+                // An exception becomes the attempt's failure, as in the race
+                // (caught here: no_throw's frame would move the result twice more).
+                std::exception_ptr thrown;
+                try {
+                    r.emplace(co_await call_attempt<T>(factory, actx));
+                } catch (...) {
+                    thrown = std::current_exception();
+                }
+                if (thrown) r.emplace(failure_from_exception(thrown));
+                if (!*r && r->error().code == errc::attempt_timeout && fsm.time().now() >= actx.deadline)
+                    r.emplace(fsm.timed_out(actx));
+            } else {
                 r.emplace(co_await race_deadline<T>(await_as_result<T>(call_factory(factory, actx)), fsm, actx));
+            }
             if (*r) {
                 fsm.attempt_succeeded();
                 co_return std::move(*r);

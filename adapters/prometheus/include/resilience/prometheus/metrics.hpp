@@ -25,6 +25,8 @@
 //   PREFIX_breaker_wait_seconds_total           counter   the waits' announced length (the open timeout left)
 //   PREFIX_cooldown_waits_total                 counter   attempts held by the scope's cooldown
 //   PREFIX_cooldown_wait_seconds_total          counter   the waits' announced length
+//   PREFIX_rate_waits_total                     counter   attempts held by the adaptive rate gate
+//   PREFIX_rate_wait_seconds_total              counter   the first wait's length of each held attempt
 //   PREFIX_retry_budget_tokens                  gauge     tokens in the watched retry budget (only once watched)
 //   PREFIX_request_duration_seconds{outcome}    histogram whole calls (all attempts and waits); success | failure
 //   PREFIX_attempt_duration_seconds{outcome}    histogram single attempts; success | failure
@@ -112,6 +114,8 @@ private:
     ::prometheus::Counter* breaker_wait_seconds_;
     ::prometheus::Counter* cooldown_waits_;
     ::prometheus::Counter* cooldown_wait_seconds_;
+    ::prometheus::Counter* rate_waits_;
+    ::prometheus::Counter* rate_wait_seconds_;
     ::prometheus::Histogram* request_ok_;
     ::prometheus::Histogram* request_failed_;
     ::prometheus::Histogram* attempt_ok_;
