@@ -9,7 +9,7 @@ BUILD_DIR=${1:-build}
 PACKAGES=(g++ cmake ninja-build pkg-config libssl-dev
           libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-test1.81-dev
           libbenchmark-dev clang-14 libclang-rt-14-dev libfuzzer-14-dev ccache
-          prometheus-cpp-dev nodejs npm)
+          prometheus-cpp-dev libhiredis-dev redis-server nodejs npm)
 missing=()
 for p in "${PACKAGES[@]}"; do
   # nodejs/npm may come from elsewhere than Debian: accept any working binary.

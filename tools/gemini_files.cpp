@@ -11,6 +11,9 @@
 //     demo [--files N] [--generate K] [--time-scale F]
 //                                        run against an in-process simulator with faults
 //   --poll-interval SECONDS sets the first pause between polls of `wait` and `run`.
+//   --redis URL (or RESILIENCE_REDIS_URL) shares the breaker, cooldown and retry
+//   budget with every process using the same Redis (docs/fleet.md):
+//   redis://[user:password@]host:port[/db].
 //   --adaptive-rate turns on the adaptive rate gate (as RESILIENCE_ADAPTIVE_RATE=1):
 //     after a 429, requests go at the rate the server accepts.
 //   --names-from FILE adds names, one a line ("-": standard input), to `wait`.
@@ -40,6 +43,10 @@
 #include <resilience/gemini/media_task.hpp>
 #include <resilience/gemini/wire.hpp>
 
+#ifdef RESILIENCE_HAS_REDIS
+#include <resilience/redis/fleet.hpp>
+#endif
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -54,6 +61,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <unistd.h>
 
 namespace asio = boost::asio;
@@ -67,6 +75,7 @@ struct cli {
     std::string command;
     std::vector<std::string> args;
     std::optional<std::string> base_url;
+    std::optional<std::string> redis_url;
     std::optional<double> timeout_s;
     bool json = false;
     std::string prompt;
@@ -82,7 +91,7 @@ struct cli {
 
 constexpr const char* usage_text =
     "usage: gemini-files [--base-url URL] [--timeout SECONDS] [--poll-interval SECONDS] [--json] [--log FILE]\n"
-    "                    [--adaptive-rate] COMMAND [ARGS]\n"
+    "                    [--adaptive-rate] [--redis URL] COMMAND [ARGS]\n"
     "commands: upload FILE... | wait NAME... | run FILE --prompt TEXT [--model M] | list |\n"
     "          delete NAME... | config | demo [--files N] [--generate K] [--time-scale F]\n"
     "          (wait also takes --names-from FILE: names one a line, \"-\" for standard input)\n"
@@ -149,6 +158,7 @@ cli parse(int argc, char** argv) {
             std::exit(0);
         }
         else if (s == "--base-url") c.base_url = value("--base-url");
+        else if (s == "--redis") c.redis_url = value("--redis");
         else if (s == "--timeout") c.timeout_s = parse_double("--timeout", value("--timeout"), 0, 86400 * 7, "of seconds ");
         else if (s == "--poll-interval")
             c.poll_s = parse_double("--poll-interval", value("--poll-interval"), 0, 3600, "of seconds ");
@@ -223,7 +233,36 @@ void check_upload_file(const std::string& path) {
     if (!std::ifstream(path, std::ios::binary).is_open()) usage_error(path + ": cannot be read (permission denied)");
 }
 
-int run_command(const cli& c, gemini::client_options opts) {
+// The fleet link (--redis / RESILIENCE_REDIS_URL), on its own thread and
+// io_context: the commands' ctx.run() ends when their work does, whatever
+// the link's timers. Stopped and joined when the command ends.
+struct fleet_link {
+#ifdef RESILIENCE_HAS_REDIS
+    asio::io_context ctx;
+    std::shared_ptr<resilience::redis::fleet> link;
+    std::thread thread;
+    void start(resilience::redis::fleet_options o) {
+        static std::mutex err_mu;
+        o.on_status = [](std::string_view s) {
+            std::lock_guard lk(err_mu);
+            std::cerr << safe(s) << '\n';
+        };
+        link = std::make_shared<resilience::redis::fleet>(ctx.get_executor(), std::move(o));
+        thread = std::thread([this] { ctx.run(); });
+    }
+    ~fleet_link() {
+        if (link) link->stop();
+        if (thread.joinable()) thread.join();
+    }
+#endif
+};
+
+int run_command(const cli& c, gemini::client_options opts, fleet_link& fleet) {
+#ifdef RESILIENCE_HAS_REDIS
+    if (fleet.link) opts.fleet = fleet.link;
+#else
+    (void)fleet;
+#endif
     // Usage errors first: nothing is sent when any argument is unusable.
     if (c.command == "upload") {
         if (c.args.empty()) usage_error("upload needs at least one FILE");
@@ -476,7 +515,30 @@ int main(int argc, char** argv) {
             std::cerr << "gemini-files: GEMINI_API_KEY is not set (required for " << c.command << ")\n";
             return 2;
         }
-        return run_command(c, std::move(*opts));
+        // The fleet: --redis wins over RESILIENCE_REDIS_URL; a bad URL is a configuration error.
+        fleet_link fleet;
+#ifdef RESILIENCE_HAS_REDIS
+        auto fo = resilience::redis::fleet_options::from_env();
+        if (!fo) {
+            std::cerr << "gemini-files: configuration error: " << fo.error().what() << '\n';
+            return 2;
+        }
+        if (c.redis_url) {
+            fo->url = *c.redis_url;
+            if (auto v = fo->validate(); !v) {
+                std::cerr << "gemini-files: configuration error: --redis: " << v.error().what() << '\n';
+                return 2;
+            }
+        }
+        if (!fo->url.empty()) fleet.start(std::move(*fo));
+#else
+        if (c.redis_url || resilience::process_env("RESILIENCE_REDIS_URL")) {
+            std::cerr << "gemini-files: --redis / RESILIENCE_REDIS_URL: this build has no Redis adapter "
+                         "(configure with -DRESILIENCE_REDIS=ON)\n";
+            return 2;
+        }
+#endif
+        return run_command(c, std::move(*opts), fleet);
     } catch (const resilience::error& e) {
         std::cerr << "gemini-files: " << e.get_failure().what() << '\n';
         return 2;

@@ -60,6 +60,7 @@
 #include <resilience/config.hpp>
 #include <resilience/diagnostics.hpp>
 #include <resilience/events.hpp>
+#include <resilience/gate_sync.hpp>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -83,6 +84,7 @@ enum class transition_reason : unsigned char {
     probe_failed,       ///< HALF_OPEN -> OPEN
     isolated,           ///< any -> OPEN by isolate()
     reset,              ///< any -> CLOSED by reset()
+    remote,             ///< any -> any by apply_remote(): decided by another process of the fleet
 };
 std::string_view to_string(transition_reason r) noexcept;
 
@@ -177,6 +179,17 @@ public:
     /// Forces CLOSED and clears the failure streak.
     void reset(time_point now, std::optional<breaker_transition>& t);
 
+    /// Takes a state decided elsewhere (the fleet): `to`, OPEN for `open_for`
+    /// from `now` when `to` is OPEN (an OPEN machine only moves its end).
+    /// Ignored while isolated. Reason transition_reason::remote.
+    void force(breaker_state to, time_point now, duration open_for, std::optional<breaker_transition>& t);
+    /// While on, HALF_OPEN admits probes only after grant_probes() (each
+    /// HALF_OPEN period needs its own grant). Turning it off frees them.
+    void set_probe_gate(bool on) noexcept;
+    bool probe_gate() const noexcept { return probe_gate_; }
+    /// Lets the current HALF_OPEN period admit its probes.
+    void grant_probes() noexcept;
+
 private:
     void go(breaker_state to, time_point now, transition_reason why, std::optional<breaker_transition>& t);
     static constexpr int buckets = 10;
@@ -200,6 +213,8 @@ private:
     int failures_ = 0;
     int probes_ = 0;
     bool isolated_ = false;
+    bool probe_gate_ = false;  // HALF_OPEN probes wait for grant_probes()
+    bool granted_ = false;
     time_point open_until_{};
 };
 
@@ -314,6 +329,16 @@ public:
     void isolate();
     void reset();
 
+    // ---- The fleet seam (resilience/gate_sync.hpp).
+    /// Reports this breaker's local changes to `o` from now on. Thread-safe.
+    void set_observer(std::shared_ptr<gate_observer> o);
+    /// Takes a state decided by another process (see breaker_machine::force);
+    /// not reported to the observer; on_transition and the waiters see it.
+    void apply_remote(breaker_state to, duration open_for = duration::zero());
+    /// While on, HALF_OPEN admits probes only after grant_probes().
+    void gate_probes(bool on);
+    void grant_probes();
+
     clock& time() const noexcept { return *clock_; }
     const breaker_options& options() const noexcept { return opts_; }
 
@@ -334,7 +359,7 @@ private:
     /// first), publishes the result, then reports the transition and wakes
     /// the waiters outside the lock. Every change of the machine goes here.
     template <class Step>
-    tx change(Step step);
+    tx change(Step step, bool local = true);
     void after_change_locked(const tx& t, std::vector<std::shared_ptr<waiter>>& wake, bool generation_changed);
     void publish_locked() noexcept;
     void notify(const tx& t, std::vector<std::shared_ptr<waiter>>& wake) noexcept;
@@ -350,6 +375,7 @@ private:
     breaker_machine m_;
     std::vector<breaker_transition> history_;
     std::vector<std::shared_ptr<waiter>> waiters_;
+    std::shared_ptr<gate_observer> observer_;
 };
 
 inline std::optional<breaker_transition> breaker_permit::succeeded() {

@@ -20,10 +20,12 @@
 // when nothing was ever deferred.
 
 #include <resilience/diagnostics.hpp>
+#include <resilience/gate_sync.hpp>
 
 #include <atomic>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <mutex>
 #include <string>
@@ -91,7 +93,16 @@ public:
 
     std::size_t scopes() const;
 
+    // ---- The fleet seam (resilience/gate_sync.hpp).
+    /// Reports each local raise of a scope's cooldown (defer() given `now`)
+    /// to `o` from now on. Thread-safe.
+    void set_observer(std::shared_ptr<gate_observer> o);
+    /// defer() for a deferral made by another process: not reported back.
+    void apply_remote(std::uint64_t scope, time_point until, time_point now);
+
 private:
+    void raise_locked(std::uint64_t scope, time_point until, time_point now);
+    std::shared_ptr<gate_observer> observer_;
     static constexpr time_point::rep never = std::numeric_limits<time_point::rep>::min();
     mutable std::mutex mu_;
     cooldown_state s_;

@@ -23,9 +23,12 @@
 // bench/bench_breaker (docs/design-notes.md, "Retry budget").
 
 #include <resilience/diagnostics.hpp>
+#include <resilience/gate_sync.hpp>
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 
 namespace resilience {
 
@@ -89,6 +92,15 @@ public:
     double tokens() const noexcept { return now().tokens(); }
     const budget_config& config() const noexcept { return initial_.config(); }
 
+    // ---- The fleet seam (resilience/gate_sync.hpp).
+    /// The count, in thousandths of a token.
+    std::int64_t count() const noexcept { return tokens_.load(std::memory_order_relaxed); }
+    /// Reports every local change of the count (its delta) to `o`. At most
+    /// once per budget (a second call is ignored); thread-safe.
+    void set_observer(std::shared_ptr<gate_observer> o);
+    /// Sets the count to the fleet's (clamped to [0, max]); not reported back.
+    void apply_remote(std::int64_t count) noexcept;
+
 private:
     budget_state now() const noexcept { return initial_.at(tokens_.load(std::memory_order_relaxed)); }
     /// Applies `step` to the shared count (no write when it changes nothing).
@@ -96,6 +108,9 @@ private:
 
     const budget_state initial_;  // the rules, at a full bucket
     std::atomic<std::int64_t> tokens_;
+    std::once_flag observer_once_;
+    std::shared_ptr<gate_observer> observer_keep_;
+    std::atomic<gate_observer*> observer_{nullptr};
 };
 
 }  // namespace resilience

@@ -23,6 +23,7 @@ std::string_view to_string(transition_reason r) noexcept {
     case transition_reason::probe_failed: return "probe failed";
     case transition_reason::isolated: return "isolated";
     case transition_reason::reset: return "reset";
+    case transition_reason::remote: return "changed by the fleet";
     }
     return "unknown";
 }
@@ -144,6 +145,7 @@ void breaker_machine::go(breaker_state to, time_point now, transition_reason why
     ++version_;
     failures_ = 0;
     probes_ = 0;
+    granted_ = false;
     clear_window();  // a new state starts a new window (Polly, resilience4j)
     if (to == breaker_state::open) open_until_ = now + break_;
 }
@@ -158,7 +160,7 @@ breaker_machine::admission breaker_machine::try_admit(time_point now, std::optio
     case breaker_state::closed: a.admitted = true; break;
     case breaker_state::open: a.retry_at = isolated_ ? time_point::max() : open_until_; break;
     case breaker_state::half_open:
-        if (probes_ < cfg_.half_open_probes) {
+        if (probes_ < cfg_.half_open_probes && (!probe_gate_ || granted_)) {
             ++probes_;
             a.admitted = true;
             a.probe = true;
@@ -235,6 +237,32 @@ void breaker_machine::reset(time_point now, std::optional<breaker_transition>& t
         failures_ = 0;
         clear_window();
     }
+}
+
+void breaker_machine::force(breaker_state to, time_point now, duration open_for, std::optional<breaker_transition>& t) {
+    if (isolated_) return;
+    if (open_for < duration::zero()) open_for = duration::zero();
+    if (to == state_) {
+        if (to == breaker_state::open) {
+            open_until_ = now + open_for;
+            ++version_;  // waiters re-read when admission may start
+        }
+        return;
+    }
+    go(to, now, transition_reason::remote, t);
+    if (to == breaker_state::open) open_until_ = now + open_for;
+}
+
+void breaker_machine::set_probe_gate(bool on) noexcept {
+    if (probe_gate_ == on) return;
+    probe_gate_ = on;
+    if (!on && state_ == breaker_state::half_open && !granted_) ++version_;  // held probes may go now
+}
+
+void breaker_machine::grant_probes() noexcept {
+    if (state_ != breaker_state::half_open || granted_) return;
+    granted_ = true;
+    ++version_;
 }
 
 // ---------------------------------------------------------------------------
@@ -318,20 +346,38 @@ circuit_breaker::acquire_result circuit_breaker::try_acquire() {
 }
 
 template <class Step>
-circuit_breaker::tx circuit_breaker::change(Step step) {
+circuit_breaker::tx circuit_breaker::change(Step step, bool local) {
     tx t;
     std::vector<std::shared_ptr<waiter>> wake;
+    std::shared_ptr<gate_observer> obs;
+    int streak_before = 0, streak_after = 0;
+    duration open_for{};
     {
         std::lock_guard lk(mu_);
         const std::uint64_t before = m_.version();
         const time_point now = clock_->now();
         fold_successes_locked(now);
+        streak_before = m_.consecutive_failures();
         step(now, t);
         // A freed probe slot bumps the version too: the waiters re-check,
         // the first takes the slot, the rest wait again.
         after_change_locked(t, wake, m_.version() != before);
+        if (local && observer_) {
+            obs = observer_;
+            streak_after = m_.consecutive_failures();
+            if (m_.state() == breaker_state::open) open_for = m_.open_until() - now;
+        }
     }
     notify(t, wake);
+    // The fleet seam: local changes only (apply_remote passes local = false).
+    if (obs) {
+        if (t)
+            obs->on_breaker_transition(*t, open_for);
+        else if (streak_after > streak_before)
+            obs->on_breaker_failure(streak_after);
+        else if (streak_before > 0 && streak_after == 0)
+            obs->on_breaker_streak_reset();
+    }
     return t;
 }
 
@@ -473,6 +519,23 @@ void circuit_breaker::isolate() {
 
 void circuit_breaker::reset() {
     (void)change([&](time_point now, tx& t) { m_.reset(now, t); });
+}
+
+void circuit_breaker::set_observer(std::shared_ptr<gate_observer> o) {
+    std::lock_guard lk(mu_);
+    observer_ = std::move(o);
+}
+
+void circuit_breaker::apply_remote(breaker_state to, duration open_for) {
+    (void)change([&](time_point now, tx& t) { m_.force(to, now, open_for, t); }, false);
+}
+
+void circuit_breaker::gate_probes(bool on) {
+    (void)change([&](time_point, tx&) { m_.set_probe_gate(on); }, false);
+}
+
+void circuit_breaker::grant_probes() {
+    (void)change([&](time_point, tx&) { m_.grant_probes(); }, false);
 }
 
 }  // namespace resilience

@@ -42,12 +42,36 @@ void cooldown_state::sweep(time_point now) {
     std::erase_if(m_, [now](const auto& kv) { return kv.second <= now; });
 }
 
-void cooldown::defer(std::uint64_t scope, time_point until, time_point now) {
-    std::lock_guard lk(mu_);
+void cooldown::raise_locked(std::uint64_t scope, time_point until, time_point now) {
     if (s_.size() >= 1024) s_.sweep(now);
     s_.defer(scope, until);
     const auto rep = until.time_since_epoch().count();
     if (rep > latest_.load(std::memory_order_relaxed)) latest_.store(rep, std::memory_order_release);
+}
+
+void cooldown::defer(std::uint64_t scope, time_point until, time_point now) {
+    std::shared_ptr<gate_observer> obs;
+    {
+        std::lock_guard lk(mu_);
+        // Reported only when it raises the scope's time, and only with `now`
+        // (the fleet is told how long, not until when: clocks differ).
+        if (observer_ && now != time_point::min() && until > now) {
+            const auto before = s_.blocked_until(scope, now);
+            if (!before || *before < until) obs = observer_;
+        }
+        raise_locked(scope, until, now);
+    }
+    if (obs) obs->on_cooldown(scope, until - now);
+}
+
+void cooldown::set_observer(std::shared_ptr<gate_observer> o) {
+    std::lock_guard lk(mu_);
+    observer_ = std::move(o);
+}
+
+void cooldown::apply_remote(std::uint64_t scope, time_point until, time_point now) {
+    std::lock_guard lk(mu_);
+    raise_locked(scope, until, now);
 }
 
 std::optional<time_point> cooldown::blocked_until(std::uint64_t scope, time_point now) const {

@@ -37,8 +37,24 @@ void retry_budget::update(void (budget_state::*step)() noexcept) noexcept {
     for (;;) {
         budget_state s = initial_.at(t);
         (s.*step)();
-        if (s.count() == t || tokens_.compare_exchange_weak(t, s.count(), std::memory_order_relaxed)) return;
+        if (s.count() == t) return;
+        if (tokens_.compare_exchange_weak(t, s.count(), std::memory_order_relaxed)) {
+            if (gate_observer* o = observer_.load(std::memory_order_acquire)) o->on_budget(s.count() - t);
+            return;
+        }
     }
+}
+
+void retry_budget::set_observer(std::shared_ptr<gate_observer> o) {
+    std::call_once(observer_once_, [&] {
+        observer_keep_ = std::move(o);
+        observer_.store(observer_keep_.get(), std::memory_order_release);
+    });
+}
+
+void retry_budget::apply_remote(std::int64_t count) noexcept {
+    const std::int64_t max = initial_.count();
+    tokens_.store(count < 0 ? 0 : count > max ? max : count, std::memory_order_relaxed);
 }
 
 }  // namespace resilience

@@ -351,6 +351,14 @@ struct client::impl {
         api_root = root + prefix + "/" + opts.api_version;
         upload_url = root + prefix + "/upload/" + opts.api_version + "/files";
         this->origin = origin_of(api_root);
+        if (opts.fleet) {
+            gate_set g;
+            g.scope = scope_hash(pipe.options().scope);
+            g.breaker = breaker;
+            g.cooldown = cool;
+            g.budget = budget;
+            opts.fleet->attach(g);
+        }
     }
 
     // The call's overrides, checked (errc::invalid_config naming the field).

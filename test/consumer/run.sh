@@ -22,20 +22,31 @@ run_prometheus() {
   fi
 }
 
+# So is the redis adapter (fleet gates).
+REDIS=OFF
+if grep -q '^RESILIENCE_REDIS:BOOL=ON' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null; then REDIS=ON; fi
+run_redis() {
+  if [ "$REDIS" = ON ]; then
+    "$1/consumer_redis"
+  fi
+}
+
 echo "consumer: installed package"
 cmake --build "$BUILD_DIR" -j "$JOBS" --target resilience_core resilience_http resilience_gemini resilience_sim \
-  $([ "$PROMETHEUS" = ON ] && echo asio_resilience_prometheus)
+  $([ "$PROMETHEUS" = ON ] && echo asio_resilience_prometheus) $([ "$REDIS" = ON ] && echo asio_resilience_redis)
 cmake --install "$BUILD_DIR" --prefix "$OUT/prefix" >/dev/null
 cmake -S test/consumer -B "$OUT/installed" "${CONFIG[@]}" -DCMAKE_PREFIX_PATH="$OUT/prefix" >/dev/null
 cmake --build "$OUT/installed" -j "$JOBS"
 "$OUT/installed/consumer_core"
 "$OUT/installed/consumer_gemini"
 run_prometheus "$OUT/installed"
+run_redis "$OUT/installed"
 
 echo "consumer: add_subdirectory"
 cmake -S test/consumer -B "$OUT/subdirectory" "${CONFIG[@]}" -DASIO_RESILIENCE_SOURCE_DIR="$SRC" \
-  -DRESILIENCE_PROMETHEUS="$PROMETHEUS" >/dev/null
+  -DRESILIENCE_PROMETHEUS="$PROMETHEUS" -DRESILIENCE_REDIS="$REDIS" >/dev/null
 cmake --build "$OUT/subdirectory" -j "$JOBS"
 "$OUT/subdirectory/consumer_core"
 "$OUT/subdirectory/consumer_gemini"
 run_prometheus "$OUT/subdirectory"
+run_redis "$OUT/subdirectory"

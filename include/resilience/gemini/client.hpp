@@ -58,6 +58,7 @@
 
 #include <resilience/circuit_breaker.hpp>
 #include <resilience/gemini/config.hpp>
+#include <resilience/gate_sync.hpp>
 #include <resilience/retry_budget.hpp>
 #include <resilience/rate_gate.hpp>
 #include <resilience/events.hpp>
@@ -112,6 +113,10 @@ struct client_options {
     event_handler on_event;       ///< structured events of every call (a call may replace it)
     clock* time = nullptr;        ///< nullptr = steady_clock()
     std::uint64_t seed = 0;       ///< jitter seed; 0 = random
+    /// Shares the client's gates (breaker, cooldown, budget of its scope)
+    /// with other processes' (e.g. resilience::redis::fleet, docs/fleet.md);
+    /// null = this process decides alone.
+    std::shared_ptr<gate_link> fleet;
     /// Pool size, step timeouts, TLS. Its request_timeout must stay 0: the
     /// per-attempt timeout is request_timeout above (one setting, one owner).
     http::client_options http{};

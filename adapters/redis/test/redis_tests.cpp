@@ -1,0 +1,461 @@
+// The fleet gates against a real redis-server each test starts on a free
+// loopback port (test/redis_server.hpp). Several fleets with their own
+// connections in one process stand for several processes; one test runs real
+// peer processes (fleet_peer). Gates run on a manual clock; only Redis I/O is
+// waited for (run_until), never real time.
+#define BOOST_TEST_MODULE redis_tests
+#include <boost/test/unit_test.hpp>
+
+#include "redis_server.hpp"
+
+#include "../src/connection.hpp"
+
+#include <resilience/circuit_breaker.hpp>
+#include <resilience/cooldown.hpp>
+#include <resilience/error.hpp>
+#include <resilience/redis/fleet.hpp>
+#include <resilience/retry_budget.hpp>
+#include <resilience/testing/manual_clock.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+BOOST_TEST_DONT_PRINT_LOG_VALUE(resilience::breaker_state)
+BOOST_TEST_DONT_PRINT_LOG_VALUE(resilience::redis::fleet_event_type)
+
+using namespace resilience;
+using namespace resilience::redis;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+
+namespace {
+
+// Without redis-server the whole program is skipped (ctest SKIP_RETURN_CODE 77).
+struct need_redis {
+    need_redis() {
+        if (!test_server::redis_server_available(REDIS_SERVER)) {
+            std::cout << "redis_tests: SKIPPED: " REDIS_SERVER " is not installed (apt-get install redis-server)"
+                      << std::endl;
+            std::exit(77);
+        }
+    }
+};
+
+template <class Pred>
+void run_until(asio::io_context& ctx, Pred done) {
+    while (!done()) ctx.run_one();
+}
+
+// One "process": its gates (on the shared manual clock) and its fleet link.
+struct member {
+    std::shared_ptr<circuit_breaker> breaker;
+    std::shared_ptr<cooldown> cool = std::make_shared<cooldown>();
+    std::shared_ptr<retry_budget> budget = std::make_shared<retry_budget>(budget_config{100, 1});
+    std::vector<fleet_event> events;
+    std::vector<std::string> status;
+    std::unique_ptr<fleet> link;
+
+    member(asio::io_context& ctx, resilience::testing::manual_clock& clk, const std::string& url, int threshold = 3) {
+        breaker_options b;
+        b.config.failure_threshold = threshold;
+        b.config.open_timeout = 60s;
+        b.time = &clk;
+        breaker = std::make_shared<circuit_breaker>(b);
+        fleet_options o;
+        o.url = url;
+        o.timeout = 2000ms;  // generous: a loaded 2-core box; the slow-Redis test sets its own
+        o.reconnect.initial_delay = 10ms;
+        o.reconnect.max_delay = 50ms;
+        o.budget_flush = 1ms;
+        o.on_event = [this](const fleet_event& e) {
+            fleet_event copy = e;
+            copy.message = {};
+            events.push_back(copy);
+        };
+        o.on_status = [this](std::string_view s) { status.emplace_back(s); };
+        link = std::make_unique<fleet>(ctx.get_executor(), o);
+        gate_set g;
+        g.scope = scope_hash("generativelanguage.example#0123456789abcdef");
+        g.breaker = breaker;
+        g.cooldown = cool;
+        g.budget = budget;
+        link->attach(g);
+    }
+    std::uint64_t scope() const { return scope_hash("generativelanguage.example#0123456789abcdef"); }
+    void fail() { breaker->try_acquire().permit.failed(error_kind::retryable_server); }
+    bool settled() const { return link->joined() && link->idle(); }
+};
+
+void finish(asio::io_context& ctx, std::vector<member*> ms) {
+    for (auto* m : ms) m->link->stop();
+    ctx.run();  // the links' coroutines end
+}
+
+}  // namespace
+
+BOOST_GLOBAL_FIXTURE(need_redis);
+
+BOOST_AUTO_TEST_SUITE(redis_options)
+
+BOOST_AUTO_TEST_CASE(urls_parse_and_bad_ones_fail_clearly_without_the_password) {
+    auto u = parse_url("redis://app:s3cr%40t@cache.internal:6380/2");
+    BOOST_REQUIRE(u);
+    BOOST_TEST(u->host == "cache.internal");
+    BOOST_TEST(u->port == 6380);
+    BOOST_TEST(u->user == "app");
+    BOOST_TEST(u->password == "s3cr@t");
+    BOOST_TEST(u->db == 2);
+    BOOST_TEST(u->display() == "cache.internal:6380/2");
+    auto v = parse_url("redis://:pw@127.0.0.1");
+    BOOST_REQUIRE(v);
+    BOOST_TEST(v->user.empty());
+    BOOST_TEST(v->password == "pw");
+    BOOST_TEST(v->port == 6379);
+    BOOST_TEST(v->db == 0);
+    for (const char* bad : {"http://h:1", "redis://:hunter2@:6379", "redis://h:0", "redis://h:99999", "redis://h:1/x",
+                            "redis://h:1/1?x=hunter2", "not a url hunter2", "redis://u:hunter2@h:1/-1"}) {
+        auto r = parse_url(bad);
+        BOOST_TEST_CONTEXT(bad) {
+            BOOST_TEST(!r);
+            if (!r) {
+                BOOST_TEST((r.error().code == resilience::errc::invalid_config));
+                BOOST_TEST(r.error().diag.message.find("hunter2") == std::string::npos);
+                BOOST_TEST(r.error().diag.message.starts_with("redis url: "));
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(options_validate_and_come_from_the_environment) {
+    fleet_options o;
+    BOOST_TEST(!o.validate());  // no URL
+    o.url = "redis://127.0.0.1:6379";
+    BOOST_TEST(static_cast<bool>(o.validate()));
+    o.timeout = 0ms;
+    BOOST_TEST(o.validate().error().diag.message.starts_with("fleet.timeout"));
+    auto env = [](const char* value) {
+        return [value](const char* name) -> std::optional<std::string> {
+            if (std::string(name) == "RESILIENCE_REDIS_URL" && value) return std::string(value);
+            return std::nullopt;
+        };
+    };
+    auto unset = fleet_options::from_env(env(nullptr));
+    BOOST_REQUIRE(unset);
+    BOOST_TEST(unset->url.empty());
+    auto set = fleet_options::from_env(env("redis://10.0.0.1:7000/3"));
+    BOOST_REQUIRE(set);
+    BOOST_TEST(set->url == "redis://10.0.0.1:7000/3");
+    auto badenv = fleet_options::from_env(env("redis://:topsecret@h:70000"));
+    BOOST_REQUIRE(!badenv);
+    BOOST_TEST(badenv.error().diag.message.starts_with("RESILIENCE_REDIS_URL: redis url: the port"));
+    BOOST_TEST(badenv.error().diag.message.find("topsecret") == std::string::npos);
+    BOOST_CHECK_THROW(fleet(asio::io_context().get_executor(), fleet_options{}), resilience::error);
+}
+
+BOOST_AUTO_TEST_CASE(error_codes_have_messages) {
+    for (int v = 1; v <= 4; ++v)
+        BOOST_TEST(make_error_code(static_cast<redis::errc>(v)).message().find("unknown") == std::string::npos);
+    BOOST_TEST((make_error_code(redis::errc::auth_failed) == condition::auth));
+    BOOST_TEST(std::string(redis::error_category().name()) == "resilience.redis");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(redis_fleet)
+
+BOOST_AUTO_TEST_CASE(a_cooldown_reaches_every_member) {
+    test_server::redis_server server(REDIS_SERVER);
+    asio::io_context ctx;
+    resilience::testing::manual_clock clk;
+    member a(ctx, clk, server.url()), b(ctx, clk, server.url()), c(ctx, clk, server.url());
+    run_until(ctx, [&] { return a.settled() && b.settled() && c.settled(); });
+    BOOST_TEST(a.events.size() == 1u);
+    BOOST_TEST(a.events[0].type == fleet_event_type::joined);
+    const time_point now = clk.now();
+    a.cool->defer(a.scope(), now + 30s, now);
+    run_until(ctx, [&] { return b.cool->blocked_until(b.scope(), now) && c.cool->blocked_until(c.scope(), now); });
+    const auto until = *b.cool->blocked_until(b.scope(), now);
+    BOOST_TEST((until > now + 29s && until <= now + 30s));
+    // A shorter one elsewhere does not lower it.
+    b.cool->defer(b.scope(), now + 5s, now);
+    run_until(ctx, [&] { return b.settled(); });
+    BOOST_TEST((*a.cool->blocked_until(a.scope(), now) == now + 30s));
+    finish(ctx, {&a, &b, &c});
+}
+
+BOOST_AUTO_TEST_CASE(failures_count_fleet_wide_and_open_every_breaker) {
+    test_server::redis_server server(REDIS_SERVER);
+    asio::io_context ctx;
+    resilience::testing::manual_clock clk;
+    member a(ctx, clk, server.url()), b(ctx, clk, server.url()), c(ctx, clk, server.url());
+    run_until(ctx, [&] { return a.settled() && b.settled() && c.settled(); });
+    // One failure each: no breaker reaches its own threshold (3), the fleet does.
+    a.fail();
+    run_until(ctx, [&] { return a.settled(); });
+    b.fail();
+    run_until(ctx, [&] { return b.settled(); });
+    BOOST_TEST(a.breaker->state() == breaker_state::closed);
+    c.fail();
+    run_until(ctx, [&] {
+        return a.breaker->state() == breaker_state::open && b.breaker->state() == breaker_state::open &&
+               c.breaker->state() == breaker_state::open;
+    });
+    auto r = b.breaker->try_acquire();
+    BOOST_TEST(!r.permit);
+    BOOST_TEST((r.retry_at > clk.now() + 59s && r.retry_at <= clk.now() + 60s));
+    // The success path asked nothing of Redis.
+    finish(ctx, {&a, &b, &c});
+}
+
+BOOST_AUTO_TEST_CASE(a_success_ends_the_fleet_streak) {
+    test_server::redis_server server(REDIS_SERVER);
+    asio::io_context ctx;
+    resilience::testing::manual_clock clk;
+    member a(ctx, clk, server.url()), b(ctx, clk, server.url());
+    run_until(ctx, [&] { return a.settled() && b.settled(); });
+    a.fail();
+    a.fail();
+    run_until(ctx, [&] { return a.settled(); });
+    b.breaker->try_acquire().permit.succeeded();  // b had no streak: the success path, nothing sent
+    a.breaker->try_acquire().permit.succeeded();  // ends a's streak: the fleet's count resets
+    run_until(ctx, [&] { return a.settled(); });
+    b.fail();
+    b.fail();
+    run_until(ctx, [&] { return b.settled(); });
+    BOOST_TEST(a.breaker->state() == breaker_state::closed);
+    BOOST_TEST(b.breaker->state() == breaker_state::closed);
+    finish(ctx, {&a, &b});
+}
+
+BOOST_AUTO_TEST_CASE(one_member_probes_and_its_verdict_reaches_all) {
+    test_server::redis_server server(REDIS_SERVER);
+    asio::io_context ctx;
+    resilience::testing::manual_clock clk;
+    member a(ctx, clk, server.url(), 1), b(ctx, clk, server.url(), 1);
+    run_until(ctx, [&] { return a.settled() && b.settled(); });
+    a.fail();
+    run_until(ctx, [&] { return a.settled() && b.breaker->state() == breaker_state::open; });
+    clk.advance(61s);
+    // Both open periods end; a asks first: HALF_OPEN, its probe held until the fleet grants it.
+    auto ra = a.breaker->try_acquire();
+    BOOST_TEST(!ra.permit);
+    BOOST_TEST(ra.state == breaker_state::half_open);
+    run_until(ctx, [&] { return a.settled(); });
+    auto probe = a.breaker->try_acquire();
+    BOOST_REQUIRE(static_cast<bool>(probe.permit));
+    BOOST_TEST(probe.permit.probe());
+    // b: its own HALF_OPEN claim loses (a probes): OPEN again for the lease.
+    auto rb = b.breaker->try_acquire();
+    BOOST_TEST(!rb.permit);
+    run_until(ctx, [&] { return b.settled() && b.breaker->state() == breaker_state::open; });
+    BOOST_TEST(!b.breaker->try_acquire().permit);
+    probe.permit.succeeded();
+    run_until(ctx, [&] { return b.breaker->state() == breaker_state::closed; });
+    BOOST_TEST(static_cast<bool>(b.breaker->try_acquire().permit));
+    finish(ctx, {&a, &b});
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_probe_reopens_the_fleet) {
+    test_server::redis_server server(REDIS_SERVER);
+    asio::io_context ctx;
+    resilience::testing::manual_clock clk;
+    member a(ctx, clk, server.url(), 1), b(ctx, clk, server.url(), 1);
+    run_until(ctx, [&] { return a.settled() && b.settled(); });
+    a.fail();
+    run_until(ctx, [&] { return a.settled() && b.breaker->state() == breaker_state::open; });
+    clk.advance(61s);
+    (void)a.breaker->try_acquire();
+    run_until(ctx, [&] { return a.settled(); });
+    // b follows: OPEN while a probes (for the lease, 10 s).
+    run_until(ctx, [&] {
+        auto r = b.breaker->try_acquire();
+        return !r.permit && r.state == breaker_state::open && r.retry_at <= clk.now() + 10s;
+    });
+    auto probe = a.breaker->try_acquire();
+    BOOST_REQUIRE(static_cast<bool>(probe.permit));
+    probe.permit.failed(error_kind::retryable_network);
+    BOOST_TEST(a.breaker->state() == breaker_state::open);
+    // a's new break (60 s) reaches b.
+    run_until(ctx, [&] {
+        return b.breaker->try_acquire().retry_at > clk.now() + 30s; });
+    BOOST_TEST(b.breaker->state() == breaker_state::open);
+    finish(ctx, {&a, &b});
+}
+
+BOOST_AUTO_TEST_CASE(the_retry_budget_is_one_bucket_for_the_fleet) {
+    test_server::redis_server server(REDIS_SERVER);
+    asio::io_context ctx;
+    resilience::testing::manual_clock clk;
+    member a(ctx, clk, server.url()), b(ctx, clk, server.url());
+    run_until(ctx, [&] { return a.settled() && b.settled(); });
+    for (int i = 0; i < 30; ++i) a.budget->on_failure();
+    for (int i = 0; i < 30; ++i) b.budget->on_failure();
+    // 100 - 60 = 40 tokens fleet-wide: at most 50, so neither may retry.
+    run_until(ctx, [&] { return a.budget->count() == 40000 && b.budget->count() == 40000; });
+    BOOST_TEST(!a.budget->retry_allowed());
+    BOOST_TEST(!b.budget->retry_allowed());
+    finish(ctx, {&a, &b});
+}
+
+BOOST_AUTO_TEST_CASE(redis_killed_and_restarted_falls_back_then_rejoins_and_resyncs) {
+    test_server::redis_server server(REDIS_SERVER);
+    asio::io_context ctx;
+    resilience::testing::manual_clock clk;
+    member a(ctx, clk, server.url()), b(ctx, clk, server.url());
+    run_until(ctx, [&] { return a.settled() && b.settled(); });
+    server.kill();
+    run_until(ctx, [&] { return a.events.size() == 2 && b.events.size() == 2; });
+    BOOST_TEST(a.events[1].type == fleet_event_type::fell_back);
+    BOOST_TEST(a.link->status().find("deciding locally") != std::string::npos);
+    BOOST_TEST(a.status.back().find("deciding locally") != std::string::npos);
+    // Locally meanwhile: a opens on its own, nothing waits for Redis.
+    for (int i = 0; i < 3; ++i) a.fail();
+    BOOST_TEST(a.breaker->state() == breaker_state::open);
+    BOOST_TEST(b.breaker->state() == breaker_state::closed);
+    // Said once, however many reconnection attempts fail.
+    for (int i = 0; i < 20; ++i) ctx.run_one();
+    BOOST_TEST(a.events.size() == 2u);
+    server.start();  // same port, empty
+    run_until(ctx, [&] { return a.settled() && b.settled() && b.breaker->state() == breaker_state::open; });
+    BOOST_TEST(a.events.back().type == fleet_event_type::joined);
+    BOOST_TEST(a.link->stats().fallbacks == 1u);
+    BOOST_TEST(a.link->stats().joins == 2u);
+    finish(ctx, {&a, &b});
+}
+
+BOOST_AUTO_TEST_CASE(refused_connections_leave_the_gates_local) {
+    const unsigned short port = test_server::free_port();  // nobody listens there
+    asio::io_context ctx;
+    resilience::testing::manual_clock clk;
+    member a(ctx, clk, "redis://127.0.0.1:" + std::to_string(port), 1);
+    run_until(ctx, [&] { return !a.events.empty(); });
+    BOOST_TEST(a.events[0].type == fleet_event_type::fell_back);
+    BOOST_TEST((a.events[0].code == asio::error::connection_refused));
+    BOOST_TEST(!a.link->joined());
+    a.fail();
+    BOOST_TEST(a.breaker->state() == breaker_state::open);
+    clk.advance(61s);
+    BOOST_TEST(static_cast<bool>(a.breaker->try_acquire().permit));  // the probe is local: not held
+    finish(ctx, {&a});
+}
+
+BOOST_AUTO_TEST_CASE(a_wrong_password_is_refused_and_never_printed) {
+    test_server::redis_server server(REDIS_SERVER, {"--requirepass", "right-horse"});
+    asio::io_context ctx;
+    resilience::testing::manual_clock clk;
+    member wrong(ctx, clk, server.url(":battery-staple"));
+    member none(ctx, clk, server.url());
+    member right(ctx, clk, server.url(":right-horse"));
+    run_until(ctx, [&] { return !wrong.events.empty() && !none.events.empty() && right.settled(); });
+    BOOST_TEST(wrong.events[0].type == fleet_event_type::fell_back);
+    BOOST_TEST((wrong.events[0].code == redis::errc::auth_failed));
+    BOOST_TEST((none.events[0].code == redis::errc::auth_failed));
+    for (const auto& s : wrong.status) BOOST_TEST(s.find("battery") == std::string::npos);
+    BOOST_TEST(wrong.link->status().find("battery") == std::string::npos);
+    BOOST_TEST(right.events[0].type == fleet_event_type::joined);
+    finish(ctx, {&wrong, &none, &right});
+}
+
+BOOST_AUTO_TEST_CASE(a_silent_redis_is_left_after_the_timeout_and_rejoined) {
+    test_server::redis_server server(REDIS_SERVER);
+    asio::io_context ctx;
+    resilience::testing::manual_clock clk;
+    member a(ctx, clk, server.url(), 1);
+    run_until(ctx, [&] { return a.settled(); });
+    server.pause();  // it accepts nothing and answers nothing
+    a.fail();        // reported: the request times out
+    run_until(ctx, [&] { return a.events.size() == 2; });
+    BOOST_TEST(a.events[1].type == fleet_event_type::fell_back);
+    BOOST_TEST((a.events[1].code == redis::errc::timeout));
+    // A probe is never held for the fleet while it is away.
+    clk.advance(61s);
+    BOOST_TEST(static_cast<bool>(a.breaker->try_acquire().permit));
+    server.resume();
+    run_until(ctx, [&] { return a.settled(); });
+    BOOST_TEST(a.events.back().type == fleet_event_type::joined);
+    finish(ctx, {&a});
+}
+
+BOOST_AUTO_TEST_CASE(scripts_survive_a_flushed_script_cache_and_keys_are_namespaced) {
+    test_server::redis_server server(REDIS_SERVER);
+    asio::io_context ctx;
+    resilience::testing::manual_clock clk;
+    member a(ctx, clk, server.url()), b(ctx, clk, server.url());
+    run_until(ctx, [&] { return a.settled() && b.settled(); });
+    // Another client flushes the script cache.
+    std::vector<std::string> keys;
+    auto raw = [&](std::vector<std::string> cmd) {
+        auto f = asio::co_spawn(
+            ctx,
+            [&, cmd]() -> asio::awaitable<std::vector<std::string>> {
+                redis::detail::connection c(co_await asio::this_coro::executor);
+                auto ec = co_await c.connect("127.0.0.1", server.port(), 5s);
+                if (ec) throw boost::system::system_error(ec);
+                auto [e2, r] = co_await c.exec(cmd, 5s);
+                if (e2) throw boost::system::system_error(e2);
+                std::vector<std::string> out;
+                if (r->type == REDIS_REPLY_ARRAY)
+                    for (std::size_t i = 0; i < r->elements; ++i) out.emplace_back(redis::detail::text(r->element[i]));
+                else if (r->type == REDIS_REPLY_INTEGER)
+                    out.push_back(std::to_string(r->integer));
+                else
+                    out.emplace_back(redis::detail::text(r.get()));
+                co_return out;
+            },
+            asio::use_future);
+        while (f.wait_for(0s) != std::future_status::ready) ctx.run_one();
+        return f.get();
+    };
+    raw({"SCRIPT", "FLUSH"});
+    const time_point now = clk.now();
+    a.cool->defer(a.scope(), now + 20s, now);
+    run_until(ctx, [&] { return b.cool->blocked_until(b.scope(), now).has_value(); });
+    BOOST_TEST(a.link->stats().noscript >= 1u);
+    keys = raw({"KEYS", "*"});
+    BOOST_REQUIRE(!keys.empty());
+    for (const auto& k : keys) {
+        BOOST_TEST_CONTEXT(k) {
+            BOOST_TEST(k.starts_with("asio-resilience:{"));
+            BOOST_TEST(k.find("0123456789abcdef") == std::string::npos);  // the scope is hashed
+            const auto ttl = raw({"PTTL", k});
+            BOOST_TEST(std::stoll(ttl.at(0)) > 0);  // every key expires on its own
+        }
+    }
+    finish(ctx, {&a, &b});
+}
+
+BOOST_AUTO_TEST_CASE(separate_processes_share_the_breaker) {
+    test_server::redis_server server(REDIS_SERVER);
+    // Three watchers wait (on Redis I/O only) until the fleet opens their
+    // breaker; one opener fails twice in a row (fleet threshold 2).
+    const std::string url = server.url();
+    std::vector<FILE*> watchers;
+    for (int i = 0; i < 3; ++i) {
+        FILE* p = ::popen((std::string(FLEET_PEER) + " watch " + url).c_str(), "r");
+        BOOST_REQUIRE(p);
+        char line[256];
+        BOOST_REQUIRE(std::fgets(line, sizeof line, p));
+        BOOST_TEST(std::string(line) == "joined\n");
+        watchers.push_back(p);
+    }
+    FILE* opener = ::popen((std::string(FLEET_PEER) + " open " + url).c_str(), "r");
+    BOOST_REQUIRE(opener);
+    char line[256];
+    BOOST_REQUIRE(std::fgets(line, sizeof line, opener));
+    BOOST_TEST(std::string(line) == "opened\n");
+    BOOST_TEST(::pclose(opener) == 0);
+    for (FILE* p : watchers) {
+        BOOST_REQUIRE(std::fgets(line, sizeof line, p));
+        BOOST_TEST(std::string(line) == "open\n");
+        BOOST_TEST(::pclose(p) == 0);
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
