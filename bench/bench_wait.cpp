@@ -318,9 +318,14 @@ poll_mem measure_poll_manual(std::size_t n) {
     return out;
 }
 
-// N waits asleep in their poll pause on real timers (steady clock): the
-// production configuration. poll_initial is an hour, so nobody wakes up.
-poll_mem measure_poll_steady(std::size_t n) {
+// N waits asleep between polls on real timers (steady clock), poll_initial an
+// hour so nobody wakes up, started either with the co_await form (a coroutine
+// per wait: the production configuration before the poll scheduler) or with
+// the async_ form and a plain callback (what the poll scheduler keeps per wait:
+// a record, no coroutine). The pool is opened first so that it is excluded.
+enum class wait_form { co_await_form, async_callback };
+
+poll_mem measure_asleep(std::size_t n, wait_form form) {
     poll_mem out;
     asio::io_context ctx;
     sim::config cfg;
@@ -345,7 +350,7 @@ poll_mem measure_poll_steady(std::size_t n) {
             rethrow_void(e);
             ++warm;
         });
-    const auto limit = real_clock::now() + 60s;
+    const auto limit = real_clock::now() + (form == wait_form::async_callback ? 120s : 60s);
     while (warm < n && real_clock::now() < limit) ctx.run_one_for(10ms);
     if (warm < n) return out;
     const std::size_t opened = cl.http().stats().opened;
@@ -355,15 +360,19 @@ poll_mem measure_poll_steady(std::size_t n) {
 
     std::size_t ended = 0;
     for (auto& name : names) {
-        std::string nm = name;
         gemini::wait_options w;
         w.poll_initial = std::chrono::hours(1);
         w.poll_max = std::chrono::hours(1);
-        asio::co_spawn(ctx, cl.wait_until_active(std::move(nm), std::move(w)),
-                       [&](std::exception_ptr e, resilience::result<gemini::file>) {
-                           rethrow_void(e);
-                           ++ended;
-                       });
+        if (form == wait_form::async_callback) {
+            cl.async_wait_until_active(name, std::move(w), [&](resilience::error_code, gemini::file) { ++ended; });
+        } else {
+            std::string nm = name;
+            asio::co_spawn(ctx, cl.wait_until_active(std::move(nm), std::move(w)),
+                           [&](std::exception_ptr e, resilience::result<gemini::file>) {
+                               rethrow_void(e);
+                               ++ended;
+                           });
+        }
     }
     // Every poll answered and its slot given back, then nothing ready: all asleep.
     auto settled = [&] {
@@ -374,64 +383,8 @@ poll_mem measure_poll_steady(std::size_t n) {
     while (ctx.poll() > 0) {
     }
     const std::size_t after = heap_in_use();
-    out.ok = settled() && ended == 0;
-    out.asleep = out.ok ? n : 0;
-    out.opened_during = cl.http().stats().opened - opened;
-    out.per_wait = (double(after) - double(before)) / double(n);
-    return out;
-}
-
-// N waits asleep between polls on real timers, started with the async_ form
-// and a plain callback: what the poll scheduler keeps per wait (a record,
-// no coroutine). poll_initial is an hour, so nobody wakes up.
-poll_mem measure_scheduled(std::size_t n) {
-    poll_mem out;
-    asio::io_context ctx;
-    sim::config cfg;
-    cfg.api_key = key;
-    cfg.processing = sim::processing_time::fixed(24h);
-    sim::server srv(ctx, cfg);
-    srv.start();
-    std::vector<std::string> names;
-    names.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) names.push_back(srv.add_file("x"));
-    gemini::client_options opts;
-    opts.api_key = key;
-    opts.base_url = srv.base_url();
-    opts.seed = 1;
-    opts.poll_list_min_waits = 0;  // one files.get per wait: every record is answered once
-    gemini::client cl(ctx.get_executor(), std::move(opts));
-    std::size_t warm = 0;
-    const std::size_t h0 = heap_in_use();
-    for (auto& name : names)
-        asio::co_spawn(ctx, cl.get(name), [&](std::exception_ptr e, resilience::result<gemini::file>) {
-            rethrow_void(e);
-            ++warm;
-        });
-    const auto limit = real_clock::now() + 120s;
-    while (warm < n && real_clock::now() < limit) ctx.run_one_for(10ms);
-    if (warm < n) return out;
-    const std::size_t opened = cl.http().stats().opened;
-    const std::size_t before = heap_in_use();
-    out.connections_bytes = double(before) - double(h0);
-    out.connections = opened;
-    std::size_t ended = 0;
-    for (auto& name : names) {
-        gemini::wait_options w;
-        w.poll_initial = std::chrono::hours(1);
-        w.poll_max = std::chrono::hours(1);
-        cl.async_wait_until_active(name, std::move(w), [&](resilience::error_code, gemini::file) { ++ended; });
-    }
-    auto settled = [&] {
-        auto ps = cl.http().stats();
-        return cl.stats().polls == n && ps.in_use == 0 && ps.waiting == 0;
-    };
-    while (!settled() && real_clock::now() < limit) ctx.run_one_for(10ms);
-    while (ctx.poll() > 0) {
-    }
-    const std::size_t after = heap_in_use();
     out.ok = settled() && ended == 0 && cl.stats().waits == n;
-    out.asleep = cl.stats().waits;
+    out.asleep = out.ok ? n : cl.stats().waits;
     out.opened_during = cl.http().stats().opened - opened;
     out.per_wait = (double(after) - double(before)) / double(n);
     return out;
@@ -674,8 +627,8 @@ int main(int argc, char** argv) {
     auto bare_c = measure_bare_clock_sleep(mem_n);
     auto bare_m = measure_bare_manual(mem_n);
     auto pm = measure_poll_manual(mem_n);
-    auto ps = measure_poll_steady(mem_n);
-    auto sw = measure_scheduled(mem_n);
+    auto ps = measure_asleep(mem_n, wait_form::co_await_form);
+    auto sw = measure_asleep(mem_n, wait_form::async_callback);
     std::printf("{\"name\":\"memory/bare_coroutine_steady_timer\",\"waits\":%zu,\"bytes_per_wait\":%.0f}\n", bare.n,
                 bare.per_wait);
     std::printf("{\"name\":\"memory/bare_coroutine_steady_clock_sleep_until\",\"waits\":%zu,\"bytes_per_wait\":%.0f,"

@@ -328,15 +328,7 @@ int run_command(const cli& c, gemini::client_options opts, fleet_link& fleet) {
             v.total = c.args.size();
             v.done = done;
             v.states = {{"PROCESSING", v.total - done}, {"ACTIVE", active}, {"FAILED", failed}, {"ERROR", errors}};
-            const auto st = g.stats();
-            v.requests = st.attempts;
-            for (int k = 0; k < 3; ++k) v.retries_by_kind[k] = st.retries_by_kind[k];
-            v.breaker = g.breaker_state();
-            v.cooldown_remaining_s = events.cooldown_remaining_s(g.time().now());
-            v.remaining_s = gemini_files_view::estimate_remaining(v.elapsed_s, v.done, v.total);
-            std::string last = events.last_failure();
-            gemini::redact_secret(last, g_key);
-            v.last = std::move(last);
+            gemini_files_view::fill_from_client(v, g, events, [](std::string& t) { gemini::redact_secret(t, g_key); });
             scr.draw(std::move(v));
         };
         for (const auto& name : c.args)

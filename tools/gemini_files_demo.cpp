@@ -146,6 +146,7 @@ int run(const settings& s, gemini::client_options opts) {
 
     asio::io_context ctx;
     gemini::client g(ctx.get_executor(), opts);
+    const std::string key = opts.api_key;  // scrubbed from the live view's server text
     const auto start = std::chrono::steady_clock::now();
     int active = 0, failed_by_server = 0, errors = 0, generated = 0, gen_errors = 0;
     // Files by stage, for the live view.
@@ -211,13 +212,7 @@ int run(const settings& s, gemini::client_options opts) {
                 v.states = {{"UPLOADING", n(uploading)}, {"PROCESSING", n(processing)},
                             {"GENERATING", n(generating)}, {"ACTIVE", n(active - generating)},
                             {"FAILED", n(failed_by_server)}, {"ERROR", n(errors - gen_errors)}};
-                const auto st = g.stats();
-                v.requests = st.attempts;
-                for (int k = 0; k < 3; ++k) v.retries_by_kind[k] = st.retries_by_kind[k];
-                v.breaker = g.breaker_state();
-                v.cooldown_remaining_s = events.cooldown_remaining_s(g.time().now());
-                v.remaining_s = gemini_files_view::estimate_remaining(v.elapsed_s, v.done, v.total);
-                v.last = events.last_failure();
+                gemini_files_view::fill_from_client(v, g, events, [&](std::string& t) { gemini::redact_secret(t, key); });
                 scr.draw(std::move(v));
                 if (finished >= files) break;
                 t.expires_after(200ms);

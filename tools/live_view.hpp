@@ -96,6 +96,23 @@ private:
     std::string last_;
 };
 
+/// The part of a frame every command fills the same way from its client
+/// (gemini::client): requests, retries by kind, breaker, cooldown left, the
+/// estimate, and the latest failure with the API key scrubbed out. The caller
+/// sets title, elapsed_s, total, done and states first.
+template <class Client, class Redact>
+void fill_from_client(view_state& v, Client& g, const tracker& events, Redact&& redact) {
+    const auto st = g.stats();
+    v.requests = st.attempts;
+    for (int k = 0; k < 3; ++k) v.retries_by_kind[k] = st.retries_by_kind[k];
+    v.breaker = g.breaker_state();
+    v.cooldown_remaining_s = events.cooldown_remaining_s(g.time().now());
+    v.remaining_s = estimate_remaining(v.elapsed_s, v.done, v.total);
+    std::string last = events.last_failure();
+    redact(last);
+    v.last = std::move(last);
+}
+
 /// The terminal side: draws frames in place on a stream (stdout), with the
 /// request rate measured between frames and the width read from the terminal.
 class screen {
