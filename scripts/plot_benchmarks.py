@@ -9,7 +9,8 @@ WAIT.jsonl: `bench_wait --series-bin 5` output; its {"series":...} lines give
   quota_storm_rps.svg the same in the quota storm (429s per second beside)
 SIDE.jsonl: `bench/side_by_side.py` output; its side_by_side/* lines give
   memory_vs_waits.svg peak memory and CPU time against the number of waits,
-                      gemini-files wait vs the @google/genai Node SDK
+                      gemini-files wait vs the @google/genai Node SDK (a side
+                      whose lines all carry "run": "earlier ..." is labelled so)
 
 Needs matplotlib (Debian: python3-matplotlib). Lines that are not JSON (the
 summary) are skipped. The SVGs keep their text as text and carry no date, so
@@ -94,6 +95,8 @@ def plot_memory(lines, out_dir):
         if not pts[k]:
             continue
         xs = [n for n, _ in pts[k]]
+        if all(str(l.get("run", "")).startswith("earlier") for _, l in pts[k]):
+            label += " (earlier run)"  # lines kept from a previous run: see their "run" field
         a1.plot(xs, [l["max_rss_kb"] / 1024 for _, l in pts[k]], marker="o", label=label)
         a2.plot(xs, [l["cpu_s"] for _, l in pts[k]], marker="o", label=label)
     # A side stopped before it finished: its figures so far, marked with an x.
