@@ -27,6 +27,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,10 +47,10 @@ struct member {
 
 // Each scenario gets a scope of its own (Redis keeps the last one's state).
 std::uint64_t scope = 0;
-int scenario = 0;
+int scenarios_run = 0;
 
 std::vector<member> make_members(asio::io_context& ctx, testing::manual_clock& clk, int n, const std::string& url) {
-    scope = scope_hash("bench.example#" + std::to_string(++scenario));
+    scope = scope_hash("bench.example#" + std::to_string(++scenarios_run));
     std::vector<member> ms(static_cast<std::size_t>(n));
     for (auto& m : ms) {
         breaker_options b;
@@ -116,48 +117,59 @@ struct outcome {
     long sent = 0, refused = 0;
 };
 
-// `calls` calls per member, one round per virtual second: each call asks the
-// breaker; admitted ones fail at the service. Redis killed at round `kill_at`.
-outcome outage(asio::io_context& ctx, testing::manual_clock& clk, std::vector<member>& ms, int calls,
-               test_server::redis_server* server, int kill_at) {
+// What one member does in a round: true when its call reached the service.
+struct scenario {
+    duration step;  // virtual time between rounds
+    std::function<bool(member&, time_point now)> call;
+};
+
+// outage: every call asks the breaker; admitted ones fail at the service (5xx).
+const scenario outage{1s, [](member& m, time_point) {
+                          auto r = m.breaker->try_acquire();
+                          if (!r.permit) return false;
+                          r.permit.failed(error_kind::retryable_server);
+                          return true;
+                      }};
+
+// The quota storm: every call that is not held by the cooldown meets a 429
+// whose pushback holds the scope 5 s.
+const scenario storm{250ms, [](member& m, time_point now) {
+                         if (m.cool->blocked_until(scope, now)) return false;
+                         m.cool->defer(scope, now + 5s, now);  // a 429
+                         return true;
+                     }};
+
+// `calls` rounds of one call per member (one after the other); Redis killed
+// at round `kill_at`.
+outcome rounds(asio::io_context& ctx, testing::manual_clock& clk, std::vector<member>& ms, int calls,
+               const scenario& sc, test_server::redis_server* server = nullptr, int kill_at = -1) {
     outcome o;
     for (int round = 0; round < calls; ++round) {
         if (server && round == kill_at) server->kill();
         for (auto& m : ms) {
-            auto r = m.breaker->try_acquire();
-            if (r.permit) {
+            if (sc.call(m, clk.now())) {
                 ++o.sent;
-                r.permit.failed(error_kind::retryable_server);
                 settle(ctx, ms);  // the members call one after the other
             } else {
                 ++o.refused;
             }
         }
         settle(ctx, ms);
-        clk.advance(1s);
+        clk.advance(sc.step);
     }
     return o;
 }
 
-// The quota storm: every call that is not held by the cooldown meets a 429
-// whose pushback holds the scope 5 s.
-outcome storm(asio::io_context& ctx, testing::manual_clock& clk, std::vector<member>& ms, int calls) {
-    outcome o;
-    for (int round = 0; round < calls; ++round) {
-        for (auto& m : ms) {
-            const time_point now = clk.now();
-            if (m.cool->blocked_until(scope, now)) {
-                ++o.refused;
-                continue;
-            }
-            ++o.sent;  // a 429
-            m.cool->defer(scope, now + 5s, now);
-            settle(ctx, ms);  // the members call one after the other
-        }
-        settle(ctx, ms);
-        clk.advance(250ms);
-    }
-    return o;
+// Runs f(ctx, clk, members) on fresh members (linked to `url` unless empty),
+// joined first and stopped after.
+template <class F>
+void with_members(int n, const std::string& url, F f) {
+    asio::io_context ctx;
+    testing::manual_clock clk;
+    auto ms = make_members(ctx, clk, n, url);
+    join(ctx, ms);
+    f(ctx, clk, ms);
+    stop(ctx, ms);
 }
 
 double success_ns(std::vector<member>& ms, long iterations) {
@@ -201,54 +213,34 @@ int main(int argc, char** argv) {
     const double periods_storm = calls * 0.25 / 5.0;
 
     for (const char* mode : {"local", "fleet"}) {
-        const bool fleet = std::string(mode) == "fleet";
-        {
-            asio::io_context ctx;
-            testing::manual_clock clk;
-            auto ms = make_members(ctx, clk, members, fleet ? server.url() : "");
-            join(ctx, ms);
-            const outcome o = outage(ctx, clk, ms, calls, nullptr, -1);
+        const std::string url = std::string(mode) == "fleet" ? server.url() : "";
+        with_members(members, url, [&](asio::io_context& ctx, testing::manual_clock& clk, std::vector<member>& ms) {
+            const outcome o = rounds(ctx, clk, ms, calls, outage);
             std::printf("{\"bench\":\"outage\",\"gates\":\"%s\",\"members\":%d,\"calls_per_member\":%d,"
                         "\"failing_requests\":%ld,\"refused\":%ld,\"open_periods\":%.0f,\"failing_per_period\":%.2f}\n",
                         mode, members, calls, o.sent, o.refused, periods_outage, o.sent / periods_outage);
-            stop(ctx, ms);
-        }
-        {
-            asio::io_context ctx;
-            testing::manual_clock clk;
-            auto ms = make_members(ctx, clk, members, fleet ? server.url() : "");
-            join(ctx, ms);
-            const outcome o = storm(ctx, clk, ms, calls);
+        });
+        with_members(members, url, [&](asio::io_context& ctx, testing::manual_clock& clk, std::vector<member>& ms) {
+            const outcome o = rounds(ctx, clk, ms, calls, storm);
             std::printf("{\"bench\":\"storm\",\"gates\":\"%s\",\"members\":%d,\"calls_per_member\":%d,"
                         "\"rate_limited\":%ld,\"held\":%ld,\"cooldown_periods\":%.0f,\"429_per_period\":%.2f}\n",
                         mode, members, calls, o.sent, o.refused, periods_storm, o.sent / periods_storm);
-            stop(ctx, ms);
-        }
-        {
-            asio::io_context ctx;
-            testing::manual_clock clk;
-            auto ms = make_members(ctx, clk, members, fleet ? server.url() : "");
-            join(ctx, ms);
+        });
+        with_members(members, url, [&](asio::io_context&, testing::manual_clock&, std::vector<member>& ms) {
             // Warm up, then measure.
             (void)success_ns(ms, 1'000'000);
             const double ns = success_ns(ms, 20'000'000);
             std::printf("{\"bench\":\"success_path\",\"gates\":\"%s\",\"ns_per_call\":%.2f}\n", mode, ns);
-            stop(ctx, ms);
-        }
+        });
         std::fflush(stdout);
     }
-    {
-        asio::io_context ctx;
-        testing::manual_clock clk;
-        auto ms = make_members(ctx, clk, members, server.url());
-        join(ctx, ms);
-        const outcome o = outage(ctx, clk, ms, calls, &server, calls / 2);
+    with_members(members, server.url(), [&](asio::io_context& ctx, testing::manual_clock& clk, std::vector<member>& ms) {
+        const outcome o = rounds(ctx, clk, ms, calls, outage, &server, calls / 2);
         long fallbacks = 0;
         for (auto& m : ms) fallbacks += static_cast<long>(m.link->stats().fallbacks);
         std::printf("{\"bench\":\"redis_killed\",\"gates\":\"fleet\",\"members\":%d,\"calls_per_member\":%d,"
                     "\"ended\":%ld,\"expected\":%ld,\"failing_requests\":%ld,\"fallbacks\":%ld}\n",
                     members, calls, o.sent + o.refused, long(members) * calls, o.sent, fallbacks);
-        stop(ctx, ms);
-    }
+    });
     return 0;
 }
