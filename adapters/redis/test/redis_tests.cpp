@@ -13,6 +13,7 @@
 #include <resilience/circuit_breaker.hpp>
 #include <resilience/cooldown.hpp>
 #include <resilience/error.hpp>
+#include <resilience/rate_gate.hpp>
 #include <resilience/redis/fleet.hpp>
 #include <resilience/retry_budget.hpp>
 #include <resilience/testing/manual_clock.hpp>
@@ -58,6 +59,7 @@ struct member {
     std::shared_ptr<circuit_breaker> breaker;
     std::shared_ptr<cooldown> cool = std::make_shared<cooldown>();
     std::shared_ptr<retry_budget> budget = std::make_shared<retry_budget>(budget_config{100, 1});
+    std::shared_ptr<rate_gate> rate = std::make_shared<rate_gate>(enabled_rate_gate());
     std::vector<fleet_event> events;
     std::vector<std::string> status;
     std::unique_ptr<fleet> link;
@@ -86,9 +88,18 @@ struct member {
         g.breaker = breaker;
         g.cooldown = cool;
         g.budget = budget;
+        g.rate = rate;
         link->attach(g);
     }
     std::uint64_t scope() const { return scope_hash("generativelanguage.example#0123456789abcdef"); }
+    static rate_gate_config enabled_rate_gate() {
+        rate_gate_config c;
+        c.enabled = true;
+        return c;
+    }
+    /// One answer to the rate gate (a 429 when `throttled`).
+    void answer(time_point now, bool throttled) { rate->on_response(scope(), now, throttled); }
+    rate_gate_snapshot rate_now() const { return rate->snapshot(scope()).value_or(rate_gate_snapshot{}); }
     void fail() { breaker->try_acquire().permit.failed(error_kind::retryable_server); }
     bool settled() const { return link->joined() && link->idle(); }
 };
@@ -437,6 +448,44 @@ BOOST_AUTO_TEST_CASE(separate_processes_share_the_breaker) {
         BOOST_TEST(std::string(line) == "open\n");
         BOOST_TEST(::pclose(p) == 0);
     }
+}
+
+BOOST_FIXTURE_TEST_CASE(a_rate_cut_in_one_member_reaches_the_others_once_per_congestion_event, fleet_fixture) {
+    member *a, *b, *c;
+    members({&a, &b, &c});
+    // Each sends 10 requests a second for 3 virtual seconds: none is limited.
+    auto send = [&](int answers) {
+        for (int i = 0; i < answers; ++i) {
+            for (member* m : {a, b, c}) m->answer(clk.now(), false);
+            clk.advance(100ms);
+        }
+    };
+    send(30);
+    BOOST_TEST(!b->rate->limiting());
+    // a and c meet the same burst of 429s before either has heard of the other's cut.
+    a->answer(clk.now(), true);
+    c->answer(clk.now(), true);
+    const rate_gate_snapshot a_cut = a->rate_now();
+    BOOST_TEST(a_cut.limiting);
+    BOOST_TEST(a_cut.fill_rate < a_cut.last_max_rate);
+    run_until(ctx, [&] { return b->rate->limiting() && a->settled() && c->settled(); });
+    // One congestion event for the fleet: one cut published, b cut once, from its own rate.
+    BOOST_TEST(a->link->stats().cuts_sent + c->link->stats().cuts_sent == 1u);
+    run_until(ctx, [&] { return b->link->stats().cuts_applied == 1; });
+    const rate_gate_snapshot b_cut = b->rate_now();
+    BOOST_TEST(b_cut.fill_rate == 0.7 * b_cut.last_max_rate, boost::test_tools::tolerance(1e-9));
+    BOOST_TEST(b_cut.last_max_rate > 5.0);  // b's own send rate (10 a second), not a's
+    // a already cut for this event (within its cut_interval): not cut again, nothing echoed.
+    BOOST_TEST(a->link->stats().cuts_applied + c->link->stats().cuts_applied == 0u);
+    BOOST_TEST(a->rate_now().fill_rate == a_cut.fill_rate);
+    // A later congestion event met by b alone reaches a and c.
+    send(50);
+    b->answer(clk.now(), true);
+    run_until(ctx, [&] {
+        return a->link->stats().cuts_applied == 1 && c->link->stats().cuts_applied == 1 && b->settled();
+    });
+    BOOST_TEST(b->link->stats().cuts_sent == 1u);
+    BOOST_TEST(a->rate_now().fill_rate < a->rate_now().measured_rate);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
