@@ -117,4 +117,29 @@ BOOST_AUTO_TEST_CASE(the_environment_turns_the_gate_on) {
     BOOST_TEST(without.pipeline().options().rate_gate == nullptr);
 }
 
+// A fleet (client_options::fleet) is handed the client's rate gate with its
+// other gates when the gate is on (its cuts are then shared), none when off.
+BOOST_AUTO_TEST_CASE(a_fleet_gets_the_rate_gate_with_the_other_gates) {
+    struct recording_link final : resilience::gate_link {
+        std::vector<resilience::gate_set> sets;
+        void attach(const resilience::gate_set& g) override { sets.push_back(g); }
+    };
+    asio::io_context ctx;
+    for (bool on : {true, false}) {
+        auto link = std::make_shared<recording_link>();
+        gemini::client_options o;
+        o.api_key = key;
+        o.base_url = "http://127.0.0.1:9";
+        o.rate_gate.enabled = on;
+        o.fleet = link;
+        gemini::client c(ctx.get_executor(), o);
+        BOOST_TEST_REQUIRE(link->sets.size() == 1u);
+        const auto& g = link->sets[0];
+        BOOST_TEST(g.scope == resilience::scope_hash(c.pipeline().options().scope));
+        BOOST_TEST((g.breaker && g.cooldown && g.budget));
+        BOOST_TEST((g.rate == c.pipeline().options().rate_gate));
+        BOOST_TEST((g.rate != nullptr) == on);
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
