@@ -148,7 +148,6 @@ asio::awaitable<std::string> discard_created(client& c, const std::string& name,
 // ---- The poll scheduler's records (docs/design-notes.md, "Poll scheduler").
 
 namespace bi = boost::intrusive;
-using wait_handler = asio::any_completion_handler<void(error_code, file)>;
 using set_hook = bi::set_member_hook<bi::link_mode<bi::safe_link>, bi::optimize_size<true>>;
 using list_hook = bi::list_member_hook<bi::link_mode<bi::safe_link>>;
 
@@ -163,7 +162,6 @@ struct wait_rec {
     time_point deadline = time_point::max();
     poll_stream* stream = nullptr;
     std::unique_ptr<wait_options> own;        // null: the client's settings
-    diagnostics* diag = nullptr;
     wait_handler handler;
     std::uint32_t attempts_base = 0;          // the stream's attempts when it joined
     int max_retries = 0;
@@ -577,16 +575,8 @@ struct client::impl {
                 asio::dispatch(ex, [rec = std::move(rec), r = std::move(r)]() mutable {
                 asio::get_associated_cancellation_slot(rec->handler).clear();
                 wait_handler h = std::move(rec->handler);
-                diagnostics* diag = rec->diag;
                 rec.reset();
-                if (r) {
-                    if (diag) *diag = diagnostics();
-                    std::move(h)(error_code(), std::move(*r));
-                } else {
-                    failure f = std::move(r).error();
-                    if (diag) *diag = std::move(f.diag);
-                    std::move(h)(f.code, file());
-                }
+                std::move(h)(std::move(r));
                 });
             });
         }
@@ -1027,16 +1017,19 @@ struct client::impl {
         deliver(out);
     }
 
-    void start_wait(std::string n, wait_options o, diagnostics* diag, wait_handler h) {
+    // `opts` null: the defaults. Kept by the record only when it sets
+    // something the client's settings do not cover.
+    void start_wait(std::string n, std::unique_ptr<wait_options> opts, wait_handler h) {
+        static const wait_options defaults;
+        const wait_options& o = opts ? *opts : defaults;
         auto w = std::make_unique<wait_rec>();
         w->deadline = o.deadline;
-        w->diag = diag;
         w->max_failed_rounds = o.max_failed_rounds;
         w->max_retries = o.retry.max_retries ? *o.retry.max_retries : pipe.options().policy.max_retries;
         const duration initial = o.poll_initial, poll_max = o.poll_max;
         const double mult = o.poll_multiplier, jit = o.poll_jitter;
         if (o.on_status || o.on_event || !o.tag.empty() || !o.retry.empty() || o.admission)
-            w->own = std::make_unique<wait_options>(std::move(o));
+            w->own = std::move(opts);
         w->handler.swap(h);  // (Boost 1.81: any_completion_handler's move assignment recurses)
         wait_rec* rec = w.release();
         auto slot = asio::get_associated_cancellation_slot(rec->handler);
@@ -1081,13 +1074,12 @@ struct client::impl {
 
     // A wait refused at its start (bad name or option): completed at once,
     // never inside the initiating call.
-    void refuse(wait_handler h, diagnostics* diag, failure f) {
+    void refuse(wait_handler h, failure f) {
         auto io_ex = http.get_executor();
-        asio::post(io_ex, [io_ex, h = std::move(h), diag, f = std::move(f)]() mutable {
+        asio::post(io_ex, [io_ex, h = std::move(h), f = std::move(f)]() mutable {
             auto ex = asio::get_associated_executor(h, io_ex);
-            asio::dispatch(ex, [h = std::move(h), diag, f = std::move(f)]() mutable {
-                if (diag) *diag = std::move(f.diag);
-                std::move(h)(f.code, file());
+            asio::dispatch(ex, [h = std::move(h), f = std::move(f)]() mutable {
+                std::move(h)(result<file>(std::move(f)));
             });
         });
     }
@@ -1364,22 +1356,23 @@ asio::awaitable<result<generate_result>> client::generate_content(std::string mo
     co_return co_await d.pipe.run(op, std::move(cs.call));
 }
 
-void client::start_wait(std::string name, wait_options o, diagnostics* diag, resilience::gemini::wait_handler h) {
+void client::start_wait(std::string name, std::unique_ptr<wait_options> opts, wait_handler h) {
     impl& d = *impl_;
+    static const wait_options defaults;
+    const wait_options& o = opts ? *opts : defaults;
     std::string n = normalize_file_name(name);
-    if (n.empty()) return d.refuse(std::move(h), diag, bad_file_name(name));
-    if (auto v = validate_wait(o); !v) return d.refuse(std::move(h), diag, v.error());
-    if (auto v = d.check(o); !v) return d.refuse(std::move(h), diag, v.error());
-    d.start_wait(std::move(n), std::move(o), diag, std::move(h));
+    if (n.empty()) return d.refuse(std::move(h), bad_file_name(name));
+    if (auto v = validate_wait(o); !v) return d.refuse(std::move(h), v.error());
+    if (auto v = d.check(o); !v) return d.refuse(std::move(h), v.error());
+    d.start_wait(std::move(n), std::move(opts), std::move(h));
 }
 
-asio::awaitable<result<file>> client::wait_until_active(std::string name, wait_options o) {
-    diagnostics diag;
-    auto op = async_wait_until_active(std::move(name), std::move(o), diag, asio::as_tuple(asio::deferred));
-    auto [ec, f] = co_await std::move(op);
-    if (ec) co_return failure(ec, std::move(diag));
-    co_return std::move(f);
+// No coroutine: the operation is started by the awaiting coroutine (or any
+// other completion token) straight into the scheduler.
+wait_operation client::wait_until_active(std::string name, wait_options o) {
+    return wait_operation(*this, std::move(name), std::make_unique<wait_options>(std::move(o)));
 }
+wait_operation client::wait_until_active(std::string name) { return wait_operation(*this, std::move(name), nullptr); }
 
 client_stats client::stats() const noexcept {
     const impl& d = *impl_;
