@@ -220,6 +220,38 @@ mem_figure measure_bare_manual(std::size_t n) {
     return {double(after - before) / double(n), n};
 }
 
+// A simulator holding `files` files that stay PROCESSING for a day, and a
+// client of it, on one io_context; on `clk` when given (virtual time), else on
+// the steady clock. `list_min_waits` is client_options::poll_list_min_waits
+// (unset: the client's default).
+struct sim_with_waiting_client {
+    sim::server srv;
+    std::vector<std::string> names;
+    std::optional<gemini::client> client;
+
+    static sim::config config(manual_clock* clk) {
+        sim::config cfg;
+        cfg.api_key = key;
+        if (clk) cfg.time = clk;
+        cfg.processing = sim::processing_time::fixed(24h);
+        return cfg;
+    }
+    sim_with_waiting_client(asio::io_context& ctx, manual_clock* clk, std::size_t files, std::uint64_t seed,
+                            std::optional<std::size_t> list_min_waits)
+        : srv(ctx, config(clk)) {
+        srv.start();
+        names.reserve(files);
+        for (std::size_t i = 0; i < files; ++i) names.push_back(srv.add_file("x"));
+        gemini::client_options opts;
+        opts.api_key = key;
+        opts.base_url = srv.base_url();
+        if (clk) opts.time = clk;
+        opts.seed = seed;
+        if (list_min_waits) opts.poll_list_min_waits = *list_min_waits;
+        client.emplace(ctx.get_executor(), std::move(opts));
+    }
+};
+
 struct poll_mem {
     double per_wait = 0;
     double connections_bytes = 0;  // heap the warm-up added (pool + simulator sessions + per-file counters)
@@ -273,22 +305,10 @@ poll_mem measure_poll_manual(std::size_t n) {
     poll_mem out;
     manual_clock clk;
     asio::io_context ctx;
-    sim::config cfg;
-    cfg.api_key = key;
-    cfg.time = &clk;
-    cfg.processing = sim::processing_time::fixed(24h);
-    sim::server srv(ctx, cfg);
-    srv.start();
-    std::vector<std::string> names;
-    names.reserve(n);
-    for (std::size_t i = 0; i < n + 1; ++i) names.push_back(srv.add_file("x"));
-    gemini::client_options opts;
-    opts.api_key = key;
-    opts.base_url = srv.base_url();
-    opts.time = &clk;
-    opts.seed = 1;
-    opts.poll_list_min_waits = 0;  // one files.get per wait: every wait is answered once
-    gemini::client cl(ctx.get_executor(), std::move(opts));
+    // One files.get per wait (list rounds off): every wait is answered once.
+    sim_with_waiting_client setup(ctx, &clk, n + 1, 1, 0);
+    auto& names = setup.names;
+    gemini::client& cl = *setup.client;
 
     std::size_t warm = 0;
     const std::size_t h0 = heap_in_use();
@@ -353,20 +373,10 @@ enum class wait_form { co_await_form, async_callback, parked_coroutine };
 poll_mem measure_asleep(std::size_t n, wait_form form) {
     poll_mem out;
     asio::io_context ctx;
-    sim::config cfg;
-    cfg.api_key = key;
-    cfg.processing = sim::processing_time::fixed(24h);
-    sim::server srv(ctx, cfg);
-    srv.start();
-    std::vector<std::string> names;
-    names.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) names.push_back(srv.add_file("x"));
-    gemini::client_options opts;
-    opts.api_key = key;
-    opts.base_url = srv.base_url();
-    opts.seed = 1;
-    opts.poll_list_min_waits = 0;  // one files.get per wait: every wait is answered once
-    gemini::client cl(ctx.get_executor(), std::move(opts));
+    // One files.get per wait (list rounds off): every wait is answered once.
+    sim_with_waiting_client setup(ctx, nullptr, n, 1, 0);
+    auto& names = setup.names;
+    gemini::client& cl = *setup.client;
 
     std::size_t warm = 0;
     const std::size_t h0 = heap_in_use();
@@ -765,21 +775,10 @@ int main(int argc, char** argv) {
     if (million_n > 0) {
         manual_clock clk;
         asio::io_context ctx;
-        sim::config cfg;
-        cfg.api_key = key;
-        cfg.time = &clk;
-        cfg.processing = sim::processing_time::fixed(24h);
-        sim::server srv(ctx, cfg);
-        srv.start();
-        std::vector<std::string> names;
-        names.reserve(million_n);
-        for (std::size_t i = 0; i < million_n; ++i) names.push_back(srv.add_file("x"));
-        gemini::client_options opts;
-        opts.api_key = key;
-        opts.base_url = srv.base_url();
-        opts.time = &clk;
-        opts.seed = 5;
-        gemini::client cl(ctx.get_executor(), std::move(opts));
+        sim_with_waiting_client setup(ctx, &clk, million_n, 5, std::nullopt);
+        auto& srv = setup.srv;
+        auto& names = setup.names;
+        gemini::client& cl = *setup.client;
         const std::size_t h0 = heap_in_use();
         const auto rt0 = real_clock::now();
         std::size_t ended = 0;
