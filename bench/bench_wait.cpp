@@ -13,8 +13,10 @@
 //     is read; the pool's `opened` counter is checked not to move afterwards.
 //     "memory/scheduled_wait" is the async_ form with a plain callback: a
 //     record in the client's poll scheduler, no coroutine (the target line);
-//     "memory/poll_pause_*" are the co_await form co_spawned, i.e. that
-//     record plus the caller's own coroutine frames.
+//     "memory/co_await_wait*" are the co_await form in a co_spawned
+//     coroutine, i.e. that record plus the caller's own coroutine frames,
+//     which "memory/parked_coroutine" measures alone (the same coroutine
+//     parked on nothing): the difference is the wait's own cost.
 //  2. 100,000 concurrent wait_until_active complete with a bounded pool, once
 //     per poll strategy ("many_waits/get_per_file": one files.get per file
 //     and round, the request pattern of the coroutine per wait before the
@@ -36,15 +38,20 @@
 //
 // JSON line names (stable; plot scripts read them): memory/bare_coroutine_steady_timer,
 // memory/bare_coroutine_steady_clock_sleep_until, memory/bare_coroutine_manual_clock,
-// memory/scheduled_wait, memory/poll_pause_manual_clock, memory/poll_pause_steady_clock,
-// memory/one_wait_traced, many_waits/get_per_file, many_waits/list_rounds,
-// many_waits/comparison, list_crossover, million_waits, outage/client_shared_breaker,
+// memory/scheduled_wait, memory/parked_coroutine, memory/co_await_wait,
+// memory/co_await_wait_manual_clock, memory/one_wait_traced, many_waits/get_per_file,
+// many_waits/list_rounds, many_waits/comparison, list_crossover, large_files/plain_schedule,
+// large_files/poll_by_size, large_files/comparison, million_waits, outage/client_shared_breaker,
 // outage/per_operation_retries, outage/comparison, quota_storm/client_shared_cooldown,
 // quota_storm/per_operation_retries, quota_storm/comparison.
 //
 // Prints one JSON object per line, then a one-line summary.
 //
+// "large_files" (--large-waits N, 50; 0 = off): N files of 16 MiB-2 GiB,
+// processing growing with size, with client_options::poll_by_size off and on.
+//
 // Run: build/bench/bench_wait [--mem-waits N] [--waits N] [--polls N] [--million N] [--crossover 0|1]
+//                             [--large-waits N]
 //                             [--series-bin S]
 //
 // --series-bin S (S > 0 seconds) adds, before each outage and quota storm
@@ -76,6 +83,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -504,6 +512,9 @@ struct scenario {
     std::size_t pool = 16;
     std::size_t list_min_waits = 64;  // client_options::poll_list_min_waits (0 = one files.get per file)
     std::size_t extra_files = 0;      // files in the project nobody waits for
+    std::uint64_t size_min = 0, size_max = 0;  // > 0: files of a size in [min, max] (stored without bytes)
+    duration per_mib{};               // sim::config::processing_per_mib
+    bool by_size = true;              // client_options::poll_by_size
 };
 
 run_figures run_scenario(const scenario& sc) {
@@ -517,11 +528,13 @@ run_figures run_scenario(const scenario& sc) {
     cfg.processing = sc.processing;
     cfg.record_requests = sc.record;
     cfg.seed = 3;
+    cfg.processing_per_mib = sc.per_mib;
     sim::server srv(ctx, cfg);
     srv.start();
     std::vector<std::string> names;
     names.reserve(sc.waits);
-    for (std::size_t i = 0; i < sc.waits; ++i) names.push_back(srv.add_file("x"));
+    if (sc.size_max == 0)
+        for (std::size_t i = 0; i < sc.waits; ++i) names.push_back(srv.add_file("x"));
     for (std::size_t i = 0; i < sc.extra_files; ++i) (void)srv.add_file("y");
 
     gemini::client_options opts;
@@ -531,12 +544,27 @@ run_figures run_scenario(const scenario& sc) {
     opts.seed = 5;
     opts.http.max_connections_per_origin = sc.pool;
     opts.poll_list_min_waits = sc.list_min_waits;
+    opts.poll_by_size = sc.by_size;
     gemini::client cl(ctx.get_executor(), std::move(opts));
     http::client_options ho;
     ho.time = &clk;
     ho.max_connections_per_origin = sc.pool;
     http::client raw(ctx.get_executor(), ho);
 
+    // Large files: the client has seen one of size_max become ACTIVE before
+    // (poll_by_size learns from it); its requests are not counted.
+    std::uint64_t warm_gets = 0;
+    if (sc.size_max > 0) {
+        bool warm = false;
+        cl.async_wait_until_active(srv.add_file_of_size(sc.size_max), gemini::wait_options(),
+                                   [&](resilience::error_code, gemini::file) { warm = true; });
+        if (!run_virtual(ctx, clk, [&] { return warm; }, fast_run())) std::fprintf(stderr, "large files: no warm-up\n");
+        warm_gets = srv.snapshot().requests(sim::route::get);
+        std::mt19937_64 size_rng(9);
+        for (std::size_t i = 0; i < sc.waits; ++i)
+            names.push_back(
+                srv.add_file_of_size(std::uniform_int_distribution<std::uint64_t>(sc.size_min, sc.size_max)(size_rng)));
+    }
     const time_point t0 = clk.now();
     f.t0 = t0;
     if (sc.out) srv.add_outage(*sc.out);
@@ -579,7 +607,7 @@ run_figures run_scenario(const scenario& sc) {
     f.cpu_s = double(std::clock() - c0) / CLOCKS_PER_SEC;
     f.virtual_s = secs(clk.now() - t0);
     auto s = srv.snapshot();
-    f.get_requests = s.requests(sim::route::get);
+    f.get_requests = s.requests(sim::route::get) - warm_gets;
     f.list_requests = s.requests(sim::route::list);
     f.total_connections = s.total_connections;
     f.pool_opened = sc.m == mode::client ? cl.http().stats().opened : raw.stats().opened;
@@ -653,6 +681,7 @@ int main(int argc, char** argv) {
     const std::size_t big_n = arg(argc, argv, "--waits", 100000);
     const std::size_t poll_n = arg(argc, argv, "--polls", 2000);
     const std::size_t million_n = arg(argc, argv, "--million", 0);
+    const std::size_t large_n = arg(argc, argv, "--large-waits", 50);
     const bool crossover = arg(argc, argv, "--crossover", 1) != 0;
     const std::size_t series_bin = arg(argc, argv, "--series-bin", 0);  // {"series":...} lines; 0 = none
     const auto start = real_clock::now();
@@ -769,6 +798,42 @@ int main(int argc, char** argv) {
                         project, w, rpw[0], rpw[1], med[0], med[1]);
             std::fflush(stdout);
         }
+    }
+
+    // 2b'. large videos: polls by size (client_options::poll_by_size) or not.
+    if (large_n > 0) {
+        double rpw[2] = {0, 0}, med[2] = {0, 0}, p99[2] = {0, 0}, vs[2] = {0, 0};
+        for (int on = 0; on < 2; ++on) {
+            scenario sc;
+            sc.waits = large_n;
+            sc.size_min = std::uint64_t(16) << 20;
+            sc.size_max = std::uint64_t(2) << 30;
+            sc.processing = sim::processing_time::uniform(5s, 30s);
+            sc.per_mib = 250ms;
+            sc.by_size = on == 1;
+            auto f = run_scenario(sc);
+            rpw[on] = double(f.get_requests + f.list_requests) / double(f.waits);
+            med[on] = quantile(f.active_to_return_s, 0.5);
+            p99[on] = quantile(f.active_to_return_s, 0.99);
+            vs[on] = f.virtual_s;
+            std::printf("{\"name\":\"large_files/%s\",\"waits\":%zu,\"finished\":%s,\"active\":%zu,\"errors\":%s,"
+                        "\"size_mib\":[16,2048],\"processing\":\"5-30 s + 0.25 s per MiB\",\"virtual_s\":%.1f,"
+                        "\"get_requests\":%llu,\"list_requests\":%llu,\"requests_per_wait\":%.2f,"
+                        "\"active_to_return_median_s\":%.2f,\"active_to_return_p99_s\":%.2f}\n",
+                        on ? "poll_by_size" : "plain_schedule", f.waits, f.finished ? "true" : "false", f.active,
+                        errors_json(f).c_str(), f.virtual_s, (unsigned long long)f.get_requests,
+                        (unsigned long long)f.list_requests, rpw[on], med[on], p99[on]);
+            std::fflush(stdout);
+        }
+        std::printf("{\"name\":\"large_files/comparison\",\"waits\":%zu,\"plain_requests_per_wait\":%.2f,"
+                    "\"by_size_requests_per_wait\":%.2f,\"fewer_requests_ratio\":%.2f,"
+                    "\"plain_active_to_return_median_s\":%.2f,\"by_size_active_to_return_median_s\":%.2f,"
+                    "\"plain_active_to_return_p99_s\":%.2f,\"by_size_active_to_return_p99_s\":%.2f,"
+                    "\"plain_virtual_s\":%.1f,\"by_size_virtual_s\":%.1f}\n",
+                    large_n, rpw[0], rpw[1], rpw[1] > 0 ? rpw[0] / rpw[1] : 0.0, med[0], med[1], p99[0], p99[1], vs[0],
+                    vs[1]);
+        std::fflush(stdout);
+        summary += "; large files " + std::to_string(rpw[0]) + " -> " + std::to_string(rpw[1]) + " requests per wait";
     }
 
     // 2c. a million waits asleep at once (--million N).

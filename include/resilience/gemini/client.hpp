@@ -139,6 +139,13 @@ struct client_options {
     /// many files are waited for and more polls are due than a sweep of the
     /// list takes pages; 0 = never (one files.get per file and round).
     std::size_t poll_list_min_waits = 64;
+    /// While a file of at least 16 MiB is PROCESSING, the poll scheduler
+    /// sleeps until shortly before the earliest time it could be ACTIVE,
+    /// judged by its createTime and sizeBytes against the files of at least
+    /// 16 MiB this client saw become ACTIVE (the lowest processing time per
+    /// MiB, updateTime - createTime over sizeBytes); docs/design-notes.md,
+    /// "Poll scheduler". false: the plain schedule.
+    bool poll_by_size = true;
 
     /// Defaults, then the GEMINI_* environment, then `overrides` (code wins);
     /// the outcome is checked by validate().
