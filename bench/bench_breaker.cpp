@@ -24,51 +24,30 @@
 // Prints one JSON object per line.
 // Run: build/bench/bench_breaker [--waits N] [--workers N] [--ops N] [--rules a,b]
 //      [--skip-breaker 1] [--skip-budget 1]
-#include <resilience/gemini/client.hpp>
+#include "bench_common.hpp"
+
 #include <resilience/retry.hpp>
 #include <resilience/retry_budget.hpp>
-#include <resilience/sim/server.hpp>
-#include <resilience/testing/manual_clock.hpp>
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/this_coro.hpp>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <exception>
 #include <memory>
 #include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
-namespace asio = boost::asio;
-namespace sim = resilience::sim;
-namespace gemini = resilience::gemini;
-using resilience::duration;
-using resilience::time_point;
-using resilience::testing::manual_clock;
-using resilience::testing::run_virtual;
-using namespace std::chrono_literals;
-using real_clock = std::chrono::steady_clock;
+using bench::fast_run;
+using bench::rethrow_void;
+using bench::secs;
 
 namespace {
 
 const std::string key = "bench-breaker-key-3f9a";
-
-double secs(duration d) { return std::chrono::duration<double>(d).count(); }
-void rethrow_void(std::exception_ptr e) {
-    if (e) std::rethrow_exception(e);
-}
-resilience::testing::run_options fast_run() {
-    resilience::testing::run_options o;
-    o.idle_quantum = std::chrono::microseconds(0);
-    o.max_real = std::chrono::seconds(600);
-    return o;
-}
 
 struct rule {
     const char* name;
@@ -126,16 +105,14 @@ struct wait_scenario {
 
 wait_figures run_waits(const wait_scenario& sc) {
     wait_figures f;
-    manual_clock clk;
-    asio::io_context ctx;
     sim::config cfg;
-    cfg.api_key = key;
-    cfg.time = &clk;
     cfg.processing = sim::processing_time::uniform(60s, 600s);
     cfg.record_requests = sc.record;
     cfg.seed = 3;
-    sim::server srv(ctx, cfg);
-    srv.start();
+    bench::sim_stack st(key, cfg);
+    auto& clk = st.clk;
+    auto& ctx = st.ctx;
+    auto& srv = st.srv;
     std::vector<std::string> names;
     for (std::size_t i = 0; i < sc.waits; ++i) names.push_back(srv.add_file("x"));
     if (sc.p503 > 0) srv.add_fault(sim::fault::sometimes(sim::fault_kind::overloaded, sim::route::get, sc.p503));
@@ -143,11 +120,7 @@ wait_figures run_waits(const wait_scenario& sc) {
 
     const time_point t0 = clk.now();
     f.t0 = t0;
-    gemini::client_options opts;
-    opts.api_key = key;
-    opts.base_url = srv.base_url();
-    opts.time = &clk;
-    opts.seed = 5;
+    gemini::client_options opts = st.client_options(5);
     opts.http.max_connections_per_origin = 16;
     opts.breaker_window = sc.rules;
     opts.on_event = [&](const resilience::event& e) {

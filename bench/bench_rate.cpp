@@ -14,15 +14,11 @@
 // on/off ratios), then a one-line summary.
 //
 // Run: build/bench/bench_rate [--rate N] [--calls C,C,...] [--workers W] [--span S]
-#include <resilience/gemini/client.hpp>
-#include <resilience/sim/server.hpp>
-#include <resilience/testing/manual_clock.hpp>
+#include "bench_common.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -30,21 +26,11 @@
 #include <string>
 #include <vector>
 
-namespace asio = boost::asio;
-namespace sim = resilience::sim;
-namespace gemini = resilience::gemini;
-using resilience::duration;
-using resilience::time_point;
-using resilience::testing::manual_clock;
-using resilience::testing::run_virtual;
-using namespace std::chrono_literals;
-using real_clock = std::chrono::steady_clock;
+using bench::secs;
 
 namespace {
 
 const std::string key = "bench-rate-key-41c9";
-
-double secs(duration d) { return std::chrono::duration<double>(d).count(); }
 
 struct figures {
     std::uint64_t ok = 0, throttled = 0;            // files.get answered 200 / 429
@@ -56,25 +42,19 @@ struct figures {
 
 // `calls` > 0: a burst of that many calls; else `workers` in a closed loop for `span`.
 figures run(bool gate, std::uint64_t rate, int calls, int workers, duration span) {
-    manual_clock clk;
-    asio::io_context ctx;
     sim::config cfg;
-    cfg.api_key = key;
-    cfg.time = &clk;
     cfg.record_requests = true;
-    sim::server srv(ctx, cfg);
-    srv.start();
+    bench::sim_stack st(key, cfg);
+    auto& clk = st.clk;
+    auto& ctx = st.ctx;
+    auto& srv = st.srv;
     const std::string name = srv.add_file("clip", "video/mp4");
     auto slow = sim::fault::sometimes(sim::fault_kind::latency, sim::route::get, 1.0);
     slow.latency = 50ms;
     srv.add_fault(slow);
     srv.add_quota(sim::quota(sim::route::get, rate, 1s));
 
-    gemini::client_options o;
-    o.api_key = key;
-    o.base_url = srv.base_url();
-    o.time = &clk;
-    o.seed = 5;
+    gemini::client_options o = st.client_options(5);
     o.retry.max_retries = 100;
     o.http.max_connections_per_origin = 1024;
     o.rate_gate.enabled = gate;
@@ -94,10 +74,7 @@ figures run(bool gate, std::uint64_t rate, int calls, int workers, duration span
             } while (calls == 0 && clk.now() < end);
             ++done;
         }, asio::detached);
-    resilience::testing::run_options ro;
-    ro.idle_quantum = std::chrono::microseconds(0);  // same thread: ready I/O shows up in poll()
-    ro.max_real = std::chrono::seconds(600);
-    f.finished = run_virtual(ctx, clk, [&] { return done == n; }, ro);
+    f.finished = run_virtual(ctx, clk, [&] { return done == n; }, bench::fast_run());
     f.virtual_s = secs(clk.now() - t0);
     f.real_s = std::chrono::duration<double>(real_clock::now() - real0).count();
     for (const auto& r : srv.requests()) {

@@ -1,10 +1,13 @@
-// Soak: a million polls through the simulator with 5% of the polls faulted,
-// in virtual time (simulator and client on one io_context and one
+// Soak: a million polls through the simulator with 5% of the poll requests
+// faulted, in virtual time (simulator and client on one io_context and one
 // testing::manual_clock). `--waits` workers each loop: store a file that
 // stays PROCESSING 5..35 s, wait_until_active on it (1 s poll pause), delete
-// it; until `--polls` polls were made. The faults on files.get, each at a
-// quarter of the rate: 503 overloaded, 500 internal, connection reset before
-// the answer, 429 with RetryInfo.
+// it; until `--polls` polls were made. A poll is a file's state learned by
+// the poll scheduler: a files.get, or a file shown by a files.list page of a
+// list round (the client's default poll_list_min_waits, 64: in the runs below
+// nearly every poll is a list page's). The faults on files.get and files.list,
+// each at a quarter of the rate: 503 overloaded, 500 internal, connection
+// reset before the answer, 429 with RetryInfo.
 //
 // Prints a JSON line every tenth of the run: polls, virtual and real seconds,
 // resident set (VmRSS) and heap in use (mallinfo2), waits done and lost,
@@ -90,29 +93,32 @@ struct soak {
         o.base_url = url;
         o.time = &clk;
         o.seed = 11;
-        // One files.get per poll, as before the poll scheduler's list rounds:
-        // the faults are on files.get, and --polls counts files.get polls.
-        o.poll_list_min_waits = 0;
         return o;
     }
 
     explicit soak(options o) : opt(o), srv(ctx, sim_config(clk)), cl(ctx.get_executor(), client_config(clk, start_and_url())) {
         // A quarter of the fault rate each (the rules draw one after another).
         const double each = 1.0 - std::pow(1.0 - opt.fault_rate, 0.25);
-        for (auto k : {sim::fault_kind::overloaded, sim::fault_kind::internal, sim::fault_kind::reset_before_headers,
-                       sim::fault_kind::rate_limit}) {
-            sim::fault f = sim::fault::sometimes(k, sim::route::get, each);
-            f.retry_delay = 1s;
-            srv.add_fault(f);
-        }
+        for (auto r : {sim::route::get, sim::route::list})
+            for (auto k : {sim::fault_kind::overloaded, sim::fault_kind::internal, sim::fault_kind::reset_before_headers,
+                           sim::fault_kind::rate_limit}) {
+                sim::fault f = sim::fault::sometimes(k, r, each);
+                f.retry_delay = 1s;
+                srv.add_fault(f);
+            }
     }
     std::string start_and_url() {
         srv.start();
         return srv.base_url();
     }
 
+    // Polls so far: files.get requests of the poll scheduler, and the files
+    // its list rounds' pages showed (the workers' files are all the simulator
+    // stores; a snapshot copies maps: not for every step of the loop).
+    std::uint64_t polls() const { return cl.stats().polls + srv.snapshot().files_listed; }
+
     asio::awaitable<void> worker() {
-        while (cl.stats().polls < opt.polls) {
+        while (polls() < opt.polls) {
             std::string name = srv.add_file("soak", "video/mp4");
             gemini::wait_options w;
             w.poll_initial = 1s;
@@ -179,10 +185,13 @@ int main(int argc, char** argv) {
     resilience::testing::run_options ro;
     ro.idle_quantum = std::chrono::microseconds(0);  // one thread: ready loopback I/O shows up in poll()
     ro.max_real = std::chrono::hours(4);
+    resilience::time_point next_look{};  // the polls are counted once a virtual second
     bool ok = resilience::testing::run_virtual(
         s.ctx, s.clk,
         [&] {
-            const auto polls = s.cl.stats().polls;
+            if (s.clk.now() < next_look) return s.workers_left == 0;
+            next_look = s.clk.now() + 1s;
+            const auto polls = s.polls();
             if (polls >= next) {
                 print_sample(s, polls, t0, v0);
                 rss_last = rss_kb();
@@ -194,7 +203,7 @@ int main(int argc, char** argv) {
             return s.workers_left == 0;
         },
         ro);
-    const auto polls = s.cl.stats().polls;
+    const auto polls = s.polls();
     print_sample(s, polls, t0, v0);
     // Growth is judged at the last sample taken while the waits ran (at the
     // end they are over and their memory is given back).
@@ -205,11 +214,14 @@ int main(int argc, char** argv) {
     const bool flat = opt.max_growth <= 0 || (growth <= opt.max_growth && heap_growth <= opt.max_growth);
     auto st = s.srv.snapshot();
     std::printf(
-        "{\"summary\":\"soak\",\"polls\":%llu,\"waits\":%zu,\"fault_rate\":%.3f,\"faults\":%llu,\"waits_done\":%llu,"
+        "{\"summary\":\"soak\",\"polls\":%llu,\"get_polls\":%llu,\"list_pages\":%llu,\"files_listed\":%llu,"
+        "\"waits\":%zu,\"fault_rate\":%.3f,\"faults\":%llu,\"waits_done\":%llu,"
         "\"waits_lost\":%llu,\"rss_kb_first_tenth\":%zu,\"rss_kb_last\":%zu,\"rss_growth\":%.3f,"
         "\"heap_kb_first_tenth\":%zu,\"heap_kb_last\":%zu,\"heap_growth\":%.3f,\"real_s\":%.1f,"
         "\"ended\":%s,\"ok\":%s}\n",
-        static_cast<unsigned long long>(polls), opt.waits, opt.fault_rate,
+        static_cast<unsigned long long>(polls), static_cast<unsigned long long>(s.cl.stats().polls),
+        static_cast<unsigned long long>(s.cl.stats().poll_list_pages), static_cast<unsigned long long>(st.files_listed),
+        opt.waits, opt.fault_rate,
         static_cast<unsigned long long>(st.faults_injected), static_cast<unsigned long long>(s.done),
         static_cast<unsigned long long>(s.lost), rss_first, rss_last, growth, heap_first, heap_last, heap_growth,
         std::chrono::duration<double>(real_clock::now() - t0).count(), ok ? "true" : "false",

@@ -197,6 +197,10 @@ public:
         case event_type::gave_up: ++gave_up_[std::string(resilience::to_string(e.reason))]; break;
         case event_type::cooldown_wait: ++cooldown_waits_; break;
         case event_type::breaker_wait: ++breaker_waits_; break;
+        case event_type::rate_wait:
+            ++rate_waits_;
+            rate_wait_s_ += std::chrono::duration<double>(e.delay).count();
+            break;
         case event_type::breaker_transition: ++transitions_[std::string(resilience::to_string(e.to))]; break;
         default: break;
         }
@@ -239,6 +243,10 @@ public:
         line("gemini_cooldown_waits_total", "", cooldown_waits_);
         family("gemini_breaker_waits_total", "counter", "Attempts that waited for the circuit breaker.");
         line("gemini_breaker_waits_total", "", breaker_waits_);
+        family("gemini_rate_waits_total", "counter", "Attempts held back by the adaptive rate gate.");
+        line("gemini_rate_waits_total", "", rate_waits_);
+        family("gemini_rate_wait_seconds_total", "counter", "Announced length of the rate gate's waits (the first of each attempt).");
+        out.append("gemini_rate_wait_seconds_total ").append(std::to_string(rate_wait_s_)).append("\n");
         family("gemini_breaker_transitions_total", "counter", "Circuit breaker transitions, by new state.");
         for (const auto& [k, v] : transitions_) line("gemini_breaker_transitions_total", "to=\"" + k + "\"", v);
         family("gemini_breaker_open", "gauge", "1 while the circuit breaker is not CLOSED.");
@@ -252,7 +260,8 @@ public:
     }
 
 private:
-    std::uint64_t attempts_ = 0, cooldown_waits_ = 0, breaker_waits_ = 0, cancelled_ = 0, shed_ = 0;
+    std::uint64_t attempts_ = 0, cooldown_waits_ = 0, breaker_waits_ = 0, rate_waits_ = 0, cancelled_ = 0, shed_ = 0;
+    double rate_wait_s_ = 0;
     std::map<std::string, std::uint64_t> failures_, retries_, gave_up_, transitions_;
     std::map<std::pair<std::string, int>, std::uint64_t> requests_;
 };
@@ -739,6 +748,8 @@ asio::awaitable<void> test_driver(server& srv_http, sim::server& sim, checker& c
     check(metric(m, "media_server_requests_total{code=\"200\",route=\"describe\"}") == 1, "metrics: describe 200 counted");
     check(metric(m, "media_server_requests_total{code=\"504\",route=\"status\"}") == 1, "metrics: status 504 counted");
     check(metric(m, "gemini_gave_up_total{reason=\"cancelled\"}") >= 1, "metrics: the cancelled call gave up as cancelled");
+    check(metric(m, "gemini_rate_waits_total") == 0 && m.find("\ngemini_rate_wait_seconds_total ") != std::string::npos,
+          "metrics: the rate gate's waits are served beside the cooldown's and the breaker's (none: the gate is off)");
 #if RESILIENCE_EXAMPLE_PROMETHEUS
     check(m.find("# TYPE gemini_request_duration_seconds histogram") != std::string::npos &&
               metric(m, "gemini_attempt_duration_seconds_count{outcome=\"success\"}") >= 1,

@@ -54,7 +54,9 @@ def save(fig, out_dir, name):
     print("wrote", path)
 
 
-def plot_series(lines, prefix, title, out_dir, name):
+def plot_series(lines, prefix, title, out_dir, name, labels=LABELS, xlabel="virtual time (s)", window=None):
+    # labels: panel titles by series kind; window: the shaded span's legend
+    # (None: from the prefix; "": no span). scripts/plot_fleet.py reuses it.
     series = [l for l in lines if l.get("series", "").startswith(prefix + "/")]
     if not series:
         print(f"no {prefix} series in the input (run bench_wait with --series-bin)", file=sys.stderr)
@@ -65,17 +67,18 @@ def plot_series(lines, prefix, title, out_dir, name):
     w0, w1 = series[0]["window_s"]
     for ax, s in zip(axes[:, 0], series):
         kind = s["series"].split("/", 1)[1]
-        ax.axvspan(w0, w1, color="0.9", label="outage" if prefix == "outage" else "quota storm")
+        if window != "":
+            ax.axvspan(w0, w1, color="0.9", label=window or ("outage" if prefix == "outage" else "quota storm"))
         ax.step(s["t_s"], s["get_per_s"], where="post", color="C0", label="all files.get")
         for key, style, color, label in (("429_per_s", ":", "C3", "429 answers"), ("503_per_s", "--", "C1", "503 answers")):
             if any(v > 0 for v in s[key]):
                 ax.step(s["t_s"], s[key], where="post", linestyle=style, color=color, label=label)
         ax.set_yscale("symlog", linthresh=1)
-        ax.set_title(LABELS.get(kind, kind), fontsize=10)
+        ax.set_title(labels.get(kind, kind), fontsize=10)
         ax.set_ylabel(f"req/s ({s['bin_s']} s bins)")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, loc="upper right")
-    axes[-1, 0].set_xlabel("virtual time (s)")
+    axes[-1, 0].set_xlabel(xlabel)
     fig.suptitle(f"{title}, {series[0]['waits']:,} waits")
     fig.tight_layout()
     save(fig, out_dir, name)

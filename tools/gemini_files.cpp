@@ -12,7 +12,8 @@
 //                                        run against an in-process simulator with faults
 //   --poll-interval SECONDS sets the first pause between polls of `wait` and `run`.
 //   --redis URL (or RESILIENCE_REDIS_URL) shares the breaker, cooldown and retry
-//   budget with every process using the same Redis (docs/fleet.md):
+//   budget (and, with --adaptive-rate, the rate gate's cuts) with every process
+//   using the same Redis (docs/fleet.md):
 //   redis://[user:password@]host:port[/db].
 //   --adaptive-rate turns on the adaptive rate gate (as RESILIENCE_ADAPTIVE_RATE=1):
 //     after a 429, requests go at the rate the server accepts.

@@ -239,6 +239,7 @@ int run(const settings& s, gemini::client_options opts) {
                               {"serverRequests", server_requests}, {"faultsInjected", faults},
                               {"retries", st.retries}, {"breakerTransitions", st.breaker_transitions},
                               {"cooldownWaits", st.cooldown_waits}, {"breakerWaits", st.breaker_waits},
+                              {"rateWaits", st.rate_waits},
                               {"statusLines", status_lines},
                               {"seconds", std::chrono::duration<double>(elapsed).count()}};
         boost::json::object by;
@@ -261,6 +262,7 @@ int run(const settings& s, gemini::client_options opts) {
                   << "  breaker transitions: " << st.breaker_transitions << '\n'
                   << "  breaker waits:       " << st.breaker_waits << '\n'
                   << "  cooldown waits:      " << st.cooldown_waits << '\n'
+                  << "  rate gate waits:     " << st.rate_waits << '\n'
                   << "  status lines:        " << status_lines << '\n'
                   << "  total time:          " << resilience::format_seconds(elapsed) << '\n';
         for (const auto& e : error_samples) std::cout << "  error: " << e << '\n';

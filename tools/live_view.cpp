@@ -68,6 +68,13 @@ void tracker::on_event(const resilience::event& e) {
             if (!cooldown_until_ || until > *cooldown_until_) cooldown_until_ = until;
         }
         break;
+    case event_type::rate_wait: {
+        rate_wait_s_ += std::chrono::duration<double>(e.delay).count();
+        rate_ = e.rate;
+        const auto until = e.at + e.delay;
+        if (!rate_gate_until_ || until > *rate_gate_until_) rate_gate_until_ = until;
+        break;
+    }
     case event_type::breaker_transition: breaker_ = e.to; break;
     case event_type::attempt_failed:
         last_.assign(e.subject);
@@ -82,9 +89,19 @@ void tracker::on_event(const resilience::event& e) {
     }
 }
 
-double tracker::cooldown_remaining_s(resilience::time_point now) const {
-    if (!cooldown_until_ || *cooldown_until_ <= now) return 0;
-    return std::chrono::duration<double>(*cooldown_until_ - now).count();
+namespace {
+
+double seconds_left(const std::optional<resilience::time_point>& until, resilience::time_point now) {
+    if (!until || *until <= now) return 0;
+    return std::chrono::duration<double>(*until - now).count();
+}
+
+}  // namespace
+
+double tracker::cooldown_remaining_s(resilience::time_point now) const { return seconds_left(cooldown_until_, now); }
+
+double tracker::rate_gate_remaining_s(resilience::time_point now) const {
+    return seconds_left(rate_gate_until_, now);
 }
 
 namespace {
@@ -153,6 +170,13 @@ std::vector<std::string> render(const view_state& s) {
     l = "  breaker   " + std::string(resilience::to_string(s.breaker)) + "   cooldown ";
     l += s.cooldown_remaining_s > 0 ? format_duration(s.cooldown_remaining_s) + " left" : "none";
     lines.push_back(std::move(l));
+
+    if (s.rate_waits) {
+        l = "  rate gate " + per_second(s.rate) + "   " + group_digits(s.rate_waits) + " held, " +
+            format_duration(s.rate_wait_s) + " in all";
+        if (s.rate_gate_remaining_s > 0) l += ", " + format_duration(s.rate_gate_remaining_s) + " left";
+        lines.push_back(std::move(l));
+    }
 
     if (!s.last.empty()) lines.push_back("  last      " + gemini::terminal_safe(s.last));
 

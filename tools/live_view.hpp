@@ -4,12 +4,13 @@
 // The live view of `gemini-files wait` and `gemini-files demo` on a terminal:
 // one block of lines redrawn in place a few times a second (files by state,
 // requests per second, retries by kind, breaker state, cooldown remaining,
-// elapsed, an estimate of what remains) instead of thousands of scrolling
-// status lines.
+// the adaptive rate gate's holds, elapsed, an estimate of what remains)
+// instead of thousands of scrolling status lines.
 //
 // Three parts, the first two pure (unit-tested without a terminal):
 //   - tracker: folds the client's structured events (resilience::event) into
-//     what the counters do not say (cooldown end, breaker state, last failure);
+//     what the counters do not say (cooldown end, breaker state, rate gate
+//     holds, last failure);
 //   - render(view_state) -> lines: the frame, every line terminal-safe and no
 //     wider than view_state::width;
 //   - redraw(previous_lines, lines): the bytes that replace the previous frame
@@ -40,6 +41,11 @@ struct view_state {
     std::uint64_t retries_by_kind[3] = {};  ///< network, rate limit, server (client_stats::retries_by_kind)
     resilience::breaker_state breaker = resilience::breaker_state::closed;
     double cooldown_remaining_s = 0;   ///< 0: no cooldown in force
+    /// The adaptive rate gate (shown once it has held an attempt):
+    std::uint64_t rate_waits = 0;      ///< attempts it held (client_stats::rate_waits); 0: no line
+    double rate_wait_s = 0;            ///< their waits, summed over attempts (tracker::rate_wait_s)
+    double rate_gate_remaining_s = 0;  ///< the latest hold's time left (0: none now)
+    double rate = 0;                   ///< the gate's rate as last announced, requests per second
     std::optional<double> remaining_s; ///< estimate of the time left (estimate_remaining)
     std::string last;                  ///< the latest failure or status text (may be server text)
     std::size_t width = 80;            ///< terminal columns; every line is cut to width - 1
@@ -85,6 +91,12 @@ public:
     void on_event(const resilience::event& e);
     /// Seconds of cooldown left at `now` (0: none).
     double cooldown_remaining_s(resilience::time_point now) const;
+    /// The adaptive rate gate: its holds' announced seconds summed over the
+    /// attempts held, the time left of the latest-ending hold at `now` (0:
+    /// none), and its rate as the last hold told it (requests per second).
+    double rate_wait_s() const noexcept { return rate_wait_s_; }
+    double rate_gate_remaining_s(resilience::time_point now) const;
+    double rate() const noexcept { return rate_; }
     /// The breaker's state as the last transition event told it.
     resilience::breaker_state breaker() const noexcept { return breaker_; }
     /// The latest failure, as "subject: KIND message" (raw: render makes it terminal-safe).
@@ -92,13 +104,17 @@ public:
 
 private:
     std::optional<resilience::time_point> cooldown_until_;
+    std::optional<resilience::time_point> rate_gate_until_;
+    double rate_wait_s_ = 0;
+    double rate_ = 0;
     resilience::breaker_state breaker_ = resilience::breaker_state::closed;
     std::string last_;
 };
 
 /// The part of a frame every command fills the same way from its client
 /// (gemini::client): requests, retries by kind, breaker, cooldown left, the
-/// estimate, and the latest failure with the API key scrubbed out. The caller
+/// rate gate's holds, the estimate, and the latest failure with the API key
+/// scrubbed out. The caller
 /// sets title, elapsed_s, total, done and states first.
 template <class Client, class Redact>
 void fill_from_client(view_state& v, Client& g, const tracker& events, Redact&& redact) {
@@ -107,6 +123,10 @@ void fill_from_client(view_state& v, Client& g, const tracker& events, Redact&& 
     for (int k = 0; k < 3; ++k) v.retries_by_kind[k] = st.retries_by_kind[k];
     v.breaker = g.breaker_state();
     v.cooldown_remaining_s = events.cooldown_remaining_s(g.time().now());
+    v.rate_waits = st.rate_waits;
+    v.rate_wait_s = events.rate_wait_s();
+    v.rate_gate_remaining_s = events.rate_gate_remaining_s(g.time().now());
+    v.rate = events.rate();
     v.remaining_s = estimate_remaining(v.elapsed_s, v.done, v.total);
     std::string last = events.last_failure();
     redact(last);

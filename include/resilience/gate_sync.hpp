@@ -20,6 +20,10 @@
 // HALF_OPEN breaker admits probes only once grant_probes() is called, so
 // that the fleet, not each process, decides who probes.
 //
+// The adaptive rate gate has its own seam (rate_gate::on_cut / apply_cut):
+// a link given one in a gate_set publishes the scope's cuts and applies the
+// others'.
+//
 // gate_link: what a client (e.g. the Gemini client) hands its gates to, once
 // per scope, so that an adapter links them to the fleet's.
 
@@ -33,6 +37,7 @@ namespace resilience {
 class circuit_breaker;
 class cooldown;
 class retry_budget;
+class rate_gate;
 struct breaker_transition;
 
 /// Local changes of one scope's gates. Every member has an empty default;
@@ -66,6 +71,9 @@ struct gate_set {
     std::shared_ptr<circuit_breaker> breaker;
     std::shared_ptr<resilience::cooldown> cooldown;
     std::shared_ptr<retry_budget> budget;
+    /// The adaptive rate gate (rate_gate.hpp) whose cuts of this scope are
+    /// shared (its cut handler is set by the link); null when off.
+    std::shared_ptr<resilience::rate_gate> rate;
 };
 
 /// Links gates to those of other processes. Implemented by adapters.

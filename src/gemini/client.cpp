@@ -384,6 +384,7 @@ struct client::impl {
             g.breaker = breaker;
             g.cooldown = cool;
             g.budget = budget;
+            g.rate = rate;  // null when the rate gate is off
             opts.fleet->attach(g);
         }
     }

@@ -28,6 +28,7 @@ void counters::reset() noexcept {
     total = 0;
     timeouts = 0;
     accept_failures = 0;
+    files_listed = 0;
     total_connections = open_connections.load();
     faults_total = 0;
     for (auto& r : requests) r = 0;
@@ -65,6 +66,7 @@ sim::stats server_impl::snapshot() const {
     st.poll_counters_evicted = files.polls_evicted();
     st.timeouts = counts.timeouts.load(std::memory_order_relaxed);
     st.accept_failures = counts.accept_failures.load(std::memory_order_relaxed);
+    st.files_listed = counts.files_listed.load(std::memory_order_relaxed);
     return st;
 }
 
@@ -75,6 +77,7 @@ json::object stats_json(const stats& st) {
     root["total_connections"] = st.total_connections;
     root["faults_injected"] = st.faults_injected;
     root["files"] = st.files;
+    root["files_listed"] = st.files_listed;
     root["upload_sessions"] = st.upload_sessions;
     root["poll_counters_evicted"] = st.poll_counters_evicted;
     root["timeouts"] = st.timeouts;

@@ -35,6 +35,7 @@ struct counters {
     std::atomic<std::uint64_t> faults_total{0};
     std::atomic<std::uint64_t> timeouts{0};
     std::atomic<std::uint64_t> accept_failures{0};
+    std::atomic<std::uint64_t> files_listed{0};
     std::array<std::atomic<std::uint64_t>, route_count> requests{};
     std::array<std::array<std::atomic<std::uint64_t>, max_status>, route_count> statuses{};
     std::array<std::atomic<std::uint64_t>, fault_slots> faults{};

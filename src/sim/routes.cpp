@@ -242,6 +242,7 @@ response files_list(server_impl& s, const request& req, const target_info& t, ti
     std::string next;
     if (!s.files.list(page_size, t.page_token, now, files, next))
         return error_response(400, "Invalid page token.", req.version(), req.keep_alive());
+    s.counts.files_listed.fetch_add(files.size(), std::memory_order_relaxed);
     json::object root;
     if (!files.empty()) root["files"] = std::move(files);
     if (!next.empty()) root["nextPageToken"] = next;

@@ -3,26 +3,12 @@
 // 429 with RetryInfo past it), on one io_context and one manual clock. With the
 // gate the client meets far fewer 429s for the same goodput; the option comes
 // from code or from RESILIENCE_ADAPTIVE_RATE; a held call says so.
-#include <resilience/gemini/client.hpp>
-#include <resilience/sim/server.hpp>
-#include <resilience/testing/manual_clock.hpp>
-
-#include "test_common.hpp"
-
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/test/unit_test.hpp>
+#include "gemini_fixture.hpp"
 
 #include <algorithm>
 
-namespace asio = boost::asio;
-namespace gemini = resilience::gemini;
-namespace sim = resilience::sim;
 using resilience::duration;
 using resilience::time_point;
-using resilience::testing::manual_clock;
-using resilience::testing::run_virtual;
-using namespace std::chrono_literals;
 
 namespace {
 
@@ -39,35 +25,25 @@ struct figures {
 // `workers` calls of files.get in a closed loop for `span` virtual seconds
 // against a simulator accepting `limit` a second (50 ms per request).
 figures storm(bool gate, int workers, std::uint64_t limit, duration span) {
-    manual_clock clk;
-    asio::io_context ctx;
-    sim::config cfg;
-    cfg.api_key = key;
-    cfg.time = &clk;
-    sim::server srv(ctx, cfg);
-    srv.start();
+    figures out;
+    gemini::client_options o;
+    o.retry.max_retries = 20;
+    o.rate_gate.enabled = gate;
+    test::gemini_sim_fixture fx;
+    fx.start_sim(key, 11, sim::config(), std::move(o));
+    auto& clk = fx.clk;
+    auto& srv = *fx.srv;
+    auto& c = *fx.client;
     const std::string name = srv.add_file("clip", "video/mp4");
     auto slow = sim::fault::sometimes(sim::fault_kind::latency, sim::route::get, 1.0);
     slow.latency = 50ms;
     srv.add_fault(slow);
     srv.add_quota(sim::quota(sim::route::get, limit, 1s));
 
-    figures out;
-    gemini::client_options o;
-    o.api_key = key;
-    o.base_url = srv.base_url();
-    o.time = &clk;
-    o.seed = 11;
-    o.retry.max_retries = 20;
-    o.rate_gate.enabled = gate;
-    o.on_status = [&](std::string_view s) {
-        if (out.status.size() < 1000) out.status.emplace_back(s);
-    };
-    gemini::client c(ctx.get_executor(), o);
     const time_point end = clk.now() + span;
     int finished = 0;
     for (int w = 0; w < workers; ++w)
-        asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+        asio::co_spawn(fx.ctx, [&]() -> asio::awaitable<void> {
             while (clk.now() < end) {
                 auto r = co_await c.get(name);
                 if (!r) ++out.failed_calls;
@@ -76,11 +52,12 @@ figures storm(bool gate, int workers, std::uint64_t limit, duration span) {
         }, test::rethrow{});
     resilience::testing::run_options ro;
     ro.idle_quantum = std::chrono::microseconds(0);  // one thread: ready loopback I/O shows up in poll()
-    BOOST_REQUIRE(run_virtual(ctx, clk, [&] { return finished == workers; }, ro));
+    BOOST_REQUIRE(run_virtual(fx.ctx, clk, [&] { return finished == workers; }, ro));
     const auto st = srv.snapshot();
     out.ok = st.count(sim::route::get, 200);
     out.throttled = st.count(sim::route::get, 429);
     out.rate_waits = c.stats().rate_waits;
+    out.status = std::move(fx.status);
     srv.stop();
     return out;
 }
@@ -138,6 +115,31 @@ BOOST_AUTO_TEST_CASE(the_environment_turns_the_gate_on) {
     def->base_url = "http://127.0.0.1:9";
     gemini::client without(ctx.get_executor(), *def);
     BOOST_TEST(without.pipeline().options().rate_gate == nullptr);
+}
+
+// A fleet (client_options::fleet) is handed the client's rate gate with its
+// other gates when the gate is on (its cuts are then shared), none when off.
+BOOST_AUTO_TEST_CASE(a_fleet_gets_the_rate_gate_with_the_other_gates) {
+    struct recording_link final : resilience::gate_link {
+        std::vector<resilience::gate_set> sets;
+        void attach(const resilience::gate_set& g) override { sets.push_back(g); }
+    };
+    asio::io_context ctx;
+    for (bool on : {true, false}) {
+        auto link = std::make_shared<recording_link>();
+        gemini::client_options o;
+        o.api_key = key;
+        o.base_url = "http://127.0.0.1:9";
+        o.rate_gate.enabled = on;
+        o.fleet = link;
+        gemini::client c(ctx.get_executor(), o);
+        BOOST_TEST_REQUIRE(link->sets.size() == 1u);
+        const auto& g = link->sets[0];
+        BOOST_TEST(g.scope == resilience::scope_hash(c.pipeline().options().scope));
+        BOOST_TEST((g.breaker && g.cooldown && g.budget));
+        BOOST_TEST((g.rate == c.pipeline().options().rate_gate));
+        BOOST_TEST((g.rate != nullptr) == on);
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -2,28 +2,15 @@
 // scheduler"), in virtual time against the in-process simulator: ordering,
 // shared poll streams, list rounds and their fallback, cancellation,
 // deadlines, FAILED, and the storm-onset recheck of the gates.
-#include <resilience/gemini/client.hpp>
-#include <resilience/sim/server.hpp>
-#include <resilience/testing/manual_clock.hpp>
-
-#include "test_common.hpp"
+#include "gemini_fixture.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/test/unit_test.hpp>
 
 #include <map>
 
-namespace asio = boost::asio;
-namespace gemini = resilience::gemini;
-namespace sim = resilience::sim;
-using resilience::errc;
 using resilience::error_code;
 using resilience::time_point;
-using resilience::testing::manual_clock;
-using resilience::testing::run_virtual;
-using namespace std::chrono_literals;
 
 namespace {
 
@@ -37,26 +24,13 @@ struct outcome {
     resilience::diagnostics diag;
 };
 
-struct fixture {
-    manual_clock clk;
-    asio::io_context ctx;
-    std::unique_ptr<sim::server> srv;
-    std::unique_ptr<gemini::client> client;
-
+struct fixture : test::gemini_sim_fixture {
     explicit fixture(sim::config cfg = sim::config(), std::size_t list_min_waits = 0, std::size_t pool = 16) {
-        cfg.api_key = key;
-        cfg.time = &clk;
         cfg.record_requests = true;
-        srv = std::make_unique<sim::server>(ctx, cfg);
-        srv->start();
         gemini::client_options opts;
-        opts.api_key = key;
-        opts.base_url = srv->base_url();
-        opts.time = &clk;
-        opts.seed = 7;
         opts.poll_list_min_waits = list_min_waits;
         opts.http.max_connections_per_origin = pool;
-        client = std::make_unique<gemini::client>(ctx.get_executor(), std::move(opts));
+        start_sim(key, 7, std::move(cfg), std::move(opts));
     }
 
     void wait(const std::string& name, outcome& o, gemini::wait_options w = gemini::wait_options()) {

@@ -52,7 +52,26 @@ BOOST_AUTO_TEST_CASE(frame_shows_counts_rates_retries_breaker_and_cooldown) {
     BOOST_TEST(has(lines, "12,345 sent, 412/s"), joined(lines));
     BOOST_TEST(has(lines, "retries   1,220 (network 3, rate limit 1,200, server 17)"), joined(lines));
     BOOST_TEST(has(lines, "breaker   OPEN   cooldown 4.2s left"), joined(lines));
+    BOOST_TEST(!has(lines, "rate gate"), joined(lines));  // the gate has held nothing (or is off)
     for (const auto& l : lines) BOOST_TEST(l.find('\n') == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(frame_shows_the_rate_gate_once_it_has_held_an_attempt) {
+    auto v = sample();
+    v.rate_waits = 1234;
+    v.rate_wait_s = 75.5;
+    v.rate_gate_remaining_s = 0.4;
+    v.rate = 2.5;
+    auto lines = view::render(v);
+    BOOST_TEST(has(lines, "rate gate 2.5/s   1,234 held, 1m15s in all, 0.4s left"), joined(lines));
+    v.rate_gate_remaining_s = 0;  // no hold now
+    v.rate = 40;
+    lines = view::render(v);
+    const auto line = std::find_if(lines.begin(), lines.end(), [](const std::string& l) {
+        return l.find("rate gate") != std::string::npos;
+    });
+    BOOST_REQUIRE(line != lines.end());
+    BOOST_TEST(*line == "  rate gate 40/s   1,234 held, 1m15s in all");
 }
 
 BOOST_AUTO_TEST_CASE(empty_states_and_no_cooldown_read_plainly) {
@@ -164,6 +183,25 @@ BOOST_AUTO_TEST_CASE(tracker_follows_cooldown_breaker_and_failures_from_events) 
     t.on_event(rs);
     BOOST_TEST(t.cooldown_remaining_s(t0 + 4s) == 26.0);
     BOOST_TEST(t.cooldown_remaining_s(t0 + 31s) == 0.0);
+
+    // The rate gate's holds: summed, the latest end, the rate last told.
+    BOOST_TEST(t.rate_wait_s() == 0.0);
+    BOOST_TEST(t.rate_gate_remaining_s(t0) == 0.0);
+    resilience::event rw;
+    rw.type = resilience::event_type::rate_wait;
+    rw.at = t0;
+    rw.delay = 2s;
+    rw.rate = 4;
+    t.on_event(rw);
+    rw.at = t0 + 1s;
+    rw.delay = 500ms;
+    rw.rate = 2.5;
+    t.on_event(rw);
+    BOOST_TEST(t.rate_wait_s() == 2.5);
+    BOOST_TEST(t.rate() == 2.5);
+    BOOST_TEST(t.rate_gate_remaining_s(t0 + 1s) == 1.0);  // the first hold ends last
+    BOOST_TEST(t.rate_gate_remaining_s(t0 + 2s) == 0.0);
+    BOOST_TEST(t.cooldown_remaining_s(t0 + 4s) == 26.0);  // not a cooldown
 
     resilience::event tr;
     tr.type = resilience::event_type::breaker_transition;

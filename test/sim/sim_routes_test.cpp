@@ -252,6 +252,7 @@ BOOST_AUTO_TEST_CASE(get_list_paging_delete) {
     BOOST_CHECK_EQUAL(seven.at("files").as_array().size(), 7u);
     BOOST_CHECK_EQUAL(c.send(http::verb::get, "/v1beta/files?pageSize=abc", "", with_key()).result_int(), 400);
     BOOST_CHECK_EQUAL(c.send(http::verb::get, "/v1beta/files?pageToken=!!garbage", "", with_key()).result_int(), 400);
+    BOOST_CHECK_EQUAL(srv.snapshot().files_listed, 25u + 25u + 7u);  // the pages answered, not the refused requests
     // delete: {} then 403 for get and delete
     std::string id = names[3].substr(6);
     auto del = c.send(http::verb::delete_, "/v1beta/files/" + id, "", with_key());

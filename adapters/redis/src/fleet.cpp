@@ -7,6 +7,7 @@
 #include <resilience/clock.hpp>
 #include <resilience/cooldown.hpp>
 #include <resilience/error.hpp>
+#include <resilience/rate_gate.hpp>
 #include <resilience/retry_budget.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -181,6 +182,7 @@ struct scope_entry {
     std::weak_ptr<circuit_breaker> breaker;
     std::weak_ptr<resilience::cooldown> cool;
     std::weak_ptr<retry_budget> budget;
+    std::weak_ptr<resilience::rate_gate> rate;
     clock* time = nullptr;
     int threshold = 3;
     std::chrono::milliseconds open_timeout{60000};
@@ -191,11 +193,14 @@ struct scope_entry {
     std::deque<pending_transition> transitions;
     std::optional<time_point> cooldown_until;
     std::int64_t budget_delta = 0;
+    std::optional<rate_cut> cut;  // the newest local cut not yet sent
+    double cut_seen = 0;          // with it: the fleet cut generation heard of when it was made
     bool needs_sync = true;
     // strand only
     std::atomic<double> gen{-1};  // the newest fleet generation applied (written on the strand)
     double budget_seq = -1;  // the newest budget count applied
     bool gated = false;
+    std::atomic<double> rate_gen{0};  // the newest fleet rate cut heard of (written on the strand)
 };
 
 std::string hex16(std::uint64_t v) {
@@ -230,13 +235,14 @@ struct fleet::impl : std::enable_shared_from_this<fleet::impl> {
     error_code last_error;  // under mu_
     std::chrono::steady_clock::time_point last_budget_flush{};
 
-    std::atomic<std::uint64_t> n_requests{0}, n_published{0}, n_applied{0}, n_fallbacks{0}, n_joins{0}, n_noscript{0};
+    std::atomic<std::uint64_t> n_requests{0}, n_published{0}, n_applied{0}, n_fallbacks{0}, n_joins{0}, n_noscript{0},
+        n_cuts_sent{0}, n_cuts_applied{0};
 
     // strand only
     std::unique_ptr<detail::connection> cmd, sub;
     std::vector<std::string> shas;
 
-    enum script_id { s_failure, s_reset, s_open, s_claim, s_close, s_sync, s_cooldown, s_budget, s_count };
+    enum script_id { s_failure, s_reset, s_open, s_claim, s_close, s_sync, s_cooldown, s_budget, s_rate, s_count };
     std::string bodies[s_count];
 
     impl(asio::any_io_executor ex, fleet_options o)
@@ -256,6 +262,7 @@ struct fleet::impl : std::enable_shared_from_this<fleet::impl> {
         bodies[s_sync] = pre + std::string(detail::breaker_sync);
         bodies[s_cooldown] = std::string(detail::cooldown_raise);
         bodies[s_budget] = std::string(detail::budget_add);
+        bodies[s_rate] = std::string(detail::rate_cut);
         wake.expires_at(asio::steady_timer::time_point::max());
     }
 
@@ -405,6 +412,16 @@ struct fleet::impl : std::enable_shared_from_this<fleet::impl> {
                 }
             } else if (f[2] == "t" && f.size() >= 5) {
                 apply_budget(*e, static_cast<std::int64_t>(num(f[3])), num(f[4]));
+            } else if (f[2] == "r" && f.size() >= 4) {
+                // Another process's cut: this one cuts its own rate (from its
+                // own send rate) and restarts CUBIC's growth from now.
+                const double gen = num(f[3]);
+                if (gen <= e->rate_gen.load()) continue;
+                e->rate_gen.store(gen);
+                if (auto g = e->rate.lock(); g && g->apply_cut(e->scope, e->time->now())) {
+                    n_applied.fetch_add(1, std::memory_order_relaxed);
+                    n_cuts_applied.fetch_add(1, std::memory_order_relaxed);
+                }
             }
         }
     }
@@ -460,6 +477,11 @@ struct fleet::impl : std::enable_shared_from_this<fleet::impl> {
     }
 
     std::string ttl() const { return std::to_string(opts.key_ttl.count()); }
+    static std::string fmt_rate(double r) {
+        char buf[32];
+        const int n = std::snprintf(buf, sizeof buf, "%.3f", std::isfinite(r) ? r : 0.0);
+        return std::string(buf, static_cast<std::size_t>(n > 0 ? n : 0));
+    }
     static std::string fmt_gen(double g) {
         char buf[32];
         const int n = std::snprintf(buf, sizeof buf, "%.0f", g);
@@ -469,6 +491,7 @@ struct fleet::impl : std::enable_shared_from_this<fleet::impl> {
     asio::awaitable<void> sync_entry(scope_entry& e) {
         e.gen = -1;  // the fleet may have restarted: follow whatever it says now
         e.budget_seq = -1;
+        e.rate_gen = 0;
         if (auto b = e.breaker.lock()) {
             const breaker_machine m = b->snapshot();
             const time_point now = e.time->now();
@@ -500,8 +523,25 @@ struct fleet::impl : std::enable_shared_from_this<fleet::impl> {
                 c->apply_remote(e.scope, now + std::chrono::milliseconds(r->integer), now);
         }
         if (e.budget.lock()) co_await flush_budget(e);
+        if (e.rate.lock()) co_await send_cut(e, "", "0", "0");  // the cut generation to follow from now
         if (auto b = e.breaker.lock()) b->gate_probes(true);
         e.gated = true;
+    }
+
+    // A local rate cut (seen = the fleet cut generation it followed), or with
+    // seen empty, the fleet's newest cut generation read (a rejoin).
+    asio::awaitable<void> send_cut(scope_entry& e, std::string seen, std::string from, std::string to) {
+        auto args = head(e);
+        args.push_back(std::move(seen));
+        args.push_back(std::move(from));
+        args.push_back(std::move(to));
+        args.push_back(ttl());
+        std::vector<std::string> keys{key(e, "rate")};
+        reply_ptr r = co_await script(s_rate, std::move(keys), std::move(args));
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) throw link_error{make_error_code(errc::protocol_error)};
+        if (r->element[0]->integer == 1) n_cuts_sent.fetch_add(1, std::memory_order_relaxed);
+        const double gen = static_cast<double>(r->element[1]->integer);
+        if (gen > e.rate_gen.load()) e.rate_gen.store(gen);
     }
 
     asio::awaitable<void> flush_budget(scope_entry& e) {
@@ -540,6 +580,8 @@ struct fleet::impl : std::enable_shared_from_this<fleet::impl> {
             int failures = 0;
             std::deque<pending_transition> transitions;
             std::optional<time_point> cool_until;
+            std::optional<rate_cut> cut;
+            double cut_seen = 0;
             bool budget_dirty = false;
             {
                 std::lock_guard lk(mu_);
@@ -550,11 +592,14 @@ struct fleet::impl : std::enable_shared_from_this<fleet::impl> {
                     e.reset = false;
                     e.transitions.clear();
                     e.cooldown_until.reset();
+                    e.cut.reset();  // a cut is an event: one missed while away is not replayed
                 } else {
                     reset = std::exchange(e.reset, false);
                     failures = std::exchange(e.failures, 0);
                     transitions.swap(e.transitions);
                     cool_until = std::exchange(e.cooldown_until, std::nullopt);
+                    cut = std::exchange(e.cut, std::nullopt);
+                    cut_seen = e.cut_seen;
                 }
                 budget_dirty = e.budget_delta != 0;
             }
@@ -620,6 +665,10 @@ struct fleet::impl : std::enable_shared_from_this<fleet::impl> {
                         did = true;
                     }
                 }
+            }
+            if (cut) {
+                co_await send_cut(e, fmt_gen(cut_seen), fmt_rate(cut->from_rate), fmt_rate(cut->to_rate));
+                did = true;
             }
             if (budget_dirty) {
                 if (budget_due) {
@@ -820,6 +869,14 @@ struct link_observer final : gate_observer {
     void on_budget(std::int64_t delta) noexcept override {
         note([&](scope_entry& e) { e.budget_delta += delta; });
     }
+    // The rate gate's cut handler (rate_gate::on_cut), for this entry's scope.
+    void on_cut(std::uint64_t scope, const rate_cut& c) noexcept {
+        if (scope != entry->scope) return;
+        note([&](scope_entry& e) {
+            e.cut = c;
+            e.cut_seen = e.rate_gen.load();
+        });
+    }
 };
 }  // namespace
 
@@ -836,6 +893,7 @@ void fleet::impl::attach(const gate_set& g) {
         e->open_timeout = g.breaker->options().config.open_timeout;
     }
     if (g.budget) e->budget_max = std::llround(g.budget->config().max_tokens * 1000.0);
+    e->rate = g.rate;
     auto obs = std::make_shared<link_observer>();
     obs->owner = weak_from_this();
     obs->entry = e;
@@ -846,6 +904,8 @@ void fleet::impl::attach(const gate_set& g) {
     if (g.breaker) g.breaker->set_observer(obs);
     if (g.cooldown) g.cooldown->set_observer(obs);
     if (g.budget) g.budget->set_observer(obs);
+    if (g.rate)
+        g.rate->on_cut([obs](std::uint64_t scope, const rate_cut& c) { obs->on_cut(scope, c); });
     signal();  // synced (and its probes gated) by the strand when joined
 }
 
@@ -874,6 +934,8 @@ fleet_stats fleet::stats() const {
     s.fallbacks = impl_->n_fallbacks.load();
     s.joins = impl_->n_joins.load();
     s.noscript = impl_->n_noscript.load();
+    s.cuts_sent = impl_->n_cuts_sent.load();
+    s.cuts_applied = impl_->n_cuts_applied.load();
     return s;
 }
 
@@ -882,7 +944,8 @@ bool fleet::idle() const noexcept {
     if (impl_->busy.load() || impl_->signalled.load()) return false;
     std::lock_guard lk(impl_->mu_);
     for (auto& e : impl_->entries)
-        if (e->failures || e->reset || !e->transitions.empty() || e->cooldown_until || e->needs_sync) return false;
+        if (e->failures || e->reset || !e->transitions.empty() || e->cooldown_until || e->cut || e->needs_sync)
+            return false;
     return true;
 }
 

@@ -157,6 +157,27 @@ if d ~= 0 then redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. ARGV[3] .. ' t '
 return {v, seq}
 )lua";
 
+/// Adaptive rate gate: a cut of the scope's rate in some process. KEYS[1]
+/// the scope's rate hash {gen, from, to}; ARGV[4] the newest fleet cut's
+/// generation the caller had heard of when it cut ('' = read only), [5] the
+/// rate cut from, [6] the rate cut to (requests/s, kept for inspection), [7]
+/// ttl ms. A caller that had not heard of the newest cut met the same
+/// congestion event (or an older one): nothing changes. Else the cut gets a
+/// generation (grown like the breaker's), is published as "ORIGIN SCOPE r
+/// GEN FROM TO", and the script answers {1, gen}; otherwise {0, gen}.
+inline constexpr std::string_view rate_cut = R"lua(
+local cur = tonumber(redis.call('HGET', KEYS[1], 'gen') or '0')
+if ARGV[4] == '' or tonumber(ARGV[4]) ~= cur then return {0, cur} end
+local t = redis.call('TIME')
+local g = tonumber(t[1]) * 1000000 + tonumber(t[2])
+if g <= cur then g = cur + 1 end
+local gs = string.format('%.0f', g)
+redis.call('HSET', KEYS[1], 'gen', gs, 'from', ARGV[5], 'to', ARGV[6])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[7]))
+redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. ARGV[3] .. ' r ' .. gs .. ' ' .. ARGV[5] .. ' ' .. ARGV[6])
+return {1, g}
+)lua";
+
 }  // namespace resilience::redis::detail
 
 #endif

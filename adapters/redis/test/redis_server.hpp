@@ -3,7 +3,8 @@
 
 // A redis-server of a test's own: started on a free loopback port (no
 // persistence, a temporary folder), ready once it says so on its output
-// (waiting on that I/O only), killed (and reaped) at the end.
+// (waiting on that I/O only), killed (and reaped) at the end. spawn() and
+// reap() start and end other children (peers, benchmark members) the same way.
 //
 // posix_spawn rather than Boost.Process: Boost 1.81's process v2 does not
 // compile header-only with g++ 12 here, and v1 needs Boost.Filesystem.
@@ -19,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,6 +36,66 @@ inline unsigned short free_port() {
     boost::asio::io_context ctx;
     boost::asio::ip::tcp::acceptor a(ctx, {boost::asio::ip::make_address("127.0.0.1"), 0});
     return a.local_endpoint().port();
+}
+
+/// A child process started with posix_spawn: a pipe from its standard output
+/// and, when asked for, one to its standard input.
+struct child_process {
+    pid_t pid = -1;
+    FILE* out = nullptr;  ///< its standard output
+    FILE* in = nullptr;   ///< its standard input (with_stdin), else null
+};
+
+/// Starts args[0] (a path) with args; throws std::runtime_error if it cannot.
+inline child_process spawn(const std::vector<std::string>& args, bool with_stdin = false) {
+    // Close-on-exec: a child inherits no other child's pipe (dup2 clears it on 0 and 1).
+    int out[2], in[2] = {-1, -1};
+    if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    if (with_stdin && ::pipe2(in, O_CLOEXEC) != 0) {
+        ::close(out[0]);
+        ::close(out[1]);
+        throw std::runtime_error("pipe failed");
+    }
+    std::vector<std::string> copy = args;
+    std::vector<char*> argv;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_addclose(&fa, out[0]);
+    if (with_stdin) {
+        posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+        posix_spawn_file_actions_addclose(&fa, in[1]);
+    }
+    child_process c;
+    const int rc = ::posix_spawn(&c.pid, copy[0].c_str(), &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(out[1]);
+    if (with_stdin) ::close(in[0]);
+    if (rc != 0) {
+        ::close(out[0]);
+        if (with_stdin) ::close(in[1]);
+        throw std::runtime_error("cannot start " + copy[0]);
+    }
+    c.out = ::fdopen(out[0], "r");
+    if (with_stdin) c.in = ::fdopen(in[1], "w");
+    return c;
+}
+
+/// Closes the pipes, signals the child (0: none) and reaps it; its exit status
+/// as waitpid gives it.
+inline int reap(child_process& c, int signal = 0) {
+    if (c.in) std::fclose(c.in);
+    if (c.out) std::fclose(c.out);
+    c.in = c.out = nullptr;
+    int st = 0;
+    if (c.pid > 0) {
+        if (signal) ::kill(c.pid, signal);
+        ::waitpid(c.pid, &st, 0);
+        c.pid = -1;
+    }
+    return st;
 }
 
 class redis_server {
@@ -57,34 +119,18 @@ public:
     std::string url(const std::string& auth = "") const {
         return "redis://" + (auth.empty() ? "" : auth + "@") + "127.0.0.1:" + std::to_string(port_);
     }
-    pid_t pid() const { return pid_; }
+    pid_t pid() const { return proc_.pid; }
 
     /// Starts it (again, on the same port) and waits until it accepts connections.
     void start() {
-        int fds[2];
-        if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
         std::vector<std::string> args{binary_, "--port", std::to_string(port_), "--bind", "127.0.0.1",
                                       "--save", "", "--appendonly", "no", "--dir", dir_, "--daemonize", "no"};
         args.insert(args.end(), extra_.begin(), extra_.end());
-        std::vector<char*> argv;
-        for (auto& a : args) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-        posix_spawn_file_actions_addclose(&fa, fds[0]);
-        const int rc = ::posix_spawn(&pid_, binary_.c_str(), &fa, nullptr, argv.data(), environ);
-        posix_spawn_file_actions_destroy(&fa);
-        ::close(fds[1]);
-        if (rc != 0) {
-            ::close(fds[0]);
-            throw std::runtime_error("cannot start " + binary_);
-        }
+        proc_ = spawn(args);
         // Read its log until it is ready (or it exits: the port was taken).
-        out_ = ::fdopen(fds[0], "r");
         char line[1024];
         bool ready = false;
-        while (std::fgets(line, sizeof line, out_)) {
+        while (std::fgets(line, sizeof line, proc_.out)) {
             if (std::string(line).find("Ready to accept connections") != std::string::npos) {
                 ready = true;
                 break;
@@ -96,29 +142,17 @@ public:
         }
     }
     /// SIGKILL and reap.
-    void kill() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            int st = 0;
-            ::waitpid(pid_, &st, 0);
-            pid_ = -1;
-        }
-        if (out_) {
-            std::fclose(out_);
-            out_ = nullptr;
-        }
-    }
+    void kill() { (void)reap(proc_, SIGKILL); }
     /// SIGSTOP / SIGCONT: a Redis that stops answering, then answers again.
-    void pause() { ::kill(pid_, SIGSTOP); }
-    void resume() { ::kill(pid_, SIGCONT); }
+    void pause() { ::kill(proc_.pid, SIGSTOP); }
+    void resume() { ::kill(proc_.pid, SIGCONT); }
 
 private:
     std::string binary_;
     std::vector<std::string> extra_;
     unsigned short port_;
     std::string dir_;
-    pid_t pid_ = -1;
-    FILE* out_ = nullptr;
+    child_process proc_;
 };
 
 }  // namespace resilience::redis::test_server

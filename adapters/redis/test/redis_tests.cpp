@@ -13,6 +13,7 @@
 #include <resilience/circuit_breaker.hpp>
 #include <resilience/cooldown.hpp>
 #include <resilience/error.hpp>
+#include <resilience/rate_gate.hpp>
 #include <resilience/redis/fleet.hpp>
 #include <resilience/retry_budget.hpp>
 #include <resilience/testing/manual_clock.hpp>
@@ -58,6 +59,7 @@ struct member {
     std::shared_ptr<circuit_breaker> breaker;
     std::shared_ptr<cooldown> cool = std::make_shared<cooldown>();
     std::shared_ptr<retry_budget> budget = std::make_shared<retry_budget>(budget_config{100, 1});
+    std::shared_ptr<rate_gate> rate = std::make_shared<rate_gate>(enabled_rate_gate());
     std::vector<fleet_event> events;
     std::vector<std::string> status;
     std::unique_ptr<fleet> link;
@@ -86,17 +88,49 @@ struct member {
         g.breaker = breaker;
         g.cooldown = cool;
         g.budget = budget;
+        g.rate = rate;
         link->attach(g);
     }
     std::uint64_t scope() const { return scope_hash("generativelanguage.example#0123456789abcdef"); }
+    static rate_gate_config enabled_rate_gate() {
+        rate_gate_config c;
+        c.enabled = true;
+        return c;
+    }
+    /// One answer to the rate gate (a 429 when `throttled`).
+    void answer(time_point now, bool throttled) { rate->on_response(scope(), now, throttled); }
+    rate_gate_snapshot rate_now() const { return rate->snapshot(scope()).value_or(rate_gate_snapshot{}); }
     void fail() { breaker->try_acquire().permit.failed(error_kind::retryable_server); }
     bool settled() const { return link->joined() && link->idle(); }
 };
 
-void finish(asio::io_context& ctx, std::vector<member*> ms) {
-    for (auto* m : ms) m->link->stop();
-    ctx.run();  // the links' coroutines end
-}
+// A test's own redis-server, io_context and clock, and its members; the
+// members' links are stopped (and their coroutines ended) at the end.
+struct fleet_fixture {
+    test_server::redis_server server{REDIS_SERVER};
+    asio::io_context ctx;
+    resilience::testing::manual_clock clk;
+    std::vector<std::unique_ptr<member>> all;
+
+    /// One member linked to `url`, not waited for.
+    member& add(const std::string& url, int threshold = 3) {
+        all.push_back(std::make_unique<member>(ctx, clk, url, threshold));
+        return *all.back();
+    }
+    /// Members on the test's redis-server (one per pointer given), each joined and idle.
+    void members(std::initializer_list<member**> out, int threshold = 3) {
+        for (member** m : out) *m = &add(server.url(), threshold);
+        run_until(ctx, [&] {
+            for (member** m : out)
+                if (!(*m)->settled()) return false;
+            return true;
+        });
+    }
+    ~fleet_fixture() {
+        for (auto& m : all) m->link->stop();
+        ctx.run();  // the links' coroutines end
+    }
+};
 
 }  // namespace
 
@@ -170,171 +204,141 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(redis_fleet)
 
-BOOST_AUTO_TEST_CASE(a_cooldown_reaches_every_member) {
-    test_server::redis_server server(REDIS_SERVER);
-    asio::io_context ctx;
-    resilience::testing::manual_clock clk;
-    member a(ctx, clk, server.url()), b(ctx, clk, server.url()), c(ctx, clk, server.url());
-    run_until(ctx, [&] { return a.settled() && b.settled() && c.settled(); });
-    BOOST_TEST(a.events.size() == 1u);
-    BOOST_TEST(a.events[0].type == fleet_event_type::joined);
+BOOST_FIXTURE_TEST_CASE(a_cooldown_reaches_every_member, fleet_fixture) {
+    member *a, *b, *c;
+    members({&a, &b, &c});
+    BOOST_TEST(a->events.size() == 1u);
+    BOOST_TEST(a->events[0].type == fleet_event_type::joined);
     const time_point now = clk.now();
-    a.cool->defer(a.scope(), now + 30s, now);
-    run_until(ctx, [&] { return b.cool->blocked_until(b.scope(), now) && c.cool->blocked_until(c.scope(), now); });
-    const auto until = *b.cool->blocked_until(b.scope(), now);
+    a->cool->defer(a->scope(), now + 30s, now);
+    run_until(ctx, [&] { return b->cool->blocked_until(b->scope(), now) && c->cool->blocked_until(c->scope(), now); });
+    const auto until = *b->cool->blocked_until(b->scope(), now);
     BOOST_TEST((until > now + 29s && until <= now + 30s));
     // A shorter one elsewhere does not lower it.
-    b.cool->defer(b.scope(), now + 5s, now);
-    run_until(ctx, [&] { return b.settled(); });
-    BOOST_TEST((*a.cool->blocked_until(a.scope(), now) == now + 30s));
-    finish(ctx, {&a, &b, &c});
+    b->cool->defer(b->scope(), now + 5s, now);
+    run_until(ctx, [&] { return b->settled(); });
+    BOOST_TEST((*a->cool->blocked_until(a->scope(), now) == now + 30s));
 }
 
-BOOST_AUTO_TEST_CASE(failures_count_fleet_wide_and_open_every_breaker) {
-    test_server::redis_server server(REDIS_SERVER);
-    asio::io_context ctx;
-    resilience::testing::manual_clock clk;
-    member a(ctx, clk, server.url()), b(ctx, clk, server.url()), c(ctx, clk, server.url());
-    run_until(ctx, [&] { return a.settled() && b.settled() && c.settled(); });
+BOOST_FIXTURE_TEST_CASE(failures_count_fleet_wide_and_open_every_breaker, fleet_fixture) {
+    member *a, *b, *c;
+    members({&a, &b, &c});
     // One failure each: no breaker reaches its own threshold (3), the fleet does.
-    a.fail();
-    run_until(ctx, [&] { return a.settled(); });
-    b.fail();
-    run_until(ctx, [&] { return b.settled(); });
-    BOOST_TEST(a.breaker->state() == breaker_state::closed);
-    c.fail();
+    a->fail();
+    run_until(ctx, [&] { return a->settled(); });
+    b->fail();
+    run_until(ctx, [&] { return b->settled(); });
+    BOOST_TEST(a->breaker->state() == breaker_state::closed);
+    c->fail();
     run_until(ctx, [&] {
-        return a.breaker->state() == breaker_state::open && b.breaker->state() == breaker_state::open &&
-               c.breaker->state() == breaker_state::open;
+        return a->breaker->state() == breaker_state::open && b->breaker->state() == breaker_state::open &&
+               c->breaker->state() == breaker_state::open;
     });
-    auto r = b.breaker->try_acquire();
+    auto r = b->breaker->try_acquire();
     BOOST_TEST(!r.permit);
     BOOST_TEST((r.retry_at > clk.now() + 59s && r.retry_at <= clk.now() + 60s));
     // The success path asked nothing of Redis.
-    finish(ctx, {&a, &b, &c});
 }
 
-BOOST_AUTO_TEST_CASE(a_success_ends_the_fleet_streak) {
-    test_server::redis_server server(REDIS_SERVER);
-    asio::io_context ctx;
-    resilience::testing::manual_clock clk;
-    member a(ctx, clk, server.url()), b(ctx, clk, server.url());
-    run_until(ctx, [&] { return a.settled() && b.settled(); });
-    a.fail();
-    a.fail();
-    run_until(ctx, [&] { return a.settled(); });
-    b.breaker->try_acquire().permit.succeeded();  // b had no streak: the success path, nothing sent
-    a.breaker->try_acquire().permit.succeeded();  // ends a's streak: the fleet's count resets
-    run_until(ctx, [&] { return a.settled(); });
-    b.fail();
-    b.fail();
-    run_until(ctx, [&] { return b.settled(); });
-    BOOST_TEST(a.breaker->state() == breaker_state::closed);
-    BOOST_TEST(b.breaker->state() == breaker_state::closed);
-    finish(ctx, {&a, &b});
+BOOST_FIXTURE_TEST_CASE(a_success_ends_the_fleet_streak, fleet_fixture) {
+    member *a, *b;
+    members({&a, &b});
+    a->fail();
+    a->fail();
+    run_until(ctx, [&] { return a->settled(); });
+    b->breaker->try_acquire().permit.succeeded();  // b had no streak: the success path, nothing sent
+    a->breaker->try_acquire().permit.succeeded();  // ends a's streak: the fleet's count resets
+    run_until(ctx, [&] { return a->settled(); });
+    b->fail();
+    b->fail();
+    run_until(ctx, [&] { return b->settled(); });
+    BOOST_TEST(a->breaker->state() == breaker_state::closed);
+    BOOST_TEST(b->breaker->state() == breaker_state::closed);
 }
 
-BOOST_AUTO_TEST_CASE(one_member_probes_and_its_verdict_reaches_all) {
-    test_server::redis_server server(REDIS_SERVER);
-    asio::io_context ctx;
-    resilience::testing::manual_clock clk;
-    member a(ctx, clk, server.url(), 1), b(ctx, clk, server.url(), 1);
-    run_until(ctx, [&] { return a.settled() && b.settled(); });
-    a.fail();
-    run_until(ctx, [&] { return a.settled() && b.breaker->state() == breaker_state::open; });
+BOOST_FIXTURE_TEST_CASE(one_member_probes_and_its_verdict_reaches_all, fleet_fixture) {
+    member *a, *b;
+    members({&a, &b}, 1);
+    a->fail();
+    run_until(ctx, [&] { return a->settled() && b->breaker->state() == breaker_state::open; });
     clk.advance(61s);
     // Both open periods end; a asks first: HALF_OPEN, its probe held until the fleet grants it.
-    auto ra = a.breaker->try_acquire();
+    auto ra = a->breaker->try_acquire();
     BOOST_TEST(!ra.permit);
     BOOST_TEST(ra.state == breaker_state::half_open);
-    run_until(ctx, [&] { return a.settled(); });
-    auto probe = a.breaker->try_acquire();
+    run_until(ctx, [&] { return a->settled(); });
+    auto probe = a->breaker->try_acquire();
     BOOST_REQUIRE(static_cast<bool>(probe.permit));
     BOOST_TEST(probe.permit.probe());
     // b: its own HALF_OPEN claim loses (a probes): OPEN again for the lease.
-    auto rb = b.breaker->try_acquire();
+    auto rb = b->breaker->try_acquire();
     BOOST_TEST(!rb.permit);
-    run_until(ctx, [&] { return b.settled() && b.breaker->state() == breaker_state::open; });
-    BOOST_TEST(!b.breaker->try_acquire().permit);
+    run_until(ctx, [&] { return b->settled() && b->breaker->state() == breaker_state::open; });
+    BOOST_TEST(!b->breaker->try_acquire().permit);
     probe.permit.succeeded();
-    run_until(ctx, [&] { return b.breaker->state() == breaker_state::closed; });
-    BOOST_TEST(static_cast<bool>(b.breaker->try_acquire().permit));
-    finish(ctx, {&a, &b});
+    run_until(ctx, [&] { return b->breaker->state() == breaker_state::closed; });
+    BOOST_TEST(static_cast<bool>(b->breaker->try_acquire().permit));
 }
 
-BOOST_AUTO_TEST_CASE(a_failed_probe_reopens_the_fleet) {
-    test_server::redis_server server(REDIS_SERVER);
-    asio::io_context ctx;
-    resilience::testing::manual_clock clk;
-    member a(ctx, clk, server.url(), 1), b(ctx, clk, server.url(), 1);
-    run_until(ctx, [&] { return a.settled() && b.settled(); });
-    a.fail();
-    run_until(ctx, [&] { return a.settled() && b.breaker->state() == breaker_state::open; });
+BOOST_FIXTURE_TEST_CASE(a_failed_probe_reopens_the_fleet, fleet_fixture) {
+    member *a, *b;
+    members({&a, &b}, 1);
+    a->fail();
+    run_until(ctx, [&] { return a->settled() && b->breaker->state() == breaker_state::open; });
     clk.advance(61s);
-    (void)a.breaker->try_acquire();
-    run_until(ctx, [&] { return a.settled(); });
+    (void)a->breaker->try_acquire();
+    run_until(ctx, [&] { return a->settled(); });
     // b follows: OPEN while a probes (for the lease, 10 s).
     run_until(ctx, [&] {
-        auto r = b.breaker->try_acquire();
+        auto r = b->breaker->try_acquire();
         return !r.permit && r.state == breaker_state::open && r.retry_at <= clk.now() + 10s;
     });
-    auto probe = a.breaker->try_acquire();
+    auto probe = a->breaker->try_acquire();
     BOOST_REQUIRE(static_cast<bool>(probe.permit));
     probe.permit.failed(error_kind::retryable_network);
-    BOOST_TEST(a.breaker->state() == breaker_state::open);
-    // a's new break (60 s) reaches b.
+    BOOST_TEST(a->breaker->state() == breaker_state::open);
+    // a's new break (60 s) reaches b->
     run_until(ctx, [&] {
-        return b.breaker->try_acquire().retry_at > clk.now() + 30s; });
-    BOOST_TEST(b.breaker->state() == breaker_state::open);
-    finish(ctx, {&a, &b});
+        return b->breaker->try_acquire().retry_at > clk.now() + 30s; });
+    BOOST_TEST(b->breaker->state() == breaker_state::open);
 }
 
-BOOST_AUTO_TEST_CASE(the_retry_budget_is_one_bucket_for_the_fleet) {
-    test_server::redis_server server(REDIS_SERVER);
-    asio::io_context ctx;
-    resilience::testing::manual_clock clk;
-    member a(ctx, clk, server.url()), b(ctx, clk, server.url());
-    run_until(ctx, [&] { return a.settled() && b.settled(); });
-    for (int i = 0; i < 30; ++i) a.budget->on_failure();
-    for (int i = 0; i < 30; ++i) b.budget->on_failure();
+BOOST_FIXTURE_TEST_CASE(the_retry_budget_is_one_bucket_for_the_fleet, fleet_fixture) {
+    member *a, *b;
+    members({&a, &b});
+    for (int i = 0; i < 30; ++i) a->budget->on_failure();
+    for (int i = 0; i < 30; ++i) b->budget->on_failure();
     // 100 - 60 = 40 tokens fleet-wide: at most 50, so neither may retry.
-    run_until(ctx, [&] { return a.budget->count() == 40000 && b.budget->count() == 40000; });
-    BOOST_TEST(!a.budget->retry_allowed());
-    BOOST_TEST(!b.budget->retry_allowed());
-    finish(ctx, {&a, &b});
+    run_until(ctx, [&] { return a->budget->count() == 40000 && b->budget->count() == 40000; });
+    BOOST_TEST(!a->budget->retry_allowed());
+    BOOST_TEST(!b->budget->retry_allowed());
 }
 
-BOOST_AUTO_TEST_CASE(redis_killed_and_restarted_falls_back_then_rejoins_and_resyncs) {
-    test_server::redis_server server(REDIS_SERVER);
-    asio::io_context ctx;
-    resilience::testing::manual_clock clk;
-    member a(ctx, clk, server.url()), b(ctx, clk, server.url());
-    run_until(ctx, [&] { return a.settled() && b.settled(); });
+BOOST_FIXTURE_TEST_CASE(redis_killed_and_restarted_falls_back_then_rejoins_and_resyncs, fleet_fixture) {
+    member *a, *b;
+    members({&a, &b});
     server.kill();
-    run_until(ctx, [&] { return a.events.size() == 2 && b.events.size() == 2; });
-    BOOST_TEST(a.events[1].type == fleet_event_type::fell_back);
-    BOOST_TEST(a.link->status().find("deciding locally") != std::string::npos);
-    BOOST_TEST(a.status.back().find("deciding locally") != std::string::npos);
+    run_until(ctx, [&] { return a->events.size() == 2 && b->events.size() == 2; });
+    BOOST_TEST(a->events[1].type == fleet_event_type::fell_back);
+    BOOST_TEST(a->link->status().find("deciding locally") != std::string::npos);
+    BOOST_TEST(a->status.back().find("deciding locally") != std::string::npos);
     // Locally meanwhile: a opens on its own, nothing waits for Redis.
-    for (int i = 0; i < 3; ++i) a.fail();
-    BOOST_TEST(a.breaker->state() == breaker_state::open);
-    BOOST_TEST(b.breaker->state() == breaker_state::closed);
+    for (int i = 0; i < 3; ++i) a->fail();
+    BOOST_TEST(a->breaker->state() == breaker_state::open);
+    BOOST_TEST(b->breaker->state() == breaker_state::closed);
     // Said once, however many reconnection attempts fail.
     for (int i = 0; i < 20; ++i) ctx.run_one();
-    BOOST_TEST(a.events.size() == 2u);
+    BOOST_TEST(a->events.size() == 2u);
     server.start();  // same port, empty
-    run_until(ctx, [&] { return a.settled() && b.settled() && b.breaker->state() == breaker_state::open; });
-    BOOST_TEST(a.events.back().type == fleet_event_type::joined);
-    BOOST_TEST(a.link->stats().fallbacks == 1u);
-    BOOST_TEST(a.link->stats().joins == 2u);
-    finish(ctx, {&a, &b});
+    run_until(ctx, [&] { return a->settled() && b->settled() && b->breaker->state() == breaker_state::open; });
+    BOOST_TEST(a->events.back().type == fleet_event_type::joined);
+    BOOST_TEST(a->link->stats().fallbacks == 1u);
+    BOOST_TEST(a->link->stats().joins == 2u);
 }
 
-BOOST_AUTO_TEST_CASE(refused_connections_leave_the_gates_local) {
+BOOST_FIXTURE_TEST_CASE(refused_connections_leave_the_gates_local, fleet_fixture) {
     const unsigned short port = test_server::free_port();  // nobody listens there
-    asio::io_context ctx;
-    resilience::testing::manual_clock clk;
-    member a(ctx, clk, "redis://127.0.0.1:" + std::to_string(port), 1);
+    member& a = add("redis://127.0.0.1:" + std::to_string(port), 1);
     run_until(ctx, [&] { return !a.events.empty(); });
     BOOST_TEST(a.events[0].type == fleet_event_type::fell_back);
     BOOST_TEST((a.events[0].code == asio::error::connection_refused));
@@ -343,16 +347,13 @@ BOOST_AUTO_TEST_CASE(refused_connections_leave_the_gates_local) {
     BOOST_TEST(a.breaker->state() == breaker_state::open);
     clk.advance(61s);
     BOOST_TEST(static_cast<bool>(a.breaker->try_acquire().permit));  // the probe is local: not held
-    finish(ctx, {&a});
 }
 
-BOOST_AUTO_TEST_CASE(a_wrong_password_is_refused_and_never_printed) {
-    test_server::redis_server server(REDIS_SERVER, {"--requirepass", "right-horse"});
-    asio::io_context ctx;
-    resilience::testing::manual_clock clk;
-    member wrong(ctx, clk, server.url(":battery-staple"));
-    member none(ctx, clk, server.url());
-    member right(ctx, clk, server.url(":right-horse"));
+BOOST_FIXTURE_TEST_CASE(a_wrong_password_is_refused_and_never_printed, fleet_fixture) {
+    test_server::redis_server locked(REDIS_SERVER, {"--requirepass", "right-horse"});
+    member& wrong = add(locked.url(":battery-staple"));
+    member& none = add(locked.url());
+    member& right = add(locked.url(":right-horse"));
     run_until(ctx, [&] { return !wrong.events.empty() && !none.events.empty() && right.settled(); });
     BOOST_TEST(wrong.events[0].type == fleet_event_type::fell_back);
     BOOST_TEST((wrong.events[0].code == redis::errc::auth_failed));
@@ -360,35 +361,27 @@ BOOST_AUTO_TEST_CASE(a_wrong_password_is_refused_and_never_printed) {
     for (const auto& s : wrong.status) BOOST_TEST(s.find("battery") == std::string::npos);
     BOOST_TEST(wrong.link->status().find("battery") == std::string::npos);
     BOOST_TEST(right.events[0].type == fleet_event_type::joined);
-    finish(ctx, {&wrong, &none, &right});
 }
 
-BOOST_AUTO_TEST_CASE(a_silent_redis_is_left_after_the_timeout_and_rejoined) {
-    test_server::redis_server server(REDIS_SERVER);
-    asio::io_context ctx;
-    resilience::testing::manual_clock clk;
-    member a(ctx, clk, server.url(), 1);
-    run_until(ctx, [&] { return a.settled(); });
+BOOST_FIXTURE_TEST_CASE(a_silent_redis_is_left_after_the_timeout_and_rejoined, fleet_fixture) {
+    member *a;
+    members({&a}, 1);
     server.pause();  // it accepts nothing and answers nothing
-    a.fail();        // reported: the request times out
-    run_until(ctx, [&] { return a.events.size() == 2; });
-    BOOST_TEST(a.events[1].type == fleet_event_type::fell_back);
-    BOOST_TEST((a.events[1].code == redis::errc::timeout));
+    a->fail();        // reported: the request times out
+    run_until(ctx, [&] { return a->events.size() == 2; });
+    BOOST_TEST(a->events[1].type == fleet_event_type::fell_back);
+    BOOST_TEST((a->events[1].code == redis::errc::timeout));
     // A probe is never held for the fleet while it is away.
     clk.advance(61s);
-    BOOST_TEST(static_cast<bool>(a.breaker->try_acquire().permit));
+    BOOST_TEST(static_cast<bool>(a->breaker->try_acquire().permit));
     server.resume();
-    run_until(ctx, [&] { return a.settled(); });
-    BOOST_TEST(a.events.back().type == fleet_event_type::joined);
-    finish(ctx, {&a});
+    run_until(ctx, [&] { return a->settled(); });
+    BOOST_TEST(a->events.back().type == fleet_event_type::joined);
 }
 
-BOOST_AUTO_TEST_CASE(scripts_survive_a_flushed_script_cache_and_keys_are_namespaced) {
-    test_server::redis_server server(REDIS_SERVER);
-    asio::io_context ctx;
-    resilience::testing::manual_clock clk;
-    member a(ctx, clk, server.url()), b(ctx, clk, server.url());
-    run_until(ctx, [&] { return a.settled() && b.settled(); });
+BOOST_FIXTURE_TEST_CASE(scripts_survive_a_flushed_script_cache_and_keys_are_namespaced, fleet_fixture) {
+    member *a, *b;
+    members({&a, &b});
     // Another client flushes the script cache.
     std::vector<std::string> keys;
     auto raw = [&](std::vector<std::string> cmd) {
@@ -415,9 +408,9 @@ BOOST_AUTO_TEST_CASE(scripts_survive_a_flushed_script_cache_and_keys_are_namespa
     };
     raw({"SCRIPT", "FLUSH"});
     const time_point now = clk.now();
-    a.cool->defer(a.scope(), now + 20s, now);
-    run_until(ctx, [&] { return b.cool->blocked_until(b.scope(), now).has_value(); });
-    BOOST_TEST(a.link->stats().noscript >= 1u);
+    a->cool->defer(a->scope(), now + 20s, now);
+    run_until(ctx, [&] { return b->cool->blocked_until(b->scope(), now).has_value(); });
+    BOOST_TEST(a->link->stats().noscript >= 1u);
     keys = raw({"KEYS", "*"});
     BOOST_REQUIRE(!keys.empty());
     for (const auto& k : keys) {
@@ -428,7 +421,6 @@ BOOST_AUTO_TEST_CASE(scripts_survive_a_flushed_script_cache_and_keys_are_namespa
             BOOST_TEST(std::stoll(ttl.at(0)) > 0);  // every key expires on its own
         }
     }
-    finish(ctx, {&a, &b});
 }
 
 BOOST_AUTO_TEST_CASE(separate_processes_share_the_breaker) {
@@ -456,6 +448,44 @@ BOOST_AUTO_TEST_CASE(separate_processes_share_the_breaker) {
         BOOST_TEST(std::string(line) == "open\n");
         BOOST_TEST(::pclose(p) == 0);
     }
+}
+
+BOOST_FIXTURE_TEST_CASE(a_rate_cut_in_one_member_reaches_the_others_once_per_congestion_event, fleet_fixture) {
+    member *a, *b, *c;
+    members({&a, &b, &c});
+    // Each sends 10 requests a second for 3 virtual seconds: none is limited.
+    auto send = [&](int answers) {
+        for (int i = 0; i < answers; ++i) {
+            for (member* m : {a, b, c}) m->answer(clk.now(), false);
+            clk.advance(100ms);
+        }
+    };
+    send(30);
+    BOOST_TEST(!b->rate->limiting());
+    // a and c meet the same burst of 429s before either has heard of the other's cut.
+    a->answer(clk.now(), true);
+    c->answer(clk.now(), true);
+    const rate_gate_snapshot a_cut = a->rate_now();
+    BOOST_TEST(a_cut.limiting);
+    BOOST_TEST(a_cut.fill_rate < a_cut.last_max_rate);
+    run_until(ctx, [&] { return b->rate->limiting() && a->settled() && c->settled(); });
+    // One congestion event for the fleet: one cut published, b cut once, from its own rate.
+    BOOST_TEST(a->link->stats().cuts_sent + c->link->stats().cuts_sent == 1u);
+    run_until(ctx, [&] { return b->link->stats().cuts_applied == 1; });
+    const rate_gate_snapshot b_cut = b->rate_now();
+    BOOST_TEST(b_cut.fill_rate == 0.7 * b_cut.last_max_rate, boost::test_tools::tolerance(1e-9));
+    BOOST_TEST(b_cut.last_max_rate > 5.0);  // b's own send rate (10 a second), not a's
+    // a already cut for this event (within its cut_interval): not cut again, nothing echoed.
+    BOOST_TEST(a->link->stats().cuts_applied + c->link->stats().cuts_applied == 0u);
+    BOOST_TEST(a->rate_now().fill_rate == a_cut.fill_rate);
+    // A later congestion event met by b alone reaches a and c.
+    send(50);
+    b->answer(clk.now(), true);
+    run_until(ctx, [&] {
+        return a->link->stats().cuts_applied == 1 && c->link->stats().cuts_applied == 1 && b->settled();
+    });
+    BOOST_TEST(b->link->stats().cuts_sent == 1u);
+    BOOST_TEST(a->rate_now().fill_rate < a->rate_now().measured_rate);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

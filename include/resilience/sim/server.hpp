@@ -201,6 +201,7 @@ struct stats {
     std::map<std::string, std::uint64_t> faults;   ///< fault kind (or "outage", "quota") -> injected
     std::map<std::string, std::uint64_t> polls;    ///< "files/<id>" -> files.get requests
     std::uint64_t files = 0;                       ///< files currently stored
+    std::uint64_t files_listed = 0;                ///< files in files.list pages answered (once per page showing one)
     std::uint64_t upload_sessions = 0;             ///< upload sessions currently kept
     std::uint64_t poll_counters_evicted = 0;       ///< per-file poll counters dropped at max_poll_counters
     std::uint64_t timeouts = 0;                    ///< connections ended by the idle, header or body timeout

@@ -6,7 +6,8 @@
 // A `fleet` links the gates of every process configured with the same Redis
 // (resilience/gate_sync.hpp): each process keeps deciding locally (no Redis
 // round trip on the success path); what changes (a counted failure, a breaker
-// transition, a raised cooldown, the budget's tokens) goes to Redis, where
+// transition, a raised cooldown, the budget's tokens, a cut of the adaptive
+// rate gate) goes to Redis, where
 // Lua scripts make the transition atomically and publish it; every process
 // applies what others published. While Redis is unreachable or slower than
 // `timeout`, the gates decide alone (said once through on_event/on_status),
@@ -125,6 +126,8 @@ struct fleet_stats {
     std::uint64_t fallbacks = 0;   ///< times the gates fell back to local state
     std::uint64_t joins = 0;       ///< times the link (re)joined
     std::uint64_t noscript = 0;    ///< EVALSHA answered NOSCRIPT (EVAL sent instead)
+    std::uint64_t cuts_sent = 0;   ///< local rate cuts published (one per fleet congestion event)
+    std::uint64_t cuts_applied = 0;  ///< other processes' rate cuts that cut a local rate
 };
 
 class fleet final : public gate_link {
