@@ -75,7 +75,7 @@ if [ "${RESILIENCE_SKIP_SANITIZERS:-0}" != 1 ]; then
     fi
     tail -n 1 "build-asan/fuzz-corpus/$f.log"
   done
-  build-asan/bench/bench_soak --polls 20000 --waits 200 --max-growth 0 | tail -n 1
+  build-asan/bench/bench_soak --polls 100000 --waits 200 --max-growth 0 | tail -n 1
   if [ ${#REDIS_TARGETS[@]} -gt 0 ] && [ -x /usr/bin/redis-server ]; then
     build-asan/adapters/redis/bench_fleet --only model --members 4 --calls 20 | tail -n 1
   fi
