@@ -146,7 +146,7 @@ wait_figures run_waits(const wait_scenario& sc) {
         std::string nm = name;
         gemini::wait_options w;
         w.deadline = t0 + sc.deadline;
-        asio::co_spawn(ctx, cl.wait_until_active(std::move(nm), std::move(w)),
+        asio::co_spawn(ctx, cl.wait_until_active(std::move(nm), std::move(w))(asio::use_awaitable),
                        [&](std::exception_ptr e, resilience::result<gemini::file> r) {
                            rethrow_void(e);
                            ++done;

@@ -74,6 +74,7 @@ def one_side(side, n, args):
         names = os.path.join(tmp, "names.txt")
         out = os.path.join(tmp, "out.txt")
         sim, url = start_sim(args.build, n, args.processing, args.seed, names)
+        load_start = os.getloadavg()[0]
         try:
             env = dict(os.environ)
             if side == "ours":
@@ -83,6 +84,7 @@ def one_side(side, n, args):
             else:
                 cmd = ["node", os.path.join(HERE, "node", "wait_node.mjs"), url, KEY, names]
             status, wall, cpu, rss = run_measured(cmd, env, out, args.limit)
+            load_end = os.getloadavg()[0]
             st = sim_stats(url)
         finally:
             sim.send_signal(signal.SIGTERM)
@@ -106,7 +108,9 @@ def one_side(side, n, args):
         "requests": st.get("total_requests", 0), "get_requests": gets.get("requests", 0),
         "get_statuses": gets.get("statuses", {}),
         "requests_per_wait": round(st.get("total_requests", 0) / n, 2),
-        "processing": args.processing, "errors": errors, **({"client_report": own} if own else {}),
+        "processing": args.processing, "errors": errors,
+        "load_1min": [round(load_start, 2), round(load_end, 2)],  # the machine's load at the start and the end
+        **({"client_report": own} if own else {}),
     }
 
 

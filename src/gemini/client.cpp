@@ -12,6 +12,8 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/date_time/posix_time/posix_time_types.hpp>
+#include <boost/date_time/posix_time/time_parsers.hpp>
 #include <boost/intrusive/list.hpp>
 #include <boost/intrusive/set.hpp>
 #include <boost/url/parse.hpp>
@@ -22,6 +24,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <set>
 #include <unordered_map>
@@ -148,7 +151,6 @@ asio::awaitable<std::string> discard_created(client& c, const std::string& name,
 // ---- The poll scheduler's records (docs/design-notes.md, "Poll scheduler").
 
 namespace bi = boost::intrusive;
-using wait_handler = asio::any_completion_handler<void(error_code, file)>;
 using set_hook = bi::set_member_hook<bi::link_mode<bi::safe_link>, bi::optimize_size<true>>;
 using list_hook = bi::list_member_hook<bi::link_mode<bi::safe_link>>;
 
@@ -163,7 +165,6 @@ struct wait_rec {
     time_point deadline = time_point::max();
     poll_stream* stream = nullptr;
     std::unique_ptr<wait_options> own;        // null: the client's settings
-    diagnostics* diag = nullptr;
     wait_handler handler;
     std::uint32_t attempts_base = 0;          // the stream's attempts when it joined
     int max_retries = 0;
@@ -184,6 +185,8 @@ struct poll_stream {
     bi::list<wait_rec, bi::member_hook<wait_rec, list_hook, &wait_rec::in_stream>, bi::constant_time_size<false>>
         waits;
     std::string last_state;                   // empty: no answer yet
+    std::int64_t size_bytes = 0;              // the file's sizeBytes, createTime (poll_by_size)
+    std::optional<std::chrono::system_clock::time_point> created;
     std::uint32_t attempts = 0;
     bool in_flight = false;
 
@@ -209,6 +212,30 @@ struct finished_wait {
 
 // A list round looks this far ahead: a stream due within it counts as due.
 constexpr duration list_horizon = std::chrono::seconds(1);
+
+// Polls by size (client_options::poll_by_size): files this large or larger
+// are timed and paused; a pause is at most size_pause_max; the earliest time
+// a file could be ACTIVE is size_safety of what the lowest rate seen says.
+constexpr std::int64_t size_poll_min_bytes = std::int64_t(16) << 20;
+constexpr duration size_pause_max = std::chrono::minutes(10);
+constexpr double size_safety = 0.8;
+
+using wall_time = std::chrono::system_clock::time_point;
+
+// An RFC 3339 UTC time as the Files API writes it ("2025-01-02T03:04:05.123456Z").
+std::optional<wall_time> parse_utc(std::string_view s) {
+    if (s.size() < 20 || s.size() > 40 || s.back() != 'Z') return std::nullopt;
+    std::string t(s.substr(0, s.size() - 1));
+    if (auto dot = t.find('.'); dot != std::string::npos && t.size() - dot > 7) t.resize(dot + 7);  // microseconds
+    try {
+        const auto pt = boost::posix_time::from_iso_extended_string(t);
+        if (pt.is_special()) return std::nullopt;
+        const auto us = (pt - boost::posix_time::ptime(boost::gregorian::date(1970, 1, 1))).total_microseconds();
+        return wall_time(std::chrono::duration_cast<wall_time::duration>(std::chrono::microseconds(us)));
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+}
 
 struct chunk_outcome {
     std::optional<file> done;    // the finalized file
@@ -538,6 +565,12 @@ struct client::impl {
     std::size_t in_flight = 0;   // polls and list rounds running
     bool sweeping = false;       // a list round runs: no files.get meanwhile
     std::size_t last_pages = 0;  // pages the last complete list round read
+    // poll_by_size: the lowest processing time per MiB seen, by file size
+    // (large files seen becoming ACTIVE; the 64 largest sizes kept), and the
+    // wall time of the client's clock.
+    std::map<std::int64_t, double> rates;
+    const wall_time wall_origin = std::chrono::system_clock::now();
+    const time_point clock_origin = pipe.time().now();
     std::uint32_t sweep_gen = 0;
     bool timer_running = false;
     bool rearm_posted = false;
@@ -578,16 +611,8 @@ struct client::impl {
                 asio::dispatch(ex, [rec = std::move(rec), r = std::move(r)]() mutable {
                 asio::get_associated_cancellation_slot(rec->handler).clear();
                 wait_handler h = std::move(rec->handler);
-                diagnostics* diag = rec->diag;
                 rec.reset();
-                if (r) {
-                    if (diag) *diag = diagnostics();
-                    std::move(h)(error_code(), std::move(*r));
-                } else {
-                    failure f = std::move(r).error();
-                    if (diag) *diag = std::move(f.diag);
-                    std::move(h)(f.code, file());
-                }
+                std::move(h)(std::move(r));
                 });
             });
         }
@@ -631,6 +656,7 @@ struct client::impl {
         if (r && (r->state == file_state::active || r->state == file_state::failed)) {
             s.last_state = r->state_text.empty() ? std::string(to_string(r->state)) : r->state_text;
             if (r->state == file_state::active) {
+                learn_rate_locked(*r);
                 while (!s.waits.empty()) {
                     wait_rec& w = s.waits.front();
                     // The last wait takes the File itself.
@@ -652,6 +678,8 @@ struct client::impl {
         if (r) {
             s.last_state = r->state_text.empty() ? std::string(to_string(r->state)) : r->state_text;
             for (auto& w : s.waits) w.failed_rounds = 0;
+            s.size_bytes = r->size_bytes;
+            if (!s.created) s.created = parse_utc(r->create_time);
         } else {
             const failure& f = r.error();
             constexpr std::string_view failed_prefix = "unknown (last poll failed: ";
@@ -678,7 +706,10 @@ struct client::impl {
         }
         // PROCESSING (or a state we do not know, or a failed round): the next poll.
         const double jitter = 1.0 + s.jitter * (2.0 * pipe.next_uniform() - 1.0);
-        const auto this_pause = std::chrono::duration_cast<duration>(s.pause * std::max(0.0, jitter));
+        // A large file's long pause (poll_by_size); after it, polls every poll_max.
+        const duration by_size = r ? size_pause_locked(s, now) : duration::zero();
+        const auto this_pause =
+            std::max(std::chrono::duration_cast<duration>(s.pause * std::max(0.0, jitter)), by_size);
         for (auto it = s.waits.begin(); it != s.waits.end();) {
             wait_rec& w = *it++;
             if (w.deadline != time_point::max() && w.deadline - now <= this_pause) {
@@ -689,8 +720,48 @@ struct client::impl {
         }
         if (s.waits.empty()) return;
         s.next = now + this_pause;
-        s.pause = std::min<duration>(std::chrono::duration_cast<duration>(s.pause * s.multiplier), s.poll_max);
+        s.pause = by_size > duration::zero()
+                      ? s.poll_max
+                      : std::min<duration>(std::chrono::duration_cast<duration>(s.pause * s.multiplier), s.poll_max);
         if (!s.by_time.is_linked()) due.insert(s);
+    }
+
+    // poll_by_size: a large file that became ACTIVE tells how fast the
+    // server processes (the lowest processing time per MiB is kept).
+    void learn_rate_locked(const file& f) {
+        if (!opts.poll_by_size || f.size_bytes < size_poll_min_bytes) return;
+        const auto c = parse_utc(f.create_time), u = parse_utc(f.update_time);
+        if (!c || !u || *u <= *c) return;
+        const double s_per_mib = std::chrono::duration<double>(*u - *c).count() /
+                                 (static_cast<double>(f.size_bytes) / (1024.0 * 1024.0));
+        auto [it, fresh] = rates.try_emplace(f.size_bytes, s_per_mib);
+        if (!fresh) it->second = std::min(it->second, s_per_mib);
+        if (rates.size() > 64) rates.erase(rates.begin());
+    }
+
+    // poll_by_size: the pause before a large PROCESSING file's next poll, to
+    // shortly (a poll_max) before the earliest time it could be ACTIVE: its
+    // createTime plus size_safety of its size at the lowest rate seen for
+    // files at least as large (a fixed part of the processing time makes a
+    // smaller file's rate too high for a larger one); at most size_pause_max,
+    // and a poll_max before any of its waits' deadline. Zero when no file at
+    // least as large was seen or the file is small.
+    duration size_pause_locked(const poll_stream& s, time_point now) const {
+        if (!opts.poll_by_size || s.size_bytes < size_poll_min_bytes || !s.created) return duration::zero();
+        double min_s_per_mib = 0;
+        for (auto it = rates.lower_bound(s.size_bytes); it != rates.end(); ++it)
+            if (min_s_per_mib <= 0 || it->second < min_s_per_mib) min_s_per_mib = it->second;
+        if (min_s_per_mib <= 0) return duration::zero();
+        const double mib = static_cast<double>(s.size_bytes) / (1024.0 * 1024.0);
+        const double earliest_s = std::min(size_safety * min_s_per_mib * mib, 1e9);  // seconds after createTime
+        const wall_time earliest =
+            *s.created + std::chrono::duration_cast<wall_time::duration>(std::chrono::duration<double>(earliest_s));
+        const wall_time wall_now = wall_origin + std::chrono::duration_cast<wall_time::duration>(now - clock_origin);
+        duration lead = std::min<duration>(std::chrono::duration_cast<duration>(earliest - wall_now) - s.poll_max,
+                                           size_pause_max);
+        for (const auto& w : s.waits)
+            if (w.deadline != time_point::max()) lead = std::min<duration>(lead, w.deadline - now - s.poll_max);
+        return std::max(lead, duration::zero());
     }
 
     void say_lines(std::vector<std::pair<wait_rec*, std::string>>& lines, std::unique_lock<std::mutex>& lk) {
@@ -1028,16 +1099,19 @@ struct client::impl {
         deliver(out);
     }
 
-    void start_wait(std::string n, wait_options o, diagnostics* diag, wait_handler h) {
+    // `opts` null: the defaults. Kept by the record only when it sets
+    // something the client's settings do not cover.
+    void start_wait(std::string n, std::unique_ptr<wait_options> opts, wait_handler h) {
+        static const wait_options defaults;
+        const wait_options& o = opts ? *opts : defaults;
         auto w = std::make_unique<wait_rec>();
         w->deadline = o.deadline;
-        w->diag = diag;
         w->max_failed_rounds = o.max_failed_rounds;
         w->max_retries = o.retry.max_retries ? *o.retry.max_retries : pipe.options().policy.max_retries;
         const duration initial = o.poll_initial, poll_max = o.poll_max;
         const double mult = o.poll_multiplier, jit = o.poll_jitter;
         if (o.on_status || o.on_event || !o.tag.empty() || !o.retry.empty() || o.admission)
-            w->own = std::make_unique<wait_options>(std::move(o));
+            w->own = std::move(opts);
         w->handler.swap(h);  // (Boost 1.81: any_completion_handler's move assignment recurses)
         wait_rec* rec = w.release();
         auto slot = asio::get_associated_cancellation_slot(rec->handler);
@@ -1082,13 +1156,12 @@ struct client::impl {
 
     // A wait refused at its start (bad name or option): completed at once,
     // never inside the initiating call.
-    void refuse(wait_handler h, diagnostics* diag, failure f) {
+    void refuse(wait_handler h, failure f) {
         auto io_ex = http.get_executor();
-        asio::post(io_ex, [io_ex, h = std::move(h), diag, f = std::move(f)]() mutable {
+        asio::post(io_ex, [io_ex, h = std::move(h), f = std::move(f)]() mutable {
             auto ex = asio::get_associated_executor(h, io_ex);
-            asio::dispatch(ex, [h = std::move(h), diag, f = std::move(f)]() mutable {
-                if (diag) *diag = std::move(f.diag);
-                std::move(h)(f.code, file());
+            asio::dispatch(ex, [h = std::move(h), f = std::move(f)]() mutable {
+                std::move(h)(result<file>(std::move(f)));
             });
         });
     }
@@ -1365,22 +1438,23 @@ asio::awaitable<result<generate_result>> client::generate_content(std::string mo
     co_return co_await d.pipe.run(op, std::move(cs.call));
 }
 
-void client::start_wait(std::string name, wait_options o, diagnostics* diag, resilience::gemini::wait_handler h) {
+void client::start_wait(std::string name, std::unique_ptr<wait_options> opts, wait_handler h) {
     impl& d = *impl_;
+    static const wait_options defaults;
+    const wait_options& o = opts ? *opts : defaults;
     std::string n = normalize_file_name(name);
-    if (n.empty()) return d.refuse(std::move(h), diag, bad_file_name(name));
-    if (auto v = validate_wait(o); !v) return d.refuse(std::move(h), diag, v.error());
-    if (auto v = d.check(o); !v) return d.refuse(std::move(h), diag, v.error());
-    d.start_wait(std::move(n), std::move(o), diag, std::move(h));
+    if (n.empty()) return d.refuse(std::move(h), bad_file_name(name));
+    if (auto v = validate_wait(o); !v) return d.refuse(std::move(h), v.error());
+    if (auto v = d.check(o); !v) return d.refuse(std::move(h), v.error());
+    d.start_wait(std::move(n), std::move(opts), std::move(h));
 }
 
-asio::awaitable<result<file>> client::wait_until_active(std::string name, wait_options o) {
-    diagnostics diag;
-    auto op = async_wait_until_active(std::move(name), std::move(o), diag, asio::as_tuple(asio::deferred));
-    auto [ec, f] = co_await std::move(op);
-    if (ec) co_return failure(ec, std::move(diag));
-    co_return std::move(f);
+// No coroutine: the operation is started by the awaiting coroutine (or any
+// other completion token) straight into the scheduler.
+wait_operation client::wait_until_active(std::string name, wait_options o) {
+    return wait_operation(*this, std::move(name), std::make_unique<wait_options>(std::move(o)));
 }
+wait_operation client::wait_until_active(std::string name) { return wait_operation(*this, std::move(name), nullptr); }
 
 client_stats client::stats() const noexcept {
     const impl& d = *impl_;

@@ -2,6 +2,7 @@
 #include <resilience/http/client.hpp>
 
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 #include <boost/url/parse.hpp>
 
 #include <algorithm>
@@ -23,19 +24,42 @@ std::string get_string(const json::object& o, std::string_view key) {
     return {};
 }
 
+// An int64 the wire carries as a string ("sizeBytes": "64657027"): the
+// whole text a decimal, else 0.
+std::int64_t int64_from_text(std::string_view s) noexcept {
+    std::int64_t n = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    return ec == std::errc() && p == s.data() + s.size() ? n : 0;
+}
+
+std::int64_t int64_from_uint64(std::uint64_t u) noexcept {
+    return static_cast<std::int64_t>(std::min<std::uint64_t>(u, INT64_MAX));
+}
+
 // int64 that the wire may carry as a string ("sizeBytes": "64657027") or a number.
 std::int64_t get_int64(const json::object& o, std::string_view key) {
     auto* v = o.if_contains(key);
     if (!v) return 0;
     if (v->is_int64()) return v->as_int64();
-    if (v->is_uint64()) return static_cast<std::int64_t>(std::min<std::uint64_t>(v->as_uint64(), INT64_MAX));
-    if (v->is_string()) {
-        std::string_view s = v->as_string();
-        std::int64_t n = 0;
-        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
-        if (ec == std::errc() && p == s.data() + s.size()) return n;
-    }
+    if (v->is_uint64()) return int64_from_uint64(v->as_uint64());
+    if (v->is_string()) return int64_from_text(v->as_string());
     return 0;
+}
+
+// The text member of a File that `key` names, or null.
+std::string* text_field(file& f, std::string_view key) noexcept {
+    switch (key.size()) {
+    case 3: return key == "uri" ? &f.uri : nullptr;
+    case 4: return key == "name" ? &f.name : nullptr;
+    case 5: return key == "state" ? &f.state_text : nullptr;
+    case 6: return key == "source" ? &f.source : nullptr;
+    case 8: return key == "mimeType" ? &f.mime_type : nullptr;
+    case 10: return key == "createTime" ? &f.create_time : key == "updateTime" ? &f.update_time
+                  : key == "sha256Hash" ? &f.sha256_hash : nullptr;
+    case 11: return key == "displayName" ? &f.display_name : nullptr;
+    case 14: return key == "expirationTime" ? &f.expiration_time : nullptr;
+    default: return nullptr;
+    }
 }
 
 std::optional<json::value> parse_json(std::string_view text, json::storage_ptr sp = {}) {
@@ -67,12 +91,6 @@ file file_from(const json::object& o) {
     file f;
     // One pass over the members (a parsed object holds each key once), not
     // one lookup per field.
-    std::string* const text_fields[] = {&f.name,        &f.display_name,    &f.mime_type,   &f.create_time,
-                                        &f.update_time, &f.expiration_time, &f.sha256_hash, &f.uri,
-                                        &f.source,      &f.state_text};
-    static constexpr std::string_view text_keys[] = {"name",       "displayName",    "mimeType",   "createTime",
-                                                     "updateTime", "expirationTime", "sha256Hash", "uri",
-                                                     "source",     "state"};
     for (const auto& kv : o) {
         const std::string_view key = kv.key();
         if (key == "sizeBytes") {
@@ -80,11 +98,7 @@ file file_from(const json::object& o) {
             continue;
         }
         if (!kv.value().is_string()) continue;
-        for (std::size_t i = 0; i < std::size(text_keys); ++i)
-            if (key == text_keys[i]) {
-                *text_fields[i] = std::string(kv.value().as_string());
-                break;
-            }
+        if (std::string* t = text_field(f, key)) *t = std::string(kv.value().as_string());
     }
     f.state = f.state_text.empty() ? file_state::unspecified : parse_file_state(f.state_text);
     if (auto* e = o.if_contains("error"); e && e->is_object()) {
@@ -95,6 +109,178 @@ file file_from(const json::object& o) {
     }
     return f;
 }
+
+// parse_file's reader: Boost.JSON's own parser (the same grammar, limits and
+// errors as json::parse) calling back into this handler, which keeps the
+// members of a File as they stream by instead of building a tree. What it
+// keeps is what file_from reads from the tree: the members of the top object
+// and of the object under "file" (the last value of a key wins, as in a
+// parsed object; a text member whose value is not a string is empty),
+// "sizeBytes" as file_from reads it, and "error" {code, message}.
+class file_reader {
+public:
+    // Boost.JSON's own limits (those of json::parse's handler).
+    static constexpr std::size_t max_object_size = json::object::max_size();
+    static constexpr std::size_t max_array_size = json::array::max_size();
+    static constexpr std::size_t max_key_size = json::string::max_size();
+    static constexpr std::size_t max_string_size = json::string::max_size();
+
+    // One object whose members are kept: the top one or the one under "file".
+    struct members {
+        file f;
+        bool has_error = false;  // the last "error" is an object
+        std::int64_t error_code = 0;
+        std::string error_message;
+    };
+    members top, inner;
+    bool top_is_object = false;
+    bool inner_is_object = false;  // the last "file" of the top object is an object
+
+    bool on_document_begin(error_code&) { return true; }
+    bool on_document_end(error_code&) { return true; }
+    bool on_array_begin(error_code&) { return open(false); }
+    bool on_array_end(std::size_t, error_code&) { return close(); }
+    bool on_object_begin(error_code&) { return open(true); }
+    bool on_object_end(std::size_t, error_code&) { return close(); }
+    bool on_string_part(std::string_view s, std::size_t n, error_code&) {
+        if (std::string* t = text_target(n == s.size())) t->append(s);
+        else if (slot_ == slot::size_bytes || slot_ == slot::error_code) key_.append(s);
+        return true;
+    }
+    bool on_string(std::string_view s, std::size_t n, error_code&) {
+        const bool first = n == s.size();
+        if (std::string* t = text_target(first)) {
+            t->append(s);
+        } else if (slot_ == slot::size_bytes || slot_ == slot::error_code) {
+            // The whole string: pieces, if any, were kept in key_.
+            if (first) size_of_member() = int64_from_text(s);
+            else size_of_member() = int64_from_text(key_.append(s));
+        }
+        value_done();
+        return true;
+    }
+    bool on_key_part(std::string_view s, std::size_t n, error_code&) {
+        if (n == s.size()) key_.clear();
+        key_.append(s);
+        return true;
+    }
+    bool on_key(std::string_view s, std::size_t n, error_code&) {
+        std::string_view key = s;
+        if (n != s.size()) key = key_.append(s);
+        pick(key);
+        return true;
+    }
+    bool on_number_part(std::string_view, error_code&) { return true; }
+    bool on_int64(std::int64_t i, std::string_view, error_code&) { return number(i); }
+    bool on_uint64(std::uint64_t u, std::string_view, error_code&) { return number(int64_from_uint64(u)); }
+    bool on_double(double, std::string_view, error_code&) { return number(0); }
+    bool on_bool(bool, error_code&) { return number(0); }
+    bool on_null(error_code&) { return number(0); }
+    bool on_comment_part(std::string_view, error_code&) { return true; }
+    bool on_comment(std::string_view, error_code&) { return true; }
+
+private:
+    // What the next value at the current depth is.
+    enum class slot : unsigned char { none, text, size_bytes, file, error, error_code, error_message };
+    // What the object at a depth is.
+    enum class role : unsigned char { ignored, top, inner, top_error, inner_error };
+
+    members& of(role r) noexcept { return r == role::inner || r == role::inner_error ? inner : top; }
+    role current() const noexcept { return depth_ > 0 && depth_ <= 3 ? roles_[depth_ - 1] : role::ignored; }
+
+    void pick(std::string_view key) {
+        slot_ = slot::none;
+        text_ = nullptr;
+        switch (current()) {
+        case role::top:
+        case role::inner: {
+            members& m = of(current());
+            if (key == "sizeBytes") slot_ = slot::size_bytes;
+            else if (key == "error") slot_ = slot::error;
+            else if (key == "file" && current() == role::top) slot_ = slot::file;
+            else if ((text_ = text_field(m.f, key))) slot_ = slot::text;
+            break;
+        }
+        case role::top_error:
+        case role::inner_error:
+            if (key == "code") slot_ = slot::error_code;
+            else if (key == "message") slot_ = slot::error_message;
+            break;
+        case role::ignored: break;
+        }
+    }
+    std::int64_t& size_of_member() noexcept {
+        members& m = of(current());
+        return current() == role::top_error || current() == role::inner_error ? m.error_code : m.f.size_bytes;
+    }
+    // The string a text value goes to (cleared at its first piece), or null.
+    std::string* text_target(bool first) {
+        std::string* t = nullptr;
+        if (slot_ == slot::text) t = text_;
+        else if (slot_ == slot::error_message) t = &of(current()).error_message;
+        else if (slot_ == slot::size_bytes || slot_ == slot::error_code) {
+            if (first) key_.clear();
+            return nullptr;
+        }
+        if (t && first) t->clear();
+        return t;
+    }
+    // A scalar that is not a string.
+    bool number(std::int64_t v) {
+        if (slot_ == slot::size_bytes || slot_ == slot::error_code) size_of_member() = v;
+        else not_text();
+        value_done();
+        return true;
+    }
+    // The pending member's value is not what it is read from: empty, or 0.
+    void not_text() {
+        if (slot_ == slot::size_bytes || slot_ == slot::error_code) size_of_member() = 0;
+        else if (slot_ == slot::text) text_->clear();
+        else if (slot_ == slot::error_message) of(current()).error_message.clear();
+        else if (slot_ == slot::file) inner_is_object = false;
+        else if (slot_ == slot::error) of(current()).has_error = false;
+    }
+    void value_done() {
+        slot_ = slot::none;
+        text_ = nullptr;
+    }
+    bool open(bool object) {
+        role r = role::ignored;
+        if (depth_ == 0) {
+            top_is_object = object;
+            if (object) r = role::top;
+        } else if (!object) {
+            not_text();
+        } else if (slot_ == slot::file) {
+            inner = members();
+            inner_is_object = true;
+            r = role::inner;
+        } else if (slot_ == slot::error) {
+            members& m = of(current());
+            m.has_error = true;
+            m.error_code = 0;
+            m.error_message.clear();
+            r = current() == role::top ? role::top_error : role::inner_error;
+        } else {
+            not_text();
+        }
+        if (depth_ < 3) roles_[depth_] = r;
+        ++depth_;
+        value_done();
+        return true;
+    }
+    bool close() {
+        --depth_;
+        value_done();
+        return true;
+    }
+
+    std::size_t depth_ = 0;
+    role roles_[3] = {role::ignored, role::ignored, role::ignored};
+    slot slot_ = slot::none;
+    std::string* text_ = nullptr;
+    std::string key_;  // a key (or a number's text) that came in pieces
+};
 
 }  // namespace
 
@@ -139,19 +325,24 @@ boost::json::object to_json(const file& f) {
 
 result<file> parse_file(std::string_view text) {
     if (text.empty()) return malformed("file resource is empty (a success answer without a body)");
-    // A File is about 1 KiB of JSON: its parsed tree fits a stack buffer (the
-    // resource takes the heap beyond it) and is freed at once; the fields are
-    // copied out.
-    unsigned char tree[4096];
-    json::monotonic_resource mr(tree, sizeof tree);
-    auto v = parse_json(text, &mr);
-    if (!v) return malformed("file resource is not valid JSON: " + excerpt(text, 80));
-    const json::object* o = v->if_object();
-    if (!o) return malformed("file resource is not a JSON object");
-    if (auto* inner = o->if_contains("file"); inner && inner->is_object()) o = &inner->as_object();
-    file f = file_from(*o);
-    if (f.name.empty()) return malformed("file resource has no name");
-    return f;
+    // Read straight into the File (file_reader): no tree, no copies.
+    json::basic_parser<file_reader> p{json::parse_options()};
+    boost::system::error_code ec;
+    const std::size_t n = p.write_some(false, text.data(), text.size(), ec);
+    if (ec || n < text.size()) return malformed("file resource is not valid JSON: " + excerpt(text, 80));
+    file_reader& r = p.handler();
+    if (!r.top_is_object) return malformed("file resource is not a JSON object");
+    file_reader::members& m = r.inner_is_object ? r.inner : r.top;
+    if (m.f.name.empty()) return malformed("file resource has no name");
+    file& f = m.f;
+    f.state = f.state_text.empty() ? file_state::unspecified : parse_file_state(f.state_text);
+    if (m.has_error) {
+        rpc_status st;
+        st.code = static_cast<int>(m.error_code);
+        st.message = std::move(m.error_message);
+        f.error = std::move(st);
+    }
+    return std::move(f);
 }
 
 result<file_page> parse_file_page(std::string_view text) {

@@ -37,7 +37,9 @@
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
+#include <atomic>
 #include <deque>
+#include <mutex>
 #include <unordered_map>
 #include <vector>
 
@@ -62,18 +64,104 @@ bool cancelled(const asio::cancellation_state& cs) noexcept {
     return cs.cancelled() != asio::cancellation_type::none;
 }
 
+// The time limit of a request's exchange on a TCP connection, with the
+// steady clock (limiter::arm): one timer per connection, armed at the
+// current limit and moved only when the limit comes earlier; when it fires
+// before the limit (which moved later meanwhile) it sleeps on. A passed
+// limit shuts the socket down (::shutdown, a system call: no Asio object is
+// touched from the timer's handler), so that the step in progress ends, and
+// marks the connection expired. The mutex orders the handler, which may run
+// on any thread of the io_context, with the request's coroutine; nothing
+// else is shared. So a request needs no strand: it runs on its caller's
+// executor, even an io_context run by several threads (Beast's own stream
+// timers would need one: their handler closes the socket while the
+// operation's completion may run on another thread).
+struct conn_watch : std::enable_shared_from_this<conn_watch> {
+    explicit conn_watch(const asio::any_io_executor& ex) : timer(ex) {}
+    std::mutex m;
+    asio::steady_timer timer;
+    time_point limit = time_point::max();  // the step's limit (max = none)
+    time_point at = time_point::max();     // when the running wait ends
+    std::uint64_t gen = 0;                 // of the running wait
+    int fd = -1;
+    bool running = false;
+    bool closed = false;
+    std::atomic<bool> expired{false};  // read by the request without the lock
+
+    void arm(time_point l, int socket) {
+        std::lock_guard<std::mutex> lock(m);
+        limit = l;
+        fd = socket;
+        if (l != time_point::max() && (!running || l < at)) start(l);
+    }
+    // The request is over (or the step ended): no limit; a running wait is
+    // cancelled, so that an idle connection keeps no work in the io_context.
+    void disarm() noexcept {
+        std::lock_guard<std::mutex> lock(m);
+        limit = time_point::max();
+        stop_wait();
+    }
+    void close() noexcept {
+        std::lock_guard<std::mutex> lock(m);
+        closed = true;
+        limit = time_point::max();
+        stop_wait();
+    }
+    bool has_expired() const noexcept { return expired.load(std::memory_order_acquire); }
+
+private:
+    struct handler {
+        std::shared_ptr<conn_watch> self;
+        std::uint64_t gen;
+        void operator()(error_code ec) const {
+            if (!ec) self->fire(gen);
+        }
+    };
+    void start(time_point t) {
+        at = t;
+        running = true;
+        timer.expires_at(t);
+        timer.async_wait(handler{shared_from_this(), ++gen});
+    }
+    void stop_wait() noexcept {
+        if (!running) return;
+        running = false;
+        ++gen;
+        timer.cancel();
+    }
+    void fire(std::uint64_t g) {
+        std::lock_guard<std::mutex> lock(m);
+        if (g != gen || closed) return;
+        running = false;
+        if (limit == time_point::max()) return;
+        if (limit <= steady::now()) {
+            expired.store(true, std::memory_order_release);
+            if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+            return;
+        }
+        start(limit);  // the limit moved later: sleep on
+    }
+};
+
 // One connection: a TCP stream, optionally wrapped in TLS, or a stream from
 // client_options::connect; and its read buffer.
 struct connection {
     explicit connection(const asio::any_io_executor& ex) : plain(ex) {}
+    ~connection() {
+        if (watch) watch->close();
+    }
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
     beast::tcp_stream plain;                                // used when tls and custom are null
     std::unique_ptr<ssl::stream<beast::tcp_stream>> tls;    // owns its own tcp_stream
     any_stream custom;                                      // from the connector (then plain is unused)
     beast::flat_buffer buffer;
     time_point idle_since{};  // on the client's clock
+    std::shared_ptr<conn_watch> watch;  // the exchange's limit (steady clock, TCP), made on first use
 
     beast::tcp_stream& lowest() noexcept { return tls ? tls->next_layer() : plain; }
     void close() noexcept {
+        if (watch) watch->close();  // before the socket: the watch never shuts a reused descriptor
         if (custom) {
             custom.close();
             return;
@@ -375,12 +463,14 @@ struct client::impl {
     ~impl() { close_idle(); }
 
     void close_idle() noexcept {
+        std::lock_guard<std::mutex> lock(mu);
         for (auto& [k, o] : origins) {
             for (auto& c : o->idle) c->close();
             o->idle.clear();
         }
     }
 
+    // Under mu.
     origin_pool& find_origin(const std::string& key) {
         auto it = origins.find(key);
         if (it == origins.end()) it = origins.emplace(key, std::make_unique<origin_pool>()).first;
@@ -390,6 +480,7 @@ struct client::impl {
     // Hands a freed slot (with a connection to reuse, or none) to the first
     // waiter; with no waiter, pools the connection or frees the slot.
     void release(origin_pool& o, conn_ptr c) noexcept {
+        std::lock_guard<std::mutex> lock(mu);
         if (!o.waiters.empty()) {
             waiter* w = o.waiters.front();
             o.waiters.pop_front();
@@ -446,10 +537,17 @@ struct client::impl {
     // otherwise (another clock, or a connector's streams) on the watchdog.
     bool native_timers = true;
     std::optional<ssl::context> tls_ctx;   // built on first https use
+    // Requests run on their callers' executors (even an io_context run by
+    // several threads): `mu` guards what they share (the memo, the origins
+    // and their pools, waiters included); a connection checked out of a
+    // pool is its request's alone. Connections are opened on `ex`
+    // (tls_ctx too).
+    std::mutex mu;
+    std::mutex hook_mu;                    // serializes opts.on_request
     std::string key_scratch;               // origin key of the current lookup (no allocation per request)
     origin_memo memo;                      // the last origin, parsed, with its pool
     std::unordered_map<std::string, std::unique_ptr<origin_pool>> origins;
-    std::uint64_t opened = 0, reused = 0, stale_resends = 0;
+    std::atomic<std::uint64_t> opened{0}, reused{0}, stale_resends{0};
 };
 
 namespace {
@@ -485,6 +583,7 @@ public:
     limiter(const limiter&) = delete;
     limiter& operator=(const limiter&) = delete;
     ~limiter() {
+        if (conn_armed_) conn_->disarm();
         if (!st_) return;
         st_->done = true;
         st_->on_expire = nullptr;
@@ -494,11 +593,27 @@ public:
 
     time_point now() const noexcept { return self_.now(); }
     limit_kind kind() const noexcept { return kind_; }
-    /// Clock mode: the watchdog ended the step in progress.
-    bool expired() const noexcept { return st_ && st_->expired; }
+    /// The step in progress was ended by its limit: by the watchdog (clock
+    /// mode) or by the connection's watch (an exchange with the steady clock).
+    bool expired() const noexcept { return (st_ && st_->expired) || (conn_ && conn_->has_expired()); }
 
-    /// A step on the connection (connect, handshake, write, read).
+    /// A step of an exchange on an open connection (write, read). With the
+    /// steady clock over TCP: the connection's watch (conn_watch).
     void arm(connection& c, const step_limit& l) {
+        kind_ = l.kind;
+        if (self_.native_timers) {
+            if (!c.watch) c.watch = std::make_shared<conn_watch>(c.plain.get_executor());
+            if (conn_ != c.watch) conn_ = c.watch;
+            conn_->arm(l.at, c.lowest().socket().native_handle());
+            conn_armed_ = true;
+            return;
+        }
+        watch(l, [](void* p) noexcept { static_cast<connection*>(p)->close(); }, &c);
+    }
+    /// A step of opening a connection (connect, TLS handshake), which runs
+    /// on the client's executor (client::impl::open): with the steady clock,
+    /// Beast's own stream timer.
+    void arm_open(connection& c, const step_limit& l) {
         kind_ = l.kind;
         if (self_.native_timers) {
             c.lowest().expires_at(l.at);
@@ -518,6 +633,10 @@ public:
     }
     /// The armed connection or wait is gone: an expiry now touches nothing.
     void disarm() noexcept {
+        if (conn_armed_) {
+            conn_->disarm();  // conn_ is kept: expired() still reads it
+            conn_armed_ = false;
+        }
         if (!st_) return;
         st_->on_expire = nullptr;
         st_->target = nullptr;
@@ -546,6 +665,8 @@ private:
 
     client::impl& self_;
     std::shared_ptr<watch_state> st_;
+    std::shared_ptr<conn_watch> conn_;  // the last armed connection's watch
+    bool conn_armed_ = false;
     limit_kind kind_ = limit_kind::none;
 };
 
@@ -687,7 +808,7 @@ asio::awaitable<result<conn_ptr>> open_custom(client::impl& self, const target_i
     }
     auto c = std::make_unique<connection>(self.ex);
     c->custom = std::move(st->stream);
-    ++self.opened;
+    self.opened.fetch_add(1, std::memory_order_relaxed);
     co_return c;
 }
 
@@ -713,10 +834,12 @@ asio::awaitable<result<conn_ptr>> open_connection(client::impl& self, const targ
             co_return fail_timeout(ec, limit.kind, "resolve", t);
         if (ec) co_return fail(ec, "resolve", t);
     }
-    auto c = std::make_unique<connection>(self.ex);
-    if (t.tls) c->tls = std::make_unique<ssl::stream<beast::tcp_stream>>(self.ex, self.tls_context());
+    // On the executor as given (not the strand): the exchanges run on their
+    // callers' executors (see conn_watch).
+    auto c = std::make_unique<connection>(self.user_ex);
+    if (t.tls) c->tls = std::make_unique<ssl::stream<beast::tcp_stream>>(self.user_ex, self.tls_context());
     auto& low = c->lowest();
-    lim.arm(*c, limit);
+    lim.arm_open(*c, limit);
     error_code ec;
     co_await low.async_connect(endpoints, use_nothrow(ec));
     if (!ec && (cancelled(cs) || lim.expired())) ec = asio::error::operation_aborted;
@@ -747,7 +870,10 @@ asio::awaitable<result<conn_ptr>> open_connection(client::impl& self, const targ
             co_return fail(ec, "TLS handshake with", t);
         }
     }
-    ++self.opened;
+    // The exchanges on it are bounded by its watch (limiter::arm), not by
+    // Beast's stream timer.
+    if (self.native_timers) low.expires_never();
+    self.opened.fetch_add(1, std::memory_order_relaxed);
     co_return c;
 }
 
@@ -933,7 +1059,6 @@ asio::awaitable<exchange_result> write_and_read(client::impl& self, connection& 
         const unsigned status = p->get().result_int();
         if (status < 100 || status >= 200 || status == 101) break;
     }
-    if (self.native_timers) c.lowest().expires_never();
     lim.disarm();
     auto& m = p->get();
     out.status = static_cast<int>(m.result_int());
@@ -956,18 +1081,38 @@ void prepare_headers(Message& msg, const client_options& opts, const request& re
 
 }  // namespace
 
+// open_connection on the client's executor (client::impl::run), with that
+// coroutine's own cancellation state (co_spawn connects the caller's).
+asio::awaitable<result<conn_ptr>> open_on_executor(client::impl& self, const target_info& t, time_point deadline,
+                                                   limiter& lim) {
+    auto cs = co_await asio::this_coro::cancellation_state;
+    co_return co_await open_connection(self, t, deadline, lim, cs);
+}
+
 asio::awaitable<result<response>> client::impl::run(request req, request_options ro) {
     auto cs = co_await asio::this_coro::cancellation_state;
-    // e.g. a traceparent header per attempt
+    // e.g. a traceparent header per attempt (calls of the client's hook are
+    // serialized: requests may run on several threads at once)
     if (ro.on_request) {
         if (*ro.on_request) (*ro.on_request)(req);
     } else if (opts.on_request) {
+        std::lock_guard<std::mutex> lock(hook_mu);
         opts.on_request(req);
     }
     bool memo_hit = false;
+    origin_pool* op = nullptr;
+    std::unique_lock<std::mutex> lock(mu);
     auto parsed = parse_target(req.url, memo, memo_hit);
     if (!parsed) co_return parsed.error();
     const target_info& t = *parsed;
+    // The origin's pool (the memo's, or looked up and memoized).
+    op = memo_hit ? memo.pool : nullptr;
+    if (!op) {
+        t.origin_key(key_scratch);
+        op = &find_origin(key_scratch);
+        if (memo_hit) memo.pool = op;
+    }
+    lock.unlock();
 
     // The whole request's limit on the client's clock: the caller's deadline
     // and request_timeout, one code (resilience::errc::attempt_timeout) wherever it expires.
@@ -1002,15 +1147,10 @@ asio::awaitable<result<response>> client::impl::run(request req, request_options
     }
 
     // A slot of the origin's pool.
-    origin_pool* op = memo_hit ? memo.pool : nullptr;
-    if (!op) {
-        t.origin_key(key_scratch);
-        op = &find_origin(key_scratch);
-        if (memo_hit) memo.pool = op;
-    }
     origin_pool& o = *op;
     conn_ptr c;
     bool from_pool = false;
+    lock.lock();
     // Drop idle connections that have been idle too long (oldest first).
     if (!o.idle.empty()) {
         auto now = this->now();
@@ -1032,11 +1172,23 @@ asio::awaitable<result<response>> client::impl::run(request req, request_options
         l.consider(deadline, limit_kind::deadline);
         lim.arm(w.timer, l);
         o.waiters.push_back(&w);
+        lock.unlock();
         error_code ec;
-        co_await w.timer.async_wait(use_nothrow(ec));
+        // The wait starts under the lock, which release() holds while it
+        // grants the slot and cancels the wait: a grant never slips in
+        // between (a slot granted before the wait starts ends it at once).
+        auto start_wait = [this, &w](auto handler) {
+            std::lock_guard<std::mutex> g(mu);
+            if (w.granted) w.timer.expires_at(asio::steady_timer::time_point::min());
+            w.timer.async_wait(std::move(handler));
+        };
+        auto token = use_nothrow(ec);
+        co_await asio::async_initiate<decltype(token), void(error_code)>(start_wait, token);
         lim.disarm();
+        lock.lock();
         if (!w.granted) {
             o.waiters.erase(std::find(o.waiters.begin(), o.waiters.end(), &w));
+            lock.unlock();
             if (cancelled(cs) || (ec == asio::error::operation_aborted && !lim.expired()))
                 co_return fail(asio::error::operation_aborted, "cancelled while waiting for a connection to", t);
             co_return fail(make_error_code(resilience::errc::attempt_timeout), "timed out waiting for a connection to", t);
@@ -1044,6 +1196,7 @@ asio::awaitable<result<response>> client::impl::run(request req, request_options
         c = std::move(w.conn);
         from_pool = c != nullptr;
     }
+    lock.unlock();
     slot_guard slot(this, &o);
     slot.conn = std::move(c);
     if (cancelled(cs)) co_return fail(asio::error::operation_aborted, "cancelled", t);
@@ -1067,12 +1220,21 @@ asio::awaitable<result<response>> client::impl::run(request req, request_options
             from_pool = false;
         }
         if (!slot.conn) {
-            auto oc = co_await open_connection(*this, t, deadline, lim, cs);
+            // Connections are opened on the client's executor (its strand
+            // when thread_safe): resolve, connect and the TLS handshake run
+            // with Beast's stream timers, whose handlers need one.
+            result<conn_ptr> oc = failure();
+            const asio::any_io_executor cur = co_await asio::this_coro::executor;
+            if (cur == ex || normalize(cur) == same_ex) {
+                oc = co_await open_connection(*this, t, deadline, lim, cs);
+            } else {
+                oc = co_await asio::co_spawn(ex, open_on_executor(*this, t, deadline, lim), asio::use_awaitable);
+            }
             if (!oc) co_return std::move(oc).error();
             slot.conn = std::move(*oc);
             from_pool = false;
         } else if (from_pool) {
-            ++reused;
+            reused.fetch_add(1, std::memory_order_relaxed);
         }
         response out;
         exchange_result ex_r;
@@ -1108,7 +1270,7 @@ asio::awaitable<result<response>> client::impl::run(request req, request_options
             }
             co_return fail(ex_r.ec, ex_r.what, t);
         }
-        ++stale_resends;
+        stale_resends.fetch_add(1, std::memory_order_relaxed);
         from_pool = false;
     }
 }
@@ -1125,8 +1287,13 @@ asio::awaitable<result<response>> client::send(request req, request_options ro) 
     co_await asio::this_coro::throw_if_cancelled(false);
     result<response> r = failure();
     try {
-        auto ex = co_await asio::this_coro::executor;
-        if (ex == self->ex || impl::normalize(ex) == self->same_ex) {
+        // With the steady clock over TCP (native timers) a request runs on
+        // the caller's executor, whatever it is (see conn_watch); otherwise
+        // on the client's, where the watchdog of its limits runs.
+        if (self->native_timers) {
+            r = co_await self->run(std::move(req), std::move(ro));
+        } else if (auto ex = co_await asio::this_coro::executor;
+                   ex == self->ex || impl::normalize(ex) == self->same_ex) {
             r = co_await self->run(std::move(req), std::move(ro));
         } else {
             r = co_await asio::co_spawn(self->ex, self->run(std::move(req), std::move(ro)), asio::use_awaitable);
@@ -1142,9 +1309,10 @@ asio::awaitable<result<response>> client::send(request req, request_options ro) 
 
 pool_stats client::stats() const noexcept {
     pool_stats s;
-    s.opened = impl_->opened;
-    s.reused = impl_->reused;
-    s.stale_resends = impl_->stale_resends;
+    s.opened = impl_->opened.load(std::memory_order_relaxed);
+    s.reused = impl_->reused.load(std::memory_order_relaxed);
+    s.stale_resends = impl_->stale_resends.load(std::memory_order_relaxed);
+    std::lock_guard<std::mutex> lock(impl_->mu);
     for (auto& [k, o] : impl_->origins) {
         s.in_use += o->active;
         s.idle += o->idle.size();

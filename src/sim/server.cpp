@@ -584,4 +584,9 @@ std::string server::add_file(std::string bytes, std::string mime_type, std::stri
                                     impl_->d->clk.now());
 }
 
+std::string server::add_file_of_size(std::uint64_t size_bytes, std::string mime_type, std::string display_name) {
+    return impl_->d->files.add_file({}, std::move(mime_type), std::move(display_name), impl_->d->clk.now(),
+                                    size_bytes);
+}
+
 }  // namespace resilience::sim

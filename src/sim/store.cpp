@@ -44,13 +44,14 @@ std::string store::new_id_locked() {
 }
 
 file_record& store::create_locked(std::string id, std::string bytes, std::string mime, std::string display,
-                                  time_point now) {
+                                  time_point now, std::uint64_t size) {
     file_record f;
     f.id = id.empty() ? new_id_locked() : std::move(id);
     f.display_name = std::move(display);
     f.mime_type = std::move(mime);
     f.sha256_hex = sha256_hex(bytes);
     f.bytes = std::move(bytes);
+    f.size = std::max<std::uint64_t>(size, f.bytes.size());
     f.created = now;
     const duration lo = clamp(cfg_.processing.min, duration::zero(), max_fault_duration);
     const duration hi = clamp(cfg_.processing.max, lo, max_fault_duration);
@@ -58,6 +59,12 @@ file_record& store::create_locked(std::string id, std::string bytes, std::string
     duration d = lo;
     if (span > duration::zero())
         d += duration(static_cast<duration::rep>(rng_() % static_cast<std::uint64_t>(span.count() + 1)));
+    if (cfg_.processing_per_mib > duration::zero()) {
+        const double mib = static_cast<double>(f.size) / (1024.0 * 1024.0);
+        const double extra = std::min(static_cast<double>(cfg_.processing_per_mib.count()) * mib,
+                                      static_cast<double>(max_fault_duration.count()));
+        d = std::min(d + duration(static_cast<duration::rep>(extra)), max_fault_duration);
+    }
     f.ready_at = sat_add(now, d);
     sweep_locked(now);
     if (cfg_.fail_share > 0) {
@@ -76,7 +83,7 @@ json::object store::render_locked(const file_record& f, time_point now) const {
     o["name"] = "files/" + f.id;
     if (!f.display_name.empty()) o["displayName"] = f.display_name;
     o["mimeType"] = f.mime_type;
-    o["sizeBytes"] = std::to_string(f.bytes.size());
+    o["sizeBytes"] = std::to_string(f.size);
     auto created = wall(f.created);
     o["createTime"] = format_rfc3339(created, 6);
     bool done = now >= f.ready_at;
@@ -349,9 +356,10 @@ store::usable store::check_usable(std::string_view id, time_point now) {
     return usable::yes;
 }
 
-std::string store::add_file(std::string bytes, std::string mime, std::string display, time_point now) {
+std::string store::add_file(std::string bytes, std::string mime, std::string display, time_point now,
+                            std::uint64_t size) {
     std::lock_guard lk(mu_);
-    return "files/" + create_locked({}, std::move(bytes), std::move(mime), std::move(display), now).id;
+    return "files/" + create_locked({}, std::move(bytes), std::move(mime), std::move(display), now, size).id;
 }
 
 std::optional<file_info> store::info(std::string_view name, time_point now) {
@@ -363,7 +371,7 @@ std::optional<file_info> store::info(std::string_view name, time_point now) {
     i.name = "files/" + f->id;
     i.display_name = f->display_name;
     i.mime_type = f->mime_type;
-    i.size = f->bytes.size();
+    i.size = f->size;
     i.sha256_hex = f->sha256_hex;
     i.state = now < f->ready_at ? file_state::processing : f->fails ? file_state::failed : file_state::active;
     i.created = f->created;

@@ -33,6 +33,7 @@ struct file_record {
     std::string display_name;
     std::string mime_type;
     std::string bytes;
+    std::uint64_t size = 0;  // bytes.size(), or the size of a file stored without its bytes
     std::string sha256_hex;
     time_point created{};
     time_point ready_at{};
@@ -101,7 +102,8 @@ public:
     enum class usable { yes, missing, not_active };
     usable check_usable(std::string_view id, time_point now);
 
-    std::string add_file(std::string bytes, std::string mime, std::string display, time_point now);
+    std::string add_file(std::string bytes, std::string mime, std::string display, time_point now,
+                         std::uint64_t size = 0);
     std::optional<file_info> info(std::string_view id, time_point now);
     std::optional<std::string> bytes(std::string_view id, time_point now);
     std::vector<std::string> names(time_point now);
@@ -116,7 +118,7 @@ public:
 
 private:
     file_record& create_locked(std::string id, std::string bytes, std::string mime, std::string display,
-                               time_point now);
+                               time_point now, std::uint64_t size = 0);
     std::string new_id_locked();
     json::object render_locked(const file_record& f, time_point now) const;
     file_record* find_locked(std::string_view id, time_point now);

@@ -109,3 +109,55 @@ BOOST_AUTO_TEST_CASE(thread_safety_one_gemini_client_four_threads) {
     srv.stop();
     std::filesystem::remove(path);
 }
+
+// One http::client (thread_safe, the default) shared by coroutines awaiting
+// send() directly on an io_context run by 4 threads, no strand anywhere:
+// requests run on their callers' threads and share only the pool (4
+// connections for 16 loops: callers queue for slots). Some answers come
+// late, after the client's io_timeout, so that limits expire (the socket is
+// shut down) while other requests run; some connections are reset.
+BOOST_AUTO_TEST_CASE(thread_safety_one_http_client_four_threads_no_strand) {
+    sim::config cfg;
+    cfg.api_key = "tsan-key";
+    sim::server srv(cfg);
+    srv.start();
+    sim::fault slow = sim::fault::sometimes(sim::fault_kind::latency, sim::route::get, 0.1);
+    slow.latency = 300ms;
+    srv.add_fault(slow);
+    srv.add_fault(sim::fault::sometimes(sim::fault_kind::reset_before_headers, sim::route::get, 0.05));
+    const std::string url = srv.base_url() + "/v1beta/" + srv.add_file("shared", "text/plain");
+
+    asio::io_context ctx(4);
+    resilience::http::client_options o;
+    o.max_connections_per_origin = 4;
+    o.io_timeout = 100ms;
+    resilience::http::client c(ctx.get_executor(), o);
+    std::atomic<int> ok{0}, timed_out{0}, other{0};
+    constexpr int loops = 16, per_loop = 25;
+    for (int k = 0; k < loops; ++k)
+        asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+            for (int i = 0; i < per_loop; ++i) {
+                resilience::http::request req;
+                req.url = url;
+                req.headers.set("x-goog-api-key", "tsan-key");
+                auto r = co_await c.send(std::move(req));
+                if (r && r->status == 200) ok.fetch_add(1, std::memory_order_relaxed);
+                else if (!r && r.error().code == asio::error::timed_out) timed_out.fetch_add(1, std::memory_order_relaxed);
+                else other.fetch_add(1, std::memory_order_relaxed);
+            }
+        }, test::rethrow{});
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) threads.emplace_back([&] { ctx.run(); });
+    for (auto& t : threads) t.join();
+
+    BOOST_TEST(ok.load() + timed_out.load() + other.load() == loops * per_loop);
+    BOOST_TEST(ok.load() > 0);
+    BOOST_TEST(timed_out.load() > 0);  // limits did expire under load
+    const auto s = c.stats();
+    BOOST_TEST(s.in_use == 0u);
+    BOOST_TEST(s.waiting == 0u);
+    BOOST_TEST(s.opened >= 4u);
+    BOOST_TEST_MESSAGE("ok " << ok.load() << ", timed out " << timed_out.load() << ", other " << other.load()
+                             << ", opened " << s.opened << ", reused " << s.reused);
+    srv.stop();
+}

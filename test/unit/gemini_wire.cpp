@@ -66,6 +66,85 @@ BOOST_AUTO_TEST_CASE(broken_bodies_are_clear_errors) {
     BOOST_TEST(!parse_generate_result("not json"));
 }
 
+namespace {
+bool same_file(const file& a, const file& b) {
+    return a.name == b.name && a.display_name == b.display_name && a.mime_type == b.mime_type &&
+           a.size_bytes == b.size_bytes && a.create_time == b.create_time && a.update_time == b.update_time &&
+           a.expiration_time == b.expiration_time && a.sha256_hash == b.sha256_hash && a.uri == b.uri &&
+           a.state == b.state && a.state_text == b.state_text && a.source == b.source &&
+           a.error.has_value() == b.error.has_value() &&
+           (!a.error || (a.error->code == b.error->code && a.error->message == b.error->message));
+}
+}  // namespace
+
+// parse_file reads the JSON as it streams (no tree); a files.list page is
+// read from a parsed tree. The same File object must read the same through
+// both, whatever shape its members take: duplicates (the last wins), values
+// of the wrong type, escapes, numbers out of range, nesting.
+BOOST_AUTO_TEST_CASE(file_reader_agrees_with_the_tree_reader) {
+    const std::string big(5000, 'x');
+    const std::string cases[] = {
+        R"({"name":"files/a","displayName":"d","mimeType":"m","sizeBytes":"7","createTime":"c","updateTime":"u",)"
+        R"("expirationTime":"e","sha256Hash":"h","uri":"x","state":"ACTIVE","source":"UPLOADED"})",
+        R"({"name":"files/a","name":"files/b"})",
+        R"({"name":"files/a","displayName":"one","displayName":2})",
+        R"({"name":"files/a","displayName":{"x":"y"},"mimeType":["a"],"uri":null,"source":true})",
+        R"({"name":"files/a","sizeBytes":12,"sizeBytes":"x12"})",
+        R"({"name":"files/a","sizeBytes":-5})",
+        R"({"name":"files/a","sizeBytes":18446744073709551615})",
+        R"({"name":"files/a","sizeBytes":1.5e3})",
+        R"({"name":"files/a","sizeBytes":{"v":1}})",
+        R"({"name":"files/a","sizeBytes":[1]})",
+        R"({"name":"files/a","sizeBytes":"-42"})",
+        R"({"name":"files/a","sizeBytes":" 42"})",
+        R"({"name":"files/\u00e9\n\"q\"","displayName":"\ud83d\ude00 tab\t","st\u0061te":"FAILED"})",
+        R"({"name":"files/a","error":{"code":"13","message":"m"}})",
+        R"({"name":"files/a","error":{"code":13.5,"message":5}})",
+        R"({"name":"files/a","error":{"code":1,"message":"m"},"error":3})",
+        R"({"name":"files/a","error":3,"error":{"message":"late"}})",
+        R"({"name":"files/a","error":{"code":1,"message":"m","error":{"code":2}},"x":{"name":"files/no"}})",
+        R"({"name":"files/a","error":{"code":99999999999,"message":"m"}})",
+        R"({"name":"files/a","deep":[[[{"name":"files/no","error":{"code":1}}]]],"state":"PROCESSING"})",
+        R"({"name":"files/a","file":[{"name":"files/no"}]})",
+        R"({"name":"files/a","state":"STATE_UNSPECIFIED"})",
+        R"({"name":")" + big + R"(","uri":")" + big + R"("})",
+        R"({")" + big + R"(":"k","name":"files/long-key"})",
+    };
+    for (const std::string& body : cases) {
+        BOOST_TEST_CONTEXT(body.substr(0, 120)) {
+            auto streamed = parse_file(body);
+            auto page = parse_file_page(R"({"files":[)" + body + "]}");
+            BOOST_REQUIRE(page);
+            BOOST_REQUIRE(page->files.size() == 1u);
+            const file& tree = page->files[0];
+            BOOST_REQUIRE(streamed.has_value() == !tree.name.empty());
+            if (streamed) BOOST_TEST(same_file(*streamed, tree));
+            // The same object under "file" (an upload's answer) reads the same.
+            auto wrapped = parse_file(R"({"name":"files/outer","file":)" + body + "}");
+            BOOST_REQUIRE(wrapped.has_value() == streamed.has_value());
+            if (wrapped) BOOST_TEST(same_file(*wrapped, *streamed));
+        }
+    }
+    // The last "file" wins; when it is not an object, the top object is the File.
+    auto last = parse_file(R"({"file":{"name":"files/first"},"file":{"name":"files/second"}})");
+    BOOST_REQUIRE(last);
+    BOOST_TEST(last->name == "files/second");
+    auto outer = parse_file(R"({"name":"files/outer","file":{"name":"files/inner"},"file":7})");
+    BOOST_REQUIRE(outer);
+    BOOST_TEST(outer->name == "files/outer");
+    // Invalid JSON, whatever the reader: trailing data, depth beyond json::parse's limit, bad UTF-8.
+    const std::string too_deep = R"({"name":"files/a","x":)" + std::string(40, '[') + std::string(40, ']') + "}";
+    for (const std::string& body : {std::string(R"({"name":"files/a"} x)"), too_deep,
+                                    std::string("{\"name\":\"files/\xff\"}"), std::string(R"({"name":"files/a",})")}) {
+        BOOST_TEST_CONTEXT(body) {
+            auto f = parse_file(body);
+            BOOST_TEST(!f);
+            BOOST_TEST(!parse_file_page(R"({"files":[)" + body + "]}"));
+            if (!f) BOOST_TEST(f.error().diag.message.starts_with("file resource is not valid JSON"));
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(list_pages) {
     auto p = parse_file_page(R"({"files": [{"name": "files/a"}, {"name": "files/b"}], "nextPageToken": "t2"})");
     BOOST_REQUIRE(p);

@@ -139,6 +139,13 @@ struct client_options {
     /// many files are waited for and more polls are due than a sweep of the
     /// list takes pages; 0 = never (one files.get per file and round).
     std::size_t poll_list_min_waits = 64;
+    /// While a file of at least 16 MiB is PROCESSING, the poll scheduler
+    /// sleeps until shortly before the earliest time it could be ACTIVE,
+    /// judged by its createTime and sizeBytes against the files of at least
+    /// 16 MiB this client saw become ACTIVE (the lowest processing time per
+    /// MiB, updateTime - createTime over sizeBytes); docs/design-notes.md,
+    /// "Poll scheduler". false: the plain schedule.
+    bool poll_by_size = true;
 
     /// Defaults, then the GEMINI_* environment, then `overrides` (code wins);
     /// the outcome is checked by validate().
@@ -214,6 +221,42 @@ struct wait_options : call_options {
     int max_failed_rounds = 3;
 };
 
+class client;
+
+/// The completion handler the poll scheduler keeps per wait.
+using wait_handler = boost::asio::any_completion_handler<void(result<file>)>;
+
+/// What client::wait_until_active returns: an Asio asynchronous operation
+/// completing with `void(result<file>)`, started when it is given a
+/// completion token (nothing happens before). `co_await` it in a coroutine,
+/// the usual spelling (`auto r = co_await gemini.wait_until_active(name);`):
+/// the wait is then a record in the client's poll scheduler holding Asio's
+/// own small handler, no coroutine of its own. Any other token works too:
+/// `std::move(op)(asio::use_awaitable)` is an asio::awaitable<result<file>>
+/// (for co_spawn or the awaitable operators), `std::move(op)(f)` calls
+/// `f(result<file>)`. Cancellation and executor: the token's (the awaiting
+/// coroutine's), as for async_wait_until_active.
+class wait_operation {
+public:
+    wait_operation(wait_operation&&) noexcept = default;
+    wait_operation(const wait_operation&) = delete;
+    wait_operation& operator=(const wait_operation&) = delete;
+    wait_operation& operator=(wait_operation&&) = delete;
+
+    template <class CompletionToken>
+        requires boost::asio::completion_token_for<CompletionToken, void(result<file>)>
+    auto operator()(CompletionToken&& token) &&;
+
+private:
+    friend class client;
+    wait_operation(client& c, std::string name, std::unique_ptr<wait_options> opts) noexcept
+        : client_(&c), name_(std::move(name)), opts_(std::move(opts)) {}
+    // Small: it lives in the awaiting coroutine's frame while the wait sleeps.
+    client* client_;
+    std::string name_;
+    std::unique_ptr<wait_options> opts_;  // null: the defaults; handed to the scheduler's record
+};
+
 /// Counters of everything the client did (thread-safe snapshots).
 struct client_stats {
     std::uint64_t calls = 0;          ///< API calls (each may take several attempts)
@@ -277,7 +320,9 @@ public:
     /// overrides and admission mode, and every wait keeps its own deadline,
     /// max_failed_rounds, status and event handlers); with many waits a round
     /// may read files.list pages instead (client_options::poll_list_min_waits).
-    boost::asio::awaitable<result<file>> wait_until_active(std::string name, wait_options opts = wait_options());
+    /// Returns an asynchronous operation (see wait_operation): `co_await` it.
+    wait_operation wait_until_active(std::string name, wait_options opts);
+    wait_operation wait_until_active(std::string name);  ///< with wait_options()
 
     // ---- The same calls as Asio asynchronous operations (any completion token).
     //
@@ -360,10 +405,10 @@ public:
     struct impl;
 
 private:
-    // The initiation of async_wait_until_active: a record in the client's
-    // poll scheduler (no coroutine while the wait sleeps).
-    void start_wait(std::string name, wait_options opts, diagnostics* diag,
-                    boost::asio::any_completion_handler<void(error_code, file)> handler);
+    // The initiation of wait_until_active and async_wait_until_active: a
+    // record in the client's poll scheduler (no coroutine while the wait sleeps).
+    friend class wait_operation;
+    void start_wait(std::string name, std::unique_ptr<wait_options> opts, wait_handler handler);
 
     std::unique_ptr<impl> impl_;
 };

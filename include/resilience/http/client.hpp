@@ -98,17 +98,23 @@
 // Secrets: error messages and diagnostics name the scheme, host, port and
 // path only, never a request header nor the query string.
 //
-// Thread safety: a client and its pool live on the client's internal
-// executor: by default a strand of the executor it was given
-// (client_options::thread_safe), so that one client may be shared by
-// handlers and coroutines of an io_context run by several threads without
-// the user arranging strands. send() and async_send() enter the strand at
-// their boundary (a coroutine already on it makes no hop) and complete back
-// on the caller's executor. With thread_safe = false the state lives on the
-// given executor, which must then be single-threaded; send() from that
-// executor makes no hop. stats() must be called from the internal executor.
-// The client must outlive every send() in flight; destroying it closes idle
-// connections.
+// Thread safety: one client may be shared by handlers and coroutines of an
+// io_context run by several threads without the user arranging strands.
+// The client protects its own state: what requests share (the pools, the
+// last origin) is guarded by a mutex, and a connection checked out of a
+// pool belongs to its request alone. With the steady clock over TCP (the
+// default) a request made with co_await send() runs on the caller's
+// executor, making no hop: its time limits are one timer per connection
+// whose handler only shuts the socket down (no strand needed); new
+// connections are opened (resolve, connect, TLS) on the client's internal
+// executor (a strand of the given one when client_options::thread_safe).
+// With another clock or a connector, the limits run as a watchdog
+// coroutine and a request runs on the internal executor (send() enters it
+// at its boundary). async_send() runs the request on the internal executor
+// and completes on the handler's. client_options::on_request is called on
+// the request's thread, one call at a time. stats() may be called from any
+// thread. The client must outlive every send() in flight; destroying it
+// closes idle connections.
 
 #include <resilience/clock.hpp>
 #include <resilience/diagnostics.hpp>
@@ -235,16 +241,18 @@ struct client_options {
     /// the TLS settings above are then the connector's business.
     connector connect;
 
-    /// The client keeps its state on a strand of the executor it is given,
-    /// so that it may be shared by handlers of an io_context run by several
-    /// threads (Boost.MySQL's pool `thread_safe`). false: the state lives on
-    /// the given executor itself, which must then be single-threaded (one
-    /// thread, or a strand); saves one executor hop per co_await send() made
-    /// from that executor.
+    /// The client's internal executor (connection set-up, async_send, and
+    /// with a non-steady clock or a connector every request) is a strand of
+    /// the executor it is given, so that it may be shared by handlers of an
+    /// io_context run by several threads (Boost.MySQL's pool `thread_safe`).
+    /// false: the given executor itself, which must then be single-threaded
+    /// (one thread, or a strand). A co_await send() with the steady clock
+    /// over TCP runs on the caller's executor either way (see Thread safety).
     bool thread_safe = true;
     /// Called at the start of every send() (so once per attempt when a
     /// pipeline retries it; not again for a transparent stale-connection
-    /// re-send), on the client's executor, before the request is checked and
+    /// re-send), on the thread running the request, one call at a time,
+    /// before the request is checked and
     /// built: it may add or change headers, e.g. W3C `traceparent` for the
     /// attempt's span (see docs/retry-mechanism.md, Tracing). An exception it
     /// throws propagates out of send(). Empty = none.
@@ -323,8 +331,9 @@ public:
 
     /// The executor given at construction (handlers of async_send run there by default).
     executor_type get_executor() const noexcept;
-    /// The executor the client's state lives on: a strand of get_executor()
-    /// when client_options::thread_safe (the default), else get_executor().
+    /// The client's internal executor (connection set-up, async_send; see
+    /// Thread safety): a strand of get_executor() when
+    /// client_options::thread_safe (the default), else get_executor().
     executor_type internal_executor() const noexcept;
     const client_options& options() const noexcept;
 

@@ -165,6 +165,7 @@ struct config {
     unsigned threads = 1;               ///< threads of its own (ignored on a caller's io_context)
     std::string api_key;                ///< the valid key; empty: any non-empty key is valid
     processing_time processing;         ///< PROCESSING duration per file (default: instant)
+    duration processing_per_mib{};      ///< added to a file's PROCESSING time per MiB of its size (large videos take longer)
     double fail_share = 0;              ///< share of files that end FAILED instead of ACTIVE
     std::uint64_t seed = 1;             ///< seeds processing times, failures and fault probabilities
     std::size_t body_limit = 64u << 20; ///< larger request bodies get 413
@@ -268,6 +269,10 @@ public:
     /// Stores a file directly (as if uploaded now); returns its name.
     std::string add_file(std::string bytes, std::string mime_type = "text/plain",
                          std::string display_name = {});
+    /// Stores a file of `size_bytes` without its bytes (a large video as
+    /// files.get describes it: sizeBytes, processing time); returns its name.
+    std::string add_file_of_size(std::uint64_t size_bytes, std::string mime_type = "video/mp4",
+                                 std::string display_name = {});
 
     struct impl;
 

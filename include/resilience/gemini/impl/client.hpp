@@ -107,13 +107,50 @@ auto client::async_generate_content(std::string model, std::vector<content> cont
 // wait_until_active is a true asynchronous operation: its initiation puts a
 // record into the client's poll scheduler (no coroutine per wait); the
 // handler is kept type-erased with its associations (executor, allocator,
-// cancellation slot).
+// cancellation slot). The async_ form's handler is wrapped to take the
+// record's `void(result<file>)` completion.
+template <class CompletionToken>
+    requires boost::asio::completion_token_for<CompletionToken, void(result<file>)>
+auto wait_operation::operator()(CompletionToken&& token) && {
+    return boost::asio::async_initiate<CompletionToken, void(result<file>)>(
+        [c = client_](auto handler, std::string n, std::unique_ptr<wait_options> o) {
+            c->start_wait(std::move(n), std::move(o), wait_handler(std::move(handler)));
+        },
+        token, std::move(name_), std::move(opts_));
+}
+
+}  // namespace resilience::gemini
+
+namespace resilience::detail {
+/// An async_wait_until_active handler: result<file> to `(error_code, file)`,
+/// the diagnostics to `diag` (when given) right before the handler runs.
+template <class Handler>
+struct wait_completion {
+    Handler handler;
+    diagnostics* diag;
+
+    void operator()(result<gemini::file> r) {
+        if (r) {
+            if (diag) *diag = diagnostics();
+            std::move(handler)(error_code(), std::move(*r));
+        } else {
+            failure f = std::move(r).error();
+            if (diag) *diag = std::move(f.diag);
+            std::move(handler)(f.code, gemini::file());
+        }
+    }
+};
+}  // namespace resilience::detail
+
+namespace resilience::gemini {
+
 template <class CompletionToken>
 auto client::async_wait_until_active(std::string name, wait_options opts, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(error_code, file)>(
         [this](auto handler, std::string n, wait_options o) {
-            start_wait(std::move(n), std::move(o), nullptr,
-                       boost::asio::any_completion_handler<void(error_code, file)>(std::move(handler)));
+            using H = std::decay_t<decltype(handler)>;
+            start_wait(std::move(n), std::make_unique<wait_options>(std::move(o)),
+                       wait_handler(resilience::detail::wait_completion<H>{std::move(handler), nullptr}));
         },
         token, std::move(name), std::move(opts));
 }
@@ -122,12 +159,29 @@ auto client::async_wait_until_active(std::string name, wait_options opts, diagno
                                      CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(error_code, file)>(
         [this, &diag](auto handler, std::string n, wait_options o) {
-            start_wait(std::move(n), std::move(o), &diag,
-                       boost::asio::any_completion_handler<void(error_code, file)>(std::move(handler)));
+            using H = std::decay_t<decltype(handler)>;
+            start_wait(std::move(n), std::make_unique<wait_options>(std::move(o)),
+                       wait_handler(resilience::detail::wait_completion<H>{std::move(handler), &diag}));
         },
         token, std::move(name), std::move(opts));
 }
 
 }  // namespace resilience::gemini
+
+namespace boost::asio {
+// Every association (executor, allocator, cancellation slot): the user's handler's.
+template <template <typename, typename> class Associator, class Handler, class DefaultCandidate>
+struct associator<Associator, resilience::detail::wait_completion<Handler>, DefaultCandidate>
+    : Associator<Handler, DefaultCandidate> {
+    static typename Associator<Handler, DefaultCandidate>::type get(
+        const resilience::detail::wait_completion<Handler>& h) noexcept {
+        return Associator<Handler, DefaultCandidate>::get(h.handler);
+    }
+    static auto get(const resilience::detail::wait_completion<Handler>& h, const DefaultCandidate& c) noexcept
+        -> decltype(Associator<Handler, DefaultCandidate>::get(h.handler, c)) {
+        return Associator<Handler, DefaultCandidate>::get(h.handler, c);
+    }
+};
+}  // namespace boost::asio
 
 #endif
