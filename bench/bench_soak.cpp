@@ -18,7 +18,8 @@
 // under AddressSanitizer, whose quarantine grows the resident set by design).
 //
 // Run: build/bench/bench_soak                          (1,000,000 polls, 1,000 waits)
-//      build/bench/bench_soak --polls 20000 --waits 200 (what CI runs, under ASan)
+//      build/bench/bench_soak --polls 100000 --waits 200 (what CI runs, under ASan:
+//        about 2,500 waits, as most polls are list-page polls)
 #include <resilience/gemini/client.hpp>
 #include <resilience/sim/server.hpp>
 #include <resilience/testing/manual_clock.hpp>

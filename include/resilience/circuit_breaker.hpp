@@ -7,7 +7,7 @@
 //
 // * `breaker_machine`: the pure state machine. No clock, no lock, no I/O: every
 //   call takes `now`. CLOSED -> OPEN after `failure_threshold` consecutive
-//   counted failures (the seed's rule), or, with the failure-rate window of
+//   counted failures (breaker_config), or, with the failure-rate window of
 //   `breaker_rules` on (Polly v8, resilience4j), when the share of counted
 //   failures among the calls of the last `sampling_duration` reaches
 //   `failure_ratio` and either the window holds `minimum_throughput` calls or
@@ -44,7 +44,7 @@
 //   does the same with plain atomics and accepts a brief overshoot: calls
 //   admitted just before the breaker opens still run).
 //   Waiting for admission: `wait_for_change(version)` completes when the
-//   breaker changes generation (a probe slot freed, a transition), or at
+//   breaker's version changes (a probe slot freed, a transition), or at
 //   per-operation cancellation. The retry combinator races it against the
 //   caller's clock (open timeout, deadline), so waits follow virtual time.
 //
@@ -103,8 +103,9 @@ constexpr unsigned kind_bit(error_kind k) noexcept { return 1u << static_cast<un
 constexpr unsigned default_counted_kinds =
     kind_bit(error_kind::retryable_network) | kind_bit(error_kind::retryable_server);
 
-/// What the breaker adds to the seed's rule (breaker_config). The defaults
-/// leave it off: the seed's behaviour exactly.
+/// What the breaker adds to the consecutive rule of breaker_config (open after
+/// `failure_threshold` consecutive counted failures; a fixed `open_timeout`
+/// break). The defaults leave it off: that rule alone, with a constant break.
 struct breaker_rules {
     double failure_ratio = 0;                            ///< window failure share that opens it; 0 = window off; else in (0, 1]
     int minimum_throughput = 100;                        ///< window calls needed before the share alone opens it; 1..1000000
@@ -272,6 +273,8 @@ private:
 
 class circuit_breaker {
 public:
+    /// Validates `opts.config` and `opts.rules` like validate(breaker_config)
+    /// and validate(breaker_rules); throws resilience::error on a bad value.
     explicit circuit_breaker(breaker_options opts = {});
     /// Validates `config` like validate(breaker_config) and throws resilience::error on a bad value.
     explicit circuit_breaker(breaker_config config, clock* time = nullptr);
@@ -307,8 +310,9 @@ public:
         return true;
     }
 
-    /// Completes when the breaker's generation differs from `version` (at once
-    /// if it already does), or with operation_aborted on per-operation
+    /// Completes when the breaker's version (breaker_machine::version(), not
+    /// its generation) differs from `version` (at once if it already does),
+    /// or with operation_aborted on per-operation
     /// cancellation. Completes on the awaiting coroutine's executor.
     boost::asio::awaitable<error_code> wait_for_change(std::uint64_t version);
     /// The admission wait as an Asio asynchronous operation taking any
@@ -360,7 +364,7 @@ private:
     /// the waiters outside the lock. Every change of the machine goes here.
     template <class Step>
     tx change(Step step, bool local = true);
-    void after_change_locked(const tx& t, std::vector<std::shared_ptr<waiter>>& wake, bool generation_changed);
+    void after_change_locked(const tx& t, std::vector<std::shared_ptr<waiter>>& wake, bool version_changed);
     void publish_locked() noexcept;
     void notify(const tx& t, std::vector<std::shared_ptr<waiter>>& wake) noexcept;
     void remove_waiter(const std::shared_ptr<waiter>& w);

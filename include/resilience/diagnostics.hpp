@@ -8,7 +8,7 @@
 // `resilience::result<T>`, which holds either a T or a `failure` (an
 // error_code plus diagnostics). Calling `.value()` on a failed result throws
 // `resilience::error`, the one exception type of the library, which carries
-// both. Code that prefers exceptions writes `co_await op(...)).value()`.
+// both. Code that prefers exceptions writes `(co_await op(...)).value()`.
 
 #include <resilience/error.hpp>
 

@@ -70,9 +70,8 @@ struct rate_gate_config {
 
 /// Checks a configuration: every number finite, 0 < beta < 1,
 /// scale_constant > 0, 0 < smooth <= 1, min_fill_rate > 0, min_capacity >= 1,
-/// cut_interval >= 0.
-/// Returns the text of the first problem, or an empty string.
-std::string validate(const rate_gate_config& cfg);
+/// cut_interval >= 0. The failure (errc::invalid_config) names the field.
+result<void> validate(const rate_gate_config& cfg);
 
 /// What a scope's gate looks like now (for status text, events and tests).
 struct rate_gate_snapshot {

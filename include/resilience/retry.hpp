@@ -121,7 +121,7 @@ struct retry_options {
     std::uint64_t seed = 0;       ///< jitter seed; 0 = from std::random_device
     std::shared_ptr<circuit_breaker> breaker;  ///< shared breaker; null = none
     std::shared_ptr<resilience::cooldown> cooldown;  ///< shared cooldown map; null = none
-    /// Shared retry budget (gRPC retry throttling, 100 tokens, ratio 0.1), on by
+    /// Shared retry budget (gRPC retry throttling, 100 tokens, ratio 1), on by
     /// default: copies of these options share it. Set to null to turn it off.
     std::shared_ptr<retry_budget> budget = std::make_shared<retry_budget>();
     /// Shared adaptive rate gate; null (or its config not enabled) = off.

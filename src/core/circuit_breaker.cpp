@@ -382,14 +382,14 @@ circuit_breaker::tx circuit_breaker::change(Step step, bool local) {
 }
 
 void circuit_breaker::after_change_locked(const tx& t, std::vector<std::shared_ptr<waiter>>& wake,
-                                          bool generation_changed) {
+                                          bool version_changed) {
     publish_locked();
     if (t) {
         history_.push_back(*t);
         if (history_.size() > opts_.history && !history_.empty())
             history_.erase(history_.begin(), history_.begin() + static_cast<std::ptrdiff_t>(history_.size() - opts_.history));
     }
-    if (generation_changed) wake.swap(waiters_);
+    if (version_changed) wake.swap(waiters_);
 }
 
 void circuit_breaker::notify(const tx& t, std::vector<std::shared_ptr<waiter>>& wake) noexcept {

@@ -19,14 +19,22 @@ time_point from_seconds(double s) noexcept {
 
 }  // namespace
 
-std::string validate(const rate_gate_config& c) {
+result<void> validate(const rate_gate_config& c) {
     auto finite = [](double v) { return std::isfinite(v); };
-    if (!finite(c.beta) || !(c.beta > 0 && c.beta < 1)) return "rate gate beta must be in (0, 1)";
-    if (!finite(c.scale_constant) || !(c.scale_constant > 0)) return "rate gate scale_constant must be > 0";
-    if (!finite(c.smooth) || !(c.smooth > 0 && c.smooth <= 1)) return "rate gate smooth must be in (0, 1]";
-    if (!finite(c.min_fill_rate) || !(c.min_fill_rate > 0)) return "rate gate min_fill_rate must be > 0";
-    if (!finite(c.min_capacity) || !(c.min_capacity >= 1)) return "rate gate min_capacity must be >= 1";
-    if (c.cut_interval < duration::zero()) return "rate gate cut_interval must be >= 0";
+    auto bad = [](const char* field, double v, const char* rule) {
+        return failure(make_error_code(errc::invalid_config),
+                       std::string("rate_gate.") + field + " = " + std::to_string(v) + ": must be " + rule);
+    };
+    if (!finite(c.beta) || !(c.beta > 0 && c.beta < 1)) return bad("beta", c.beta, "in (0, 1)");
+    if (!finite(c.scale_constant) || !(c.scale_constant > 0)) return bad("scale_constant", c.scale_constant, "> 0");
+    if (!finite(c.smooth) || !(c.smooth > 0 && c.smooth <= 1)) return bad("smooth", c.smooth, "in (0, 1]");
+    if (!finite(c.min_fill_rate) || !(c.min_fill_rate > 0)) return bad("min_fill_rate", c.min_fill_rate, "> 0");
+    if (!finite(c.min_capacity) || !(c.min_capacity >= 1)) return bad("min_capacity", c.min_capacity, ">= 1");
+    if (c.cut_interval < duration::zero())
+        return failure(make_error_code(errc::invalid_config),
+                       "rate_gate.cut_interval = " +
+                           std::to_string(std::chrono::duration<double, std::milli>(c.cut_interval).count()) +
+                           " ms: must be >= 0");
     return {};
 }
 

@@ -262,7 +262,7 @@ result<void> client_options::validate() const {
     if (auto r = resilience::validate(breaker); !r) return r.error();
     if (auto r = resilience::validate(breaker_window); !r) return r.error();
     if (auto r = resilience::validate(budget); !r) return r.error();
-    if (auto problem = resilience::validate(rate_gate); !problem.empty()) return bad_option(problem);
+    if (auto r = resilience::validate(rate_gate); !r) return r.error();
     // The same rule as GEMINI_API_KEY's; the value is never quoted.
     for (char ch : api_key)
         if (static_cast<unsigned char>(ch) < 0x21 || static_cast<unsigned char>(ch) > 0x7e)

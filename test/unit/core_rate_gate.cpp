@@ -140,20 +140,27 @@ BOOST_AUTO_TEST_CASE(repeated_throttles_stop_at_the_floor) {
 }
 
 BOOST_AUTO_TEST_CASE(configuration_is_checked) {
-    BOOST_TEST(resilience::validate(rate_gate_config()).empty());
-    auto bad = [](auto set) {
+    BOOST_TEST(resilience::validate(rate_gate_config()).has_value());
+    // The first problem's message (errc::invalid_config), or "" when valid.
+    auto bad = [](auto set) -> std::string {
         rate_gate_config c;
         set(c);
-        return resilience::validate(c);
+        auto r = resilience::validate(c);
+        if (r) return "";
+        BOOST_TEST((r.error().code == resilience::errc::invalid_config));
+        return r.error().what();
     };
-    BOOST_TEST(bad([](rate_gate_config& c) { c.beta = 1; }) == "rate gate beta must be in (0, 1)");
-    BOOST_TEST(bad([](rate_gate_config& c) { c.beta = NAN; }) == "rate gate beta must be in (0, 1)");
-    BOOST_TEST(bad([](rate_gate_config& c) { c.scale_constant = 0; }) == "rate gate scale_constant must be > 0");
-    BOOST_TEST(bad([](rate_gate_config& c) { c.smooth = 0; }) == "rate gate smooth must be in (0, 1]");
-    BOOST_TEST(bad([](rate_gate_config& c) { c.min_fill_rate = -1; }) == "rate gate min_fill_rate must be > 0");
+    BOOST_TEST(bad([](rate_gate_config& c) { c.beta = 1; }) == "rate_gate.beta = 1.000000: must be in (0, 1)");
+    BOOST_TEST(bad([](rate_gate_config& c) { c.beta = NAN; }) == "rate_gate.beta = nan: must be in (0, 1)");
+    BOOST_TEST(bad([](rate_gate_config& c) { c.scale_constant = 0; }) ==
+               "rate_gate.scale_constant = 0.000000: must be > 0");
+    BOOST_TEST(bad([](rate_gate_config& c) { c.smooth = 0; }) == "rate_gate.smooth = 0.000000: must be in (0, 1]");
+    BOOST_TEST(bad([](rate_gate_config& c) { c.min_fill_rate = -1; }) ==
+               "rate_gate.min_fill_rate = -1.000000: must be > 0");
     BOOST_TEST(bad([](rate_gate_config& c) { c.min_capacity = INFINITY; }) ==
-               "rate gate min_capacity must be >= 1");
-    BOOST_TEST(bad([](rate_gate_config& c) { c.cut_interval = -1s; }) == "rate gate cut_interval must be >= 0");
+               "rate_gate.min_capacity = inf: must be >= 1");
+    BOOST_TEST(bad([](rate_gate_config& c) { c.cut_interval = -1s; }) ==
+               "rate_gate.cut_interval = -1000.000000 ms: must be >= 0");
 }
 
 BOOST_AUTO_TEST_CASE(scopes_are_apart) {

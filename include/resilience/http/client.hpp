@@ -12,7 +12,7 @@
 //   req.headers.set("x-goog-api-key", key);   // never in the URL
 //   resilience::result<resilience::http::response> r = co_await c.send(std::move(req));
 //   if (!r) ...                                // network, TLS, parse, limit, timeout, cancellation
-//   else if (!r->ok()) return resilience::http::to_failure(*r);  // HTTP error status
+//   else if (!r->ok()) co_return resilience::http::to_failure(*r);  // HTTP error status
 //
 // An HTTP error status is a response, not a failure: `to_failure(response)`
 // (or `check(response)`) maps it to the layer's code (http::errc), the
@@ -230,7 +230,7 @@ struct client_options {
     /// against servers with throw-away certificates; never in production.
     bool insecure_skip_tls_verify = false;
 
-    std::string user_agent = "asio-resilience/0.1";  ///< sent unless the request sets User-Agent
+    std::string user_agent = "asio-resilience/1.0";  ///< sent unless the request sets User-Agent
 
     /// The transport seam (resilience/http/connector.hpp): opens each new
     /// connection and yields a connected any_stream (TLS done for https).

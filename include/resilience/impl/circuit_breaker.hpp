@@ -3,8 +3,8 @@
 
 // circuit_breaker::async_wait_for_change(ex, version, token)
 //
-// What it does: completes when the breaker's generation differs from
-// `version` (at once if it already does): a transition, a freed probe slot,
+// What it does: completes when the breaker's version
+// (breaker_machine::version()) differs from `version` (at once if it already does): a transition, a freed probe slot,
 // isolate() or reset(). Take `version` from a refused try_acquire()
 // (acquire_result::version) and ask again when it completes; race it
 // against your own clock for the open timeout (pipeline::run does both).
