@@ -2,7 +2,7 @@
 // one JSON line per measurement.
 //
 //   bench_fleet [--procs N] [--waits N] [--pool N] [--rate N] [--series-bin S]
-//               [--members N] [--calls N] [--only processes|model] [--redis-server PATH]
+//               [--members N] [--calls N] [--only processes|storm|model] [--redis-server PATH]
 //
 // Starts its own redis-server on a loopback port (as the tests do) and stops
 // it by its PID at the end.
@@ -25,7 +25,9 @@
 //     gates vs the fleet's (cuts shared through Redis);
 //   * redis_killed: the storm with fleet gates, Redis killed (SIGKILL) at 5 s:
 //     every wait still ends ACTIVE.
-// Every wait must end ACTIVE (the line says how many did).
+// Every wait must end ACTIVE (the line says how many did). --only storm runs
+// the storm scenario alone (both kinds of gates), --only processes part 1,
+// --only model part 2.
 //
 // Part 2, the "model" lines (virtual time, in one process): --members gate
 // sets with their own Redis connections driven in rounds on one manual
@@ -444,7 +446,7 @@ std::string common(const proc_settings& ps, const proc_scenario& sc, const proc_
     return buf;
 }
 
-void processes(const proc_settings& ps, test_server::redis_server& server) {
+void processes(const proc_settings& ps, test_server::redis_server& server, bool storm_only) {
     auto storm_fault = [](sim::server& srv) {
         sim::fault fl(sim::fault_kind::rate_limit, sim::route::get);
         fl.retry_delay = storm_delay;
@@ -465,6 +467,7 @@ void processes(const proc_settings& ps, test_server::redis_server& server) {
                     later <= ps.pool ? "true" : "false");
         std::fflush(stdout);
     }
+    if (storm_only) return;
     for (bool fleet : {false, true}) {
         proc_scenario sc{"outage", fleet, false, [](sim::server& srv) {
                              srv.add_outage(sim::outage(0s, outage_length, sim::route::get));
@@ -541,9 +544,9 @@ int main(int argc, char** argv) {
         else bad = true;
     }
     if (bad || members < 1 || calls < 10 || ps.procs < 1 || ps.waits < 1 || ps.pool < 1 || ps.rate < 1 ||
-        !(ps.series_bin >= 0) || !(only.empty() || only == "processes" || only == "model")) {
+        !(ps.series_bin >= 0) || !(only.empty() || only == "processes" || only == "storm" || only == "model")) {
         std::fprintf(stderr, "usage: bench_fleet [--procs N>=1] [--waits N>=1] [--pool N>=1] [--rate N>=1] "
-                             "[--series-bin S>=0] [--members N>=1] [--calls N>=10] [--only processes|model] "
+                             "[--series-bin S>=0] [--members N>=1] [--calls N>=10] [--only processes|storm|model] "
                              "[--redis-server PATH]\n");
         return 2;
     }
@@ -552,8 +555,8 @@ int main(int argc, char** argv) {
         return 77;
     }
     test_server::redis_server server(binary);
-    if (only != "model") processes(ps, server);
-    if (only == "processes") return 0;
+    if (only != "model") processes(ps, server, only == "storm");
+    if (only == "processes" || only == "storm") return 0;
     const double periods_outage = calls / 10.0;  // open timeout 10 s, one round a second
     const double periods_storm = calls * 0.25 / 5.0;
 
