@@ -18,7 +18,8 @@ import sys
 
 from plot_benchmarks import plot_series, read_jsonl
 
-GATES = {"local": "per-process gates", "fleet": "fleet gates (Redis)"}
+GATES = {"local": "per-process gates", "fleet_without_onset_cap": "fleet gates, onset cap off",
+         "fleet": "fleet gates (Redis)"}
 
 
 def main(src, out_dir):

@@ -22,7 +22,8 @@
 //
 // The adaptive rate gate has its own seam (rate_gate::on_cut / apply_cut):
 // a link given one in a gate_set publishes the scope's cuts and applies the
-// others'.
+// others'. So has the onset gate (onset_gate.hpp): a link sets the permit
+// source that caps a cold scope's requests in flight.
 //
 // gate_link: what a client (e.g. the Gemini client) hands its gates to, once
 // per scope, so that an adapter links them to the fleet's.
@@ -38,6 +39,7 @@ class circuit_breaker;
 class cooldown;
 class retry_budget;
 class rate_gate;
+class onset_gate;
 struct breaker_transition;
 
 /// Local changes of one scope's gates. Every member has an empty default;
@@ -74,6 +76,9 @@ struct gate_set {
     /// The adaptive rate gate (rate_gate.hpp) whose cuts of this scope are
     /// shared (its cut handler is set by the link); null when off.
     std::shared_ptr<resilience::rate_gate> rate;
+    /// The onset gate (onset_gate.hpp) of the scope's requests; the link
+    /// sets its permit source (or leaves it unlinked: every request goes).
+    std::shared_ptr<onset_gate> onset;
 };
 
 /// Links gates to those of other processes. Implemented by adapters.

@@ -1,6 +1,7 @@
 #include <resilience/gemini/client.hpp>
 #include <resilience/cooldown.hpp>
 #include <resilience/gemini/wire.hpp>
+#include <resilience/onset_gate.hpp>
 
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
@@ -242,6 +243,33 @@ struct chunk_outcome {
     bool session_lost = false;   // the server no longer knows the session: start again
 };
 
+// One request's passage through the onset gate (recheck_gates): when the
+// gates let it go and whether it holds a permit, given back once it is over
+// (or when it ends unanswered). gate is null without a linked fleet.
+struct onset_ticket {
+    explicit onset_ticket(resilience::onset_gate* g) noexcept : gate(g) {}
+    onset_ticket(const onset_ticket&) = delete;
+    onset_ticket& operator=(const onset_ticket&) = delete;
+    ~onset_ticket() {
+        if (held) gate->give_back(false);
+    }
+    // The answer: a 2xx warms the scope, a 429 or 5xx cools it (a transport
+    // failure says nothing about the quota).
+    void over(const result<http::response>& r) noexcept {
+        if (!gate || admitted == time_point::min()) return;
+        const bool ok = r && r->ok();
+        if (ok) gate->succeeded(admitted);
+        else if (r && (r->status == 429 || r->status >= 500)) gate->failed(admitted);
+        if (held) {
+            held = false;
+            gate->give_back(ok);
+        }
+    }
+    resilience::onset_gate* gate;
+    time_point admitted = time_point::min();
+    bool held = false;
+};
+
 }  // namespace
 
 result<client_options> client_options::from_env(const config_overrides& overrides, const env_lookup& env) {
@@ -303,6 +331,9 @@ struct client::impl {
     std::shared_ptr<resilience::cooldown> cool = std::make_shared<resilience::cooldown>();
     std::shared_ptr<retry_budget> budget;
     std::shared_ptr<resilience::rate_gate> rate;  // null when off
+    // The onset gate of the scope (docs/fleet.md, "The onset cap"): null
+    // unless a fleet linked it to its permits.
+    std::shared_ptr<resilience::onset_gate> onset;
     resilience::pipeline pipe;
     std::uint64_t scope_key = scope_hash(pipe.options().scope);  // the cooldown scope of every call
 
@@ -385,7 +416,9 @@ struct client::impl {
             g.cooldown = cool;
             g.budget = budget;
             g.rate = rate;  // null when the rate gate is off
+            g.onset = std::make_shared<resilience::onset_gate>();
             opts.fleet->attach(g);
+            if (g.onset->linked()) onset = g.onset;
         }
     }
 
@@ -503,10 +536,13 @@ struct client::impl {
     // per-attempt timeout) bounds the whole request, pool wait included.
     asio::awaitable<result<http::response>> send(http::request req, const attempt_context& a) {
         std::exception_ptr thrown;
+        onset_ticket ticket(onset.get());
         try {
             http::request_options ro(a.deadline);
-            ro.gate = [this] { return recheck_gates(); };
-            co_return received(co_await http.send(std::move(req), std::move(ro)));
+            ro.gate = [this, &ticket] { return recheck_gates(ticket); };
+            result<http::response> r = co_await http.send(std::move(req), std::move(ro));
+            ticket.over(r);
+            co_return received(std::move(r));
         } catch (...) {
             thrown = std::current_exception();
         }
@@ -518,8 +554,11 @@ struct client::impl {
     // it is written. A cooldown set meanwhile (a 429 answered another
     // request) holds it, connection kept, until the cooldown's release; a
     // breaker that opened meanwhile ends it unsent (circuit_open, transient:
-    // the retry loop then waits at the breaker as any call does).
-    result<time_point> recheck_gates() {
+    // the retry loop then waits at the breaker as any call does). Last, the
+    // onset cap (docs/fleet.md): while the scope is cold, a request goes only
+    // with the fleet's permit, held until then, connection kept, asking again
+    // every onset_settings::recheck.
+    result<time_point> recheck_gates(onset_ticket& t) {
         const time_point now = pipe.time().now();
         if (!cool->never_deferred() && !cool->clear_at(now))
             if (auto until = cool->blocked_until(scope_key, now)) {
@@ -529,6 +568,12 @@ struct client::impl {
         if (breaker->state() == resilience::breaker_state::open)
             return failure(make_error_code(resilience::errc::circuit_open),
                            "the circuit breaker opened while the request waited for a connection; not sent");
+        if (t.gate && !t.held && !t.gate->warm(now)) {
+            const resilience::onset_answer answer = t.gate->take();
+            if (answer == resilience::onset_answer::wait) return now + t.gate->settings().recheck;
+            t.held = answer == resilience::onset_answer::held;
+        }
+        t.admitted = now;
         return time_point::min();
     }
 

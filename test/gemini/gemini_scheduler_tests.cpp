@@ -1,8 +1,12 @@
 // The poll scheduler of wait_until_active (docs/design-notes.md, "Poll
 // scheduler"), in virtual time against the in-process simulator: ordering,
 // shared poll streams, list rounds and their fallback, cancellation,
-// deadlines, FAILED, and the storm-onset recheck of the gates.
+// deadlines, FAILED, the storm-onset recheck of the gates, and the onset cap
+// of a fleet's cold scope.
 #include "gemini_fixture.hpp"
+
+#include <resilience/cooldown.hpp>
+#include <resilience/onset_gate.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -223,4 +227,107 @@ BOOST_AUTO_TEST_CASE(storm_onset_requests_waiting_for_the_pool_recheck_the_coold
     BOOST_REQUIRE(!per_period.empty());
     for (auto& [period, n] : per_period) BOOST_TEST(n <= 4u, "period " << period << ": " << n << " 429s");
     for (auto& o : out) BOOST_TEST((o.f.state == gemini::file_state::active));
+}
+
+namespace {
+
+// Two clients standing for two processes of a fleet, linked in memory as
+// resilience::redis::fleet links them through Redis: a cooldown raised in one
+// holds the other, and (cap > 0) the cold scope's requests in flight across
+// both are capped by one permit source (the onset cap, docs/fleet.md).
+struct memory_fleet final : resilience::gate_link {
+    struct permits final : resilience::onset_permits {
+        int cap = 0, in_flight = 0, most = 0;
+        resilience::onset_answer take() noexcept override {
+            if (in_flight >= cap) return resilience::onset_answer::wait;
+            most = std::max(most, ++in_flight);
+            return resilience::onset_answer::held;
+        }
+        void give_back(bool) noexcept override { --in_flight; }
+    };
+    struct cooldowns final : resilience::gate_observer {
+        manual_clock* clk = nullptr;
+        std::vector<std::shared_ptr<resilience::cooldown>> all;
+        void on_cooldown(std::uint64_t scope, resilience::duration remaining) noexcept override {
+            const time_point now = clk->now();
+            for (auto& c : all) c->apply_remote(scope, now + remaining, now);
+        }
+    };
+    std::shared_ptr<permits> cap = std::make_shared<permits>();
+    std::shared_ptr<cooldowns> cools = std::make_shared<cooldowns>();
+    std::vector<std::shared_ptr<resilience::onset_gate>> gates;
+    void attach(const resilience::gate_set& g) override {
+        cools->all.push_back(g.cooldown);
+        g.cooldown->set_observer(cools);
+        if (cap->cap > 0) g.onset->link(cap, resilience::onset_settings{});
+        gates.push_back(g.onset);
+    }
+};
+
+// 429s per 10 s cooldown period across two clients of pool 4 (100 waits
+// each) in a storm from the first instant; every wait must end ACTIVE.
+std::map<long, std::size_t> fleet_storm(int cap, memory_fleet& link) {
+    test::gemini_sim_fixture fx;
+    link.cap->cap = cap;
+    link.cools->clk = &fx.clk;
+    auto link_ptr = std::shared_ptr<memory_fleet>(&link, [](memory_fleet*) {});
+    sim::config cfg;
+    cfg.processing = sim::processing_time::fixed(90s);
+    cfg.record_requests = true;
+    gemini::client_options opts;
+    opts.poll_list_min_waits = 0;
+    opts.http.max_connections_per_origin = 4;
+    opts.fleet = link_ptr;
+    fx.start_sim(key, 7, cfg, opts);
+    opts.api_key = key;
+    opts.base_url = fx.srv->base_url();
+    opts.time = &fx.clk;
+    opts.seed = 8;
+    gemini::client other(fx.ctx.get_executor(), opts);
+    sim::fault fl(sim::fault_kind::rate_limit, sim::route::get);
+    fl.retry_delay = 10s;
+    fx.srv->add_fault(fl);
+    const time_point t0 = fx.clk.now();
+    std::vector<outcome> out(200);
+    gemini::wait_options w;
+    w.deadline = t0 + 10min;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        auto& o = out[i];
+        auto done = [&o](error_code ec, gemini::file f) {
+            o.done = true;
+            o.ec = ec;
+            o.f = std::move(f);
+        };
+        (i % 2 ? *fx.client : other).async_wait_until_active(fx.srv->add_file("x"), w, done);
+    }
+    BOOST_REQUIRE(run_virtual(fx.ctx, fx.clk, [&] { return fx.clk.now() >= t0 + 60s; }));
+    fx.srv->clear_faults();
+    BOOST_REQUIRE(run_virtual(fx.ctx, fx.clk, [&] {
+        return std::all_of(out.begin(), out.end(), [](auto& o) { return o.done; });
+    }));
+    for (auto& o : out) BOOST_TEST((o.f.state == gemini::file_state::active));
+    std::map<long, std::size_t> per_period;
+    for (auto& r : fx.srv->requests())
+        if (r.target == sim::route::get && r.status == 429) ++per_period[long((r.at - t0) / 10s)];
+    if (cap > 0)
+        for (auto& g : link.gates) BOOST_TEST(g->warm(fx.clk.now()));  // the storm is over: requests ask nothing
+    return per_period;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(the_onset_cap_bounds_a_cold_fleet_first_period_too) {
+    // Without the cap, both clients' pools (8 requests) meet the storm's
+    // first instant; with a cap of 2, at most 2 in flight across the fleet
+    // while the scope is cold, so at most 2 429s in any period, the first included.
+    memory_fleet uncapped;
+    const auto without = fleet_storm(0, uncapped);
+    BOOST_REQUIRE(without.count(0));
+    BOOST_TEST(without.at(0) > 2u);
+    memory_fleet capped;
+    const auto with = fleet_storm(2, capped);
+    BOOST_REQUIRE(with.count(0));
+    for (auto& [period, n] : with) BOOST_TEST(n <= 2u, "period " << period << ": " << n << " 429s");
+    BOOST_TEST(capped.cap->most == 2);
+    BOOST_TEST(capped.cap->in_flight == 0);  // every permit given back
 }

@@ -3,6 +3,7 @@
 // a recording observer and a manual clock.
 #include <resilience/circuit_breaker.hpp>
 #include <resilience/cooldown.hpp>
+#include <resilience/onset_gate.hpp>
 #include <resilience/retry_budget.hpp>
 #include <resilience/testing/manual_clock.hpp>
 
@@ -13,6 +14,7 @@
 
 BOOST_TEST_DONT_PRINT_LOG_VALUE(resilience::breaker_state)
 BOOST_TEST_DONT_PRINT_LOG_VALUE(resilience::transition_reason)
+BOOST_TEST_DONT_PRINT_LOG_VALUE(resilience::onset_answer)
 
 using namespace resilience;
 using namespace std::chrono_literals;
@@ -175,6 +177,51 @@ BOOST_AUTO_TEST_CASE(budget_reports_deltas_and_applies_remote_clamped) {
     b.apply_remote(1'000'000);
     BOOST_TEST(b.count() == 10000);
     BOOST_TEST(rec->budget_delta == -1000);
+}
+
+BOOST_AUTO_TEST_CASE(the_onset_gate_is_warm_after_a_success_until_a_failure_or_the_window) {
+    testing::manual_clock clk;
+    onset_gate g;
+    BOOST_TEST(!g.linked());
+    BOOST_TEST(g.take() == onset_answer::go);  // no link: every request goes
+    struct counting final : onset_permits {
+        int taken = 0, back = 0, good = 0;
+        onset_answer take() noexcept override {
+            ++taken;
+            return onset_answer::held;
+        }
+        void give_back(bool success) noexcept override {
+            ++back;
+            good += success;
+        }
+    };
+    auto p = std::make_shared<counting>();
+    onset_settings s;
+    s.window = 10s;
+    g.link(p, s);
+    BOOST_TEST(g.linked());
+    BOOST_TEST(!g.warm(clk.now()));  // nothing seen yet: cold
+    BOOST_TEST(g.take() == onset_answer::held);
+    g.give_back(true);
+    BOOST_TEST(p->taken == 1);
+    BOOST_TEST(p->good == 1);
+    const time_point t0 = clk.now();
+    g.succeeded(t0);
+    BOOST_TEST(g.warm(t0));
+    BOOST_TEST(g.warm(t0 + 9s));
+    BOOST_TEST(!g.warm(t0 + 10s));  // the window passed without a success
+    // Steady successes keep it warm; an older one changes nothing.
+    g.succeeded(t0 + 8s);
+    g.succeeded(t0 + 1s);
+    BOOST_TEST(g.warm(t0 + 17s));
+    // A 429 or 5xx answer to a request admitted after the newest success cools it...
+    g.failed(t0 + 9s);
+    BOOST_TEST(!g.warm(t0 + 9s));
+    // ... a success admitted before that failure does not warm it again; a later one does.
+    g.succeeded(t0 + 8500ms);
+    BOOST_TEST(!g.warm(t0 + 9s));
+    g.succeeded(t0 + 9s + 1ms);
+    BOOST_TEST(g.warm(t0 + 10s));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

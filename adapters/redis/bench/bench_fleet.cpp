@@ -16,7 +16,8 @@
 // (fleet gates), then all begin at one signal:
 //   * storm: every files.get meets 429 + RetryInfo 2 s for 10 s; counted:
 //     429s per 2 s cooldown period across the fleet (target: at most one
-//     process's pool bound per period), local vs fleet;
+//     process's pool bound per period, the first included), local vs
+//     fleet without the onset cap (fleet_options::onset_cap = 0) vs fleet;
 //   * outage: every files.get meets 503 for 10 s; counted: failing requests
 //     across the fleet per 2 s open period (target: about one threshold plus
 //     a probe per period for the whole fleet), local vs fleet;
@@ -46,6 +47,7 @@
 #include <resilience/circuit_breaker.hpp>
 #include <resilience/cooldown.hpp>
 #include <resilience/gemini/client.hpp>
+#include <resilience/onset_gate.hpp>
 #include <resilience/redis/fleet.hpp>
 #include <resilience/sim/server.hpp>
 #include <resilience/retry_budget.hpp>
@@ -77,6 +79,7 @@ namespace {
 struct member {
     std::shared_ptr<circuit_breaker> breaker;
     std::shared_ptr<cooldown> cool = std::make_shared<cooldown>();
+    std::shared_ptr<onset_gate> onset = std::make_shared<onset_gate>();  // linked with the fleet
     std::unique_ptr<redis::fleet> link;
 };
 
@@ -104,6 +107,7 @@ std::vector<member> make_members(asio::io_context& ctx, testing::manual_clock& c
             g.scope = scope;
             g.breaker = m.breaker;
             g.cooldown = m.cool;
+            g.onset = m.onset;
             m.link->attach(g);
         }
     }
@@ -207,17 +211,28 @@ void with_members(int n, const std::string& url, F f) {
     stop(ctx, ms);
 }
 
+// The success path of a warm scope: the cooldown check, the breaker's
+// CLOSED admission and success, and (linked gates) the onset gate's warm
+// check and success, as the Gemini client makes them per request.
 double success_ns(std::vector<member>& ms, long iterations) {
     auto& m = ms.front();
     testing::manual_clock& clk = static_cast<testing::manual_clock&>(m.breaker->time());
+    onset_gate* onset = m.onset->linked() ? m.onset.get() : nullptr;
+    if (onset) onset->succeeded(clk.now());  // warm: a success was seen
     const auto t0 = std::chrono::steady_clock::now();
     long admitted = 0;
     for (long i = 0; i < iterations; ++i) {
         if (!m.cool->never_deferred() && m.cool->blocked_until(scope, clk.now())) continue;
+        time_point now{};  // the client reads it anyway (its gates' recheck); counted here for the fleet only
+        if (onset) {
+            now = clk.now();
+            if (!onset->warm(now)) continue;
+        }
         breaker_permit p;
         if (m.breaker->try_acquire_closed(p)) {
             ++admitted;
             p.succeeded();
+            if (onset) onset->succeeded(now);
         }
     }
     const auto t1 = std::chrono::steady_clock::now();
@@ -240,14 +255,16 @@ constexpr int threshold = 5;
 
 double secs(duration d) { return std::chrono::duration<double>(d).count(); }
 
-// --member BASE_URL REDIS_URL|- RATE_GATE(0|1) POOL SEED NAME,NAME,...
+// --member BASE_URL REDIS_URL|- RATE_GATE(0|1) POOL SEED ONSET_CAP NAME,NAME,...
+// (ONSET_CAP: fleet_options::onset_cap, -1 = its default)
 // Prints "ready" once its client is made (and joined), starts every wait at
 // the "go" line on its standard input, then prints one JSON line and exits.
 int member_main(int argc, char** argv) {
-    if (argc != 8) return 2;
+    if (argc != 9) return 2;
     const std::string base = argv[2], redis_url = argv[3];
+    const int onset_cap = std::atoi(argv[7]);
     std::vector<std::string> names;
-    std::stringstream list(argv[7]);
+    std::stringstream list(argv[8]);
     for (std::string n; std::getline(list, n, ',');) names.push_back(n);
     asio::io_context ctx;
     std::shared_ptr<redis::fleet> link;
@@ -257,6 +274,7 @@ int member_main(int argc, char** argv) {
         fo.timeout = 1000ms;  // a loaded machine: 8 processes, a simulator and Redis on few cores
         fo.reconnect.initial_delay = 20ms;
         fo.reconnect.max_delay = 200ms;
+        if (onset_cap >= 0) fo.onset_cap = onset_cap;
         link = std::make_shared<redis::fleet>(ctx.get_executor(), fo);
     }
     gemini::client_options o;
@@ -319,6 +337,7 @@ struct proc_scenario {
     std::function<void(sim::server&)> fault;  // installed at the start signal
     duration clear_after{};                   // the fault is removed then (0: kept)
     bool kill_redis = false;                  // Redis killed at clear_after / 2
+    int onset_cap = -1;                       // fleet_options::onset_cap (-1: its default)
 };
 
 struct proc_figures {
@@ -348,7 +367,7 @@ proc_figures run_processes(const proc_settings& ps, const proc_scenario& sc, tes
         for (int i = 0; i < ps.waits; ++i) names += (i ? "," : "") + srv.add_file("clip", "video/mp4");
         kids.push_back(test_server::spawn({self, "--member", srv.base_url(), sc.fleet ? server.url() : "-",
                                            sc.rate_gate ? "1" : "0", std::to_string(ps.pool),
-                                           std::to_string(1000 + p), names},
+                                           std::to_string(1000 + p), std::to_string(sc.onset_cap), names},
                                           true));
     }
     char line[512];
@@ -435,7 +454,9 @@ void print_series(const proc_settings& ps, const char* name, const char* gates, 
                 per_s(200).c_str(), per_s(429).c_str(), per_s(503).c_str());
 }
 
-const char* gates_of(const proc_scenario& sc) { return sc.fleet ? "fleet" : "local"; }
+const char* gates_of(const proc_scenario& sc) {
+    return !sc.fleet ? "local" : sc.onset_cap == 0 ? "fleet_without_onset_cap" : "fleet";
+}
 
 std::string common(const proc_settings& ps, const proc_scenario& sc, const proc_figures& f) {
     char buf[512];
@@ -452,8 +473,10 @@ void processes(const proc_settings& ps, test_server::redis_server& server, bool 
         fl.retry_delay = storm_delay;
         srv.add_fault(fl);
     };
-    for (bool fleet : {false, true}) {
-        proc_scenario sc{"storm", fleet, false, storm_fault, storm_length};
+    // Per-process gates, fleet gates without the onset cap, fleet gates.
+    for (int arm = 0; arm < 3; ++arm) {
+        proc_scenario sc{"storm", arm > 0, false, storm_fault, storm_length};
+        if (arm == 1) sc.onset_cap = 0;
         const auto f = run_processes(ps, sc, server);
         const auto per = bins(f, 429, 0, secs(storm_length), secs(storm_delay));
         const long total = std::accumulate(per.begin(), per.end(), 0L);
@@ -461,10 +484,11 @@ void processes(const proc_settings& ps, test_server::redis_server& server, bool 
         print_series(ps, "storm", gates_of(sc), f, storm_length);
         std::printf("{%s,\"storm_s\":%.0f,\"retry_delay_s\":%.0f,\"429s\":%ld,\"429s_per_period\":%.2f,"
                     "\"429s_by_period\":%s,\"max_429s_in_a_later_period\":%ld,\"pool_bound\":%d,"
-                    "\"within_target_after_onset\":%s}\n",
+                    "\"within_target_after_onset\":%s,\"within_target\":%s}\n",
                     common(ps, sc, f).c_str(), secs(storm_length), secs(storm_delay), total,
                     double(total) / double(per.size()), json_list(per).c_str(), later, ps.pool,
-                    later <= ps.pool ? "true" : "false");
+                    later <= ps.pool ? "true" : "false",
+                    *std::max_element(per.begin(), per.end()) <= ps.pool ? "true" : "false");
         std::fflush(stdout);
     }
     if (storm_only) return;

@@ -7,6 +7,7 @@
 #include <resilience/clock.hpp>
 #include <resilience/cooldown.hpp>
 #include <resilience/error.hpp>
+#include <resilience/onset_gate.hpp>
 #include <resilience/rate_gate.hpp>
 #include <resilience/retry_budget.hpp>
 
@@ -133,6 +134,10 @@ result<void> fleet_options::validate() const {
     if (auto r = range("probe_lease", probe_lease, milliseconds(10), milliseconds(86400000)); !r) return r;
     if (auto r = range("key_ttl", key_ttl, milliseconds(1000), milliseconds(7 * 86400000LL)); !r) return r;
     if (auto r = range("budget_flush", budget_flush, milliseconds(1), milliseconds(3600000)); !r) return r;
+    if (auto r = range("onset_lease", onset_lease, milliseconds(10), milliseconds(86400000)); !r) return r;
+    if (auto r = range("onset_window", onset_window, milliseconds(1), milliseconds(86400000)); !r) return r;
+    if (onset_cap < 0 || onset_cap > 10000)
+        return bad("fleet.onset_cap = " + std::to_string(onset_cap) + ": must be between 0 (off) and 10000");
     if (auto r = range("reconnect.initial_delay", reconnect.initial_delay, milliseconds(1), milliseconds(3600000)); !r) return r;
     if (reconnect.max_delay < reconnect.initial_delay || reconnect.max_delay > milliseconds(3600000))
         return bad("fleet.reconnect.max_delay = " + std::to_string(reconnect.max_delay.count()) +
@@ -196,6 +201,16 @@ struct scope_entry {
     std::optional<rate_cut> cut;  // the newest local cut not yet sent
     double cut_seen = 0;          // with it: the fleet cut generation heard of when it was made
     bool needs_sync = true;
+    // the onset cap (under mu_): leases granted and not yet taken (with when),
+    // taken by a request, and given back (with the request's success) but
+    // not yet released on Redis; a request of the cold scope waits for one.
+    std::weak_ptr<onset_gate> onset;
+    std::vector<std::pair<std::uint64_t, std::chrono::steady_clock::time_point>> leases_ready;
+    std::vector<std::uint64_t> leases_held;
+    std::vector<std::pair<std::uint64_t, bool>> leases_back;
+    bool lease_wanted = false;
+    std::uint64_t leases_freed = 0;  // lease-freed messages heard: a refused request asks again
+    std::chrono::steady_clock::time_point lease_retry{};  // refused (cap reached): not asked again before
     // strand only
     std::atomic<double> gen{-1};  // the newest fleet generation applied (written on the strand)
     double budget_seq = -1;  // the newest budget count applied
@@ -236,13 +251,17 @@ struct fleet::impl : std::enable_shared_from_this<fleet::impl> {
     std::chrono::steady_clock::time_point last_budget_flush{};
 
     std::atomic<std::uint64_t> n_requests{0}, n_published{0}, n_applied{0}, n_fallbacks{0}, n_joins{0}, n_noscript{0},
-        n_cuts_sent{0}, n_cuts_applied{0};
+        n_cuts_sent{0}, n_cuts_applied{0}, n_leases{0}, n_lease_refusals{0};
+    std::uint64_t lease_seq = 0;  // strand only: lease ids are ORIGIN:N
 
     // strand only
     std::unique_ptr<detail::connection> cmd, sub;
     std::vector<std::string> shas;
 
-    enum script_id { s_failure, s_reset, s_open, s_claim, s_close, s_sync, s_cooldown, s_budget, s_rate, s_count };
+    enum script_id {
+        s_failure, s_reset, s_open, s_claim, s_close, s_sync, s_cooldown, s_budget, s_rate, s_acquire, s_release,
+        s_count
+    };
     std::string bodies[s_count];
 
     impl(asio::any_io_executor ex, fleet_options o)
@@ -263,6 +282,8 @@ struct fleet::impl : std::enable_shared_from_this<fleet::impl> {
         bodies[s_cooldown] = std::string(detail::cooldown_raise);
         bodies[s_budget] = std::string(detail::budget_add);
         bodies[s_rate] = std::string(detail::rate_cut);
+        bodies[s_acquire] = std::string(detail::onset_acquire);
+        bodies[s_release] = std::string(detail::onset_release);
         wake.expires_at(asio::steady_timer::time_point::max());
     }
 
@@ -333,7 +354,14 @@ struct fleet::impl : std::enable_shared_from_this<fleet::impl> {
         {
             std::lock_guard lk(mu_);
             last_error = ec;
-            for (auto& e : entries) e->needs_sync = true;
+            for (auto& e : entries) {
+                e->needs_sync = true;
+                // Unused leases are given back at the rejoin (or expire);
+                // requests go without one meanwhile.
+                for (auto& [id, at] : e->leases_ready) e->leases_back.emplace_back(id, false);
+                e->leases_ready.clear();
+                e->lease_wanted = false;
+            }
         }
         set_gates(false);  // held HALF_OPEN probes go now, locally
         const link_state before = state.exchange(link_state::down);
@@ -412,6 +440,19 @@ struct fleet::impl : std::enable_shared_from_this<fleet::impl> {
                 }
             } else if (f[2] == "t" && f.size() >= 5) {
                 apply_budget(*e, static_cast<std::int64_t>(num(f[3])), num(f[4]));
+            } else if (f[2] == "s") {
+                // Another process gave a lease back: a refused request asks
+                // again; its request succeeded: the scope is warm here too.
+                if (f[3] == "w")
+                    if (auto g = e->onset.lock()) g->succeeded(e->time->now());
+                bool wanted = false;
+                {
+                    std::lock_guard lk(mu_);
+                    ++e->leases_freed;
+                    e->lease_retry = {};
+                    wanted = e->lease_wanted;
+                }
+                if (wanted) signal();
             } else if (f[2] == "r" && f.size() >= 4) {
                 // Another process's cut: this one cuts its own rate (from its
                 // own send rate) and restarts CUBIC's growth from now.
@@ -569,6 +610,98 @@ struct fleet::impl : std::enable_shared_from_this<fleet::impl> {
         if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) apply_budget(e, r->element[0]->integer, double(r->element[1]->integer));
     }
 
+    std::string lease_id(std::uint64_t n) const { return origin + ":" + std::to_string(n); }
+
+    // The onset cap: gives back the leases requests are done with (and those
+    // granted but not taken within `timeout`: nobody waits for them any
+    // more), then asks for one when a request of the cold scope waits and
+    // none is ready. Refused because the fleet's cooldown holds the scope:
+    // the cooldown is applied (the requests wait for it, then ask again);
+    // because the cap is reached: asked again when a lease is freed (a
+    // message) or at the oldest lease's expiry, at the latest after `timeout`.
+    asio::awaitable<bool> drain_onset(scope_entry& e, std::chrono::steady_clock::time_point& next_wake) {
+        using steady = std::chrono::steady_clock;
+        if (opts.onset_cap <= 0) co_return false;
+        const auto real_now = steady::now();
+        std::vector<std::pair<std::uint64_t, bool>> back;
+        bool want = false;
+        std::uint64_t freed = 0;
+        {
+            std::lock_guard lk(mu_);
+            back.swap(e.leases_back);
+            std::erase_if(e.leases_ready, [&](const auto& l) {
+                if (real_now - l.second < opts.timeout) return false;
+                back.emplace_back(l.first, false);
+                return true;
+            });
+            for (const auto& l : e.leases_ready) next_wake = std::min(next_wake, l.second + opts.timeout);
+            want = e.lease_wanted && e.leases_ready.empty();
+            if (want && real_now < e.lease_retry) {
+                next_wake = std::min(next_wake, e.lease_retry);
+                want = false;
+            }
+            freed = e.leases_freed;
+        }
+        bool did = false;
+        for (std::size_t i = 0; i < back.size(); ++i) {
+            auto args = head(e);
+            args.push_back(lease_id(back[i].first));
+            args.push_back(back[i].second ? "w" : "f");
+            std::vector<std::string> keys{key(e, "onset")};
+            try {
+                co_await script(s_release, std::move(keys), std::move(args));
+            } catch (const link_error&) {
+                std::lock_guard lk(mu_);  // released at the rejoin (or they expire)
+                e.leases_back.insert(e.leases_back.end(), back.begin() + static_cast<std::ptrdiff_t>(i), back.end());
+                throw;
+            }
+            did = true;
+        }
+        if (!back.empty()) {
+            // This process freed leases (its own message does not come back).
+            std::lock_guard lk(mu_);
+            ++e.leases_freed;
+            e.lease_retry = {};
+            if (e.lease_wanted && e.leases_ready.empty()) want = true;
+        }
+        if (!want) co_return did;
+        const std::uint64_t id = ++lease_seq;
+        auto args = head(e);
+        args.push_back(lease_id(id));
+        args.push_back(std::to_string(opts.onset_cap));
+        args.push_back(std::to_string(opts.onset_lease.count()));
+        std::vector<std::string> keys{key(e, "onset"), key(e, "cooldown")};
+        reply_ptr r = co_await script(s_acquire, std::move(keys), std::move(args));
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) throw link_error{make_error_code(errc::protocol_error)};
+        const std::int64_t cool_ms = r->element[1]->integer, wait_ms = r->element[2]->integer;
+        if (r->element[0]->integer == 1) {
+            n_leases.fetch_add(1, std::memory_order_relaxed);
+            const auto at = steady::now();
+            std::lock_guard lk(mu_);
+            e.leases_ready.emplace_back(id, at);
+            e.lease_wanted = false;
+            next_wake = std::min(next_wake, at + opts.timeout);
+            co_return true;
+        }
+        n_lease_refusals.fetch_add(1, std::memory_order_relaxed);
+        if (cool_ms > 0) {
+            if (auto c = e.cool.lock()) {
+                const time_point now = e.time->now();
+                c->apply_remote(e.scope, now + std::chrono::milliseconds(cool_ms), now);
+            }
+            std::lock_guard lk(mu_);
+            e.lease_wanted = false;  // the requests ask again when the cooldown lets them
+            co_return true;
+        }
+        std::lock_guard lk(mu_);
+        if (e.leases_freed == freed) {  // no lease freed meanwhile
+            const auto retry = std::chrono::milliseconds(std::clamp<std::int64_t>(wait_ms, 1, opts.timeout.count()));
+            e.lease_retry = steady::now() + retry;
+            next_wake = std::min(next_wake, e.lease_retry);
+        }
+        co_return true;
+    }
+
     // Sends what the observers noted; true if anything was sent.
     asio::awaitable<bool> drain(std::chrono::steady_clock::time_point& next_flush) {
         bool did = false;
@@ -605,6 +738,7 @@ struct fleet::impl : std::enable_shared_from_this<fleet::impl> {
             }
             if (sync) {
                 co_await sync_entry(e);
+                co_await drain_onset(e, next_flush);
                 did = true;
                 continue;
             }
@@ -678,6 +812,9 @@ struct fleet::impl : std::enable_shared_from_this<fleet::impl> {
                     next_flush = std::min(next_flush, last_budget_flush + opts.budget_flush);
                 }
             }
+            // Last: a cooldown noted with a lease given back is on Redis
+            // before the lease is free for another process.
+            if (co_await drain_onset(e, next_flush)) did = true;
         }
         if (budget_due) last_budget_flush = real_now;
         co_return did;
@@ -878,6 +1015,46 @@ struct link_observer final : gate_observer {
         });
     }
 };
+// The permit source of one scope's onset gate: leases the strand got from
+// Redis (drain_onset). Unjoined (connecting, or Redis away), every request
+// goes: the process decides alone.
+struct link_permits final : onset_permits {
+    std::weak_ptr<fleet::impl> owner;
+    std::shared_ptr<scope_entry> entry;
+    onset_answer take() noexcept override {
+        auto p = owner.lock();
+        if (!p || p->state.load() != link_state::joined) return onset_answer::go;
+        bool ask = false;
+        try {
+            std::lock_guard lk(p->mu_);
+            scope_entry& e = *entry;
+            if (!e.leases_ready.empty()) {
+                e.leases_held.push_back(e.leases_ready.back().first);
+                e.leases_ready.pop_back();
+                return onset_answer::held;
+            }
+            ask = !std::exchange(e.lease_wanted, true);
+        } catch (...) {  // a failed allocation: this request goes unleased
+            return onset_answer::go;
+        }
+        if (ask) p->signal();
+        return onset_answer::wait;
+    }
+    void give_back(bool success) noexcept override {
+        auto p = owner.lock();
+        if (!p) return;
+        try {
+            std::lock_guard lk(p->mu_);
+            scope_entry& e = *entry;
+            if (e.leases_held.empty()) return;
+            e.leases_back.emplace_back(e.leases_held.back(), success);
+            e.leases_held.pop_back();
+        } catch (...) {  // the lease expires on its own
+            return;
+        }
+        p->signal();
+    }
+};
 }  // namespace
 
 void fleet::impl::attach(const gate_set& g) {
@@ -906,6 +1083,15 @@ void fleet::impl::attach(const gate_set& g) {
     if (g.budget) g.budget->set_observer(obs);
     if (g.rate)
         g.rate->on_cut([obs](std::uint64_t scope, const rate_cut& c) { obs->on_cut(scope, c); });
+    if (g.onset && opts.onset_cap > 0) {
+        e->onset = g.onset;
+        auto permits = std::make_shared<link_permits>();
+        permits->owner = weak_from_this();
+        permits->entry = e;
+        onset_settings os;
+        os.window = opts.onset_window;
+        g.onset->link(std::move(permits), os);
+    }
     signal();  // synced (and its probes gated) by the strand when joined
 }
 
@@ -936,6 +1122,8 @@ fleet_stats fleet::stats() const {
     s.noscript = impl_->n_noscript.load();
     s.cuts_sent = impl_->n_cuts_sent.load();
     s.cuts_applied = impl_->n_cuts_applied.load();
+    s.leases = impl_->n_leases.load();
+    s.lease_refusals = impl_->n_lease_refusals.load();
     return s;
 }
 
@@ -944,7 +1132,8 @@ bool fleet::idle() const noexcept {
     if (impl_->busy.load() || impl_->signalled.load()) return false;
     std::lock_guard lk(impl_->mu_);
     for (auto& e : impl_->entries)
-        if (e->failures || e->reset || !e->transitions.empty() || e->cooldown_until || e->cut || e->needs_sync)
+        if (e->failures || e->reset || !e->transitions.empty() || e->cooldown_until || e->cut || e->needs_sync ||
+            !e->leases_back.empty())
             return false;
     return true;
 }

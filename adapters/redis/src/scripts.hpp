@@ -178,6 +178,41 @@ redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. ARGV[3] .. ' r ' .. gs .. ' ' .
 return {1, g}
 )lua";
 
+/// The onset cap (docs/fleet.md, "The onset cap"): a semaphore of leases for
+/// the requests of a cold scope. KEYS[1] the scope's lease set (a sorted set:
+/// lease id -> expiry, server ms), [2] the scope's cooldown key; ARGV[4] the
+/// lease id (ORIGIN:N), [5] the cap, [6] the lease ms. Expired leases are
+/// dropped first. Answers {1, 0, 0} (granted), {0, COOLDOWN_MS, 0} (the
+/// fleet's cooldown holds the scope: no lease), or {0, 0, MS} (full: the
+/// oldest lease expires in MS).
+inline constexpr std::string_view onset_acquire = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local cool = redis.call('PTTL', KEYS[2])
+if cool > 0 then return {0, cool, 0} end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[5]) then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, 0, tonumber(first[2]) - now}
+end
+local lease = tonumber(ARGV[6])
+redis.call('ZADD', KEYS[1], now + lease, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], lease)
+return {1, 0, 0}
+)lua";
+
+/// A lease given back: KEYS[1] the lease set; ARGV[4] the lease id, [5] w
+/// (its request succeeded: the scope is warm) or f. Publishes "ORIGIN SCOPE
+/// s w|f" when a lease was freed or the scope is warm; answers 1 if the
+/// lease was still held.
+inline constexpr std::string_view onset_release = R"lua(
+local n = redis.call('ZREM', KEYS[1], ARGV[4])
+if n == 1 or ARGV[5] == 'w' then
+  redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. ARGV[3] .. ' s ' .. ARGV[5])
+end
+return n
+)lua";
+
 }  // namespace resilience::redis::detail
 
 #endif

@@ -1,9 +1,12 @@
 // A peer process of redis_tests' multi-process test.
 //   fleet_peer watch URL   prints "joined", then "open" once the fleet opened its breaker
 //   fleet_peer open URL    fails twice (the fleet's threshold), prints "opened" once Redis agreed
+//   fleet_peer hold URL    takes 3 onset leases of the cold scope (cap 4), prints "held", gives
+//                          them back at the end of its standard input, prints "released"
 // Exit status 0 on success; it waits on Redis I/O only (ctest's timeout bounds it).
 #include <resilience/circuit_breaker.hpp>
 #include <resilience/cooldown.hpp>
+#include <resilience/onset_gate.hpp>
 #include <resilience/redis/fleet.hpp>
 
 #include <boost/asio/io_context.hpp>
@@ -28,6 +31,7 @@ int main(int argc, char** argv) {
     gate_set g;
     g.scope = scope_hash("peer-scope");
     g.breaker = breaker;
+    g.onset = std::make_shared<onset_gate>();
     link.attach(g);
     auto until = [&](auto done) {
         while (!done()) ctx.run_one();
@@ -44,6 +48,20 @@ int main(int argc, char** argv) {
         breaker->try_acquire().permit.failed(error_kind::retryable_server);
         until([&] { return link.idle() && breaker->state() == breaker_state::open; });
         std::printf("opened\n");
+    } else if (mode == "hold") {
+        int held = 0;
+        until([&] {  // a request let go, the next one asks at once
+            while (held < 3 && g.onset->take() == onset_answer::held) ++held;
+            return held == 3;
+        });
+        std::printf("held\n");
+        std::fflush(stdout);
+        char line[16];
+        while (std::fgets(line, sizeof line, stdin)) {
+        }
+        for (int i = 0; i < held; ++i) g.onset->give_back(false);
+        until([&] { return link.idle(); });
+        std::printf("released\n");
     } else {
         return 2;
     }

@@ -13,6 +13,7 @@
 #include <resilience/circuit_breaker.hpp>
 #include <resilience/cooldown.hpp>
 #include <resilience/error.hpp>
+#include <resilience/onset_gate.hpp>
 #include <resilience/rate_gate.hpp>
 #include <resilience/redis/fleet.hpp>
 #include <resilience/retry_budget.hpp>
@@ -30,6 +31,7 @@
 
 BOOST_TEST_DONT_PRINT_LOG_VALUE(resilience::breaker_state)
 BOOST_TEST_DONT_PRINT_LOG_VALUE(resilience::redis::fleet_event_type)
+BOOST_TEST_DONT_PRINT_LOG_VALUE(resilience::onset_answer)
 
 using namespace resilience;
 using namespace resilience::redis;
@@ -60,6 +62,7 @@ struct member {
     std::shared_ptr<cooldown> cool = std::make_shared<cooldown>();
     std::shared_ptr<retry_budget> budget = std::make_shared<retry_budget>(budget_config{100, 1});
     std::shared_ptr<rate_gate> rate = std::make_shared<rate_gate>(enabled_rate_gate());
+    std::shared_ptr<onset_gate> onset = std::make_shared<onset_gate>();
     std::vector<fleet_event> events;
     std::vector<std::string> status;
     std::unique_ptr<fleet> link;
@@ -89,6 +92,7 @@ struct member {
         g.cooldown = cool;
         g.budget = budget;
         g.rate = rate;
+        g.onset = onset;
         link->attach(g);
     }
     std::uint64_t scope() const { return scope_hash("generativelanguage.example#0123456789abcdef"); }
@@ -101,6 +105,18 @@ struct member {
     void answer(time_point now, bool throttled) { rate->on_response(scope(), now, throttled); }
     rate_gate_snapshot rate_now() const { return rate->snapshot(scope()).value_or(rate_gate_snapshot{}); }
     void fail() { breaker->try_acquire().permit.failed(error_kind::retryable_server); }
+    /// `waiting` requests of the cold scope ask the onset gate again (as the
+    /// client's recheck does); those let go with a lease are counted in `held`.
+    void ask(int& waiting, int& held) {
+        for (int i = waiting; i > 0; --i) {
+            const onset_answer a = onset->take();
+            BOOST_REQUIRE(a != onset_answer::go);  // joined: never without a lease
+            if (a == onset_answer::held) {
+                --waiting;
+                ++held;
+            }
+        }
+    }
     bool settled() const { return link->joined() && link->idle(); }
 };
 
@@ -174,6 +190,13 @@ BOOST_AUTO_TEST_CASE(options_validate_and_come_from_the_environment) {
     BOOST_TEST(static_cast<bool>(o.validate()));
     o.timeout = 0ms;
     BOOST_TEST(o.validate().error().diag.message.starts_with("fleet.timeout"));
+    o.timeout = 250ms;
+    o.onset_cap = -1;
+    BOOST_TEST(o.validate().error().diag.message.starts_with("fleet.onset_cap"));
+    o.onset_cap = 0;  // off
+    BOOST_TEST(static_cast<bool>(o.validate()));
+    o.onset_lease = 0ms;
+    BOOST_TEST(o.validate().error().diag.message.starts_with("fleet.onset_lease"));
     auto env = [](const char* value) {
         return [value](const char* name) -> std::optional<std::string> {
             if (std::string(name) == "RESILIENCE_REDIS_URL" && value) return std::string(value);
@@ -486,6 +509,110 @@ BOOST_FIXTURE_TEST_CASE(a_rate_cut_in_one_member_reaches_the_others_once_per_con
     });
     BOOST_TEST(b->link->stats().cuts_sent == 1u);
     BOOST_TEST(a->rate_now().fill_rate < a->rate_now().measured_rate);
+}
+
+// The onset cap (docs/fleet.md): a cold scope's requests go with a lease; at
+// most fleet_options::onset_cap (4) at once across the fleet.
+BOOST_FIXTURE_TEST_CASE(a_cold_scope_admits_at_most_the_cap_across_the_fleet, fleet_fixture) {
+    member *a, *b;
+    members({&a, &b});
+    BOOST_TEST(!a->onset->warm(clk.now()));  // nothing succeeded yet
+    // Three requests in each member: four leases, then one refused.
+    int wait_a = 3, wait_b = 3, held_a = 0, held_b = 0;
+    run_until(ctx, [&] {
+        a->ask(wait_a, held_a);
+        b->ask(wait_b, held_b);
+        BOOST_REQUIRE(held_a + held_b <= 4);
+        return held_a + held_b == 4 && a->link->stats().lease_refusals + b->link->stats().lease_refusals >= 1;
+    });
+    BOOST_TEST(held_a + held_b == 4);
+    BOOST_TEST(a->link->stats().leases + b->link->stats().leases == 4u);
+    // One is answered (a 429): its lease goes to a waiting request.
+    member* giver = held_a > 0 ? a : b;
+    giver->onset->failed(clk.now());
+    giver->onset->give_back(false);
+    (giver == a ? held_a : held_b) -= 1;
+    run_until(ctx, [&] {
+        a->ask(wait_a, held_a);
+        b->ask(wait_b, held_b);
+        BOOST_REQUIRE(held_a + held_b <= 4);
+        return held_a + held_b == 4;
+    });
+    BOOST_TEST(wait_a + wait_b == 1);
+    // One succeeds: the scope is warm in every member (its requests ask nothing).
+    member* winner = held_a > 0 ? a : b;
+    winner->onset->succeeded(clk.now());
+    winner->onset->give_back(true);
+    run_until(ctx, [&] { return a->onset->warm(clk.now()) && b->onset->warm(clk.now()) && winner->settled(); });
+    // A later 429 cools it again locally.
+    clk.advance(1ms);
+    a->onset->failed(clk.now());
+    BOOST_TEST(!a->onset->warm(clk.now()));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_cold_scope_decides_alone_while_redis_is_away, fleet_fixture) {
+    member *a;
+    members({&a});
+    int waiting = 1, held = 0;
+    BOOST_TEST(a->onset->take() == onset_answer::wait);  // joined: it asks the fleet
+    server.kill();
+    run_until(ctx, [&] { return a->events.size() == 2; });
+    BOOST_TEST(a->events[1].type == fleet_event_type::fell_back);
+    // Away: requests go without a lease (nothing waits for Redis).
+    BOOST_TEST(a->onset->take() == onset_answer::go);
+    BOOST_TEST(a->onset->take() == onset_answer::go);
+    server.start();
+    run_until(ctx, [&] { return a->settled(); });
+    run_until(ctx, [&] {
+        a->ask(waiting, held);
+        return held == 1;
+    });
+    BOOST_TEST(a->link->stats().leases == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(onset_leases_are_shared_with_another_process) {
+    test_server::redis_server server(REDIS_SERVER);
+    // A peer process holds 3 of the 4 leases of the cold scope.
+    auto peer = test_server::spawn({FLEET_PEER, "hold", server.url()}, true);
+    struct reaper {
+        test_server::child_process& c;
+        ~reaper() {
+            if (c.pid > 0) test_server::reap(c, SIGKILL);
+        }
+    } guard{peer};
+    char line[64];
+    BOOST_REQUIRE(std::fgets(line, sizeof line, peer.out));
+    BOOST_TEST(std::string(line) == "held\n");
+    asio::io_context ctx;
+    auto onset = std::make_shared<onset_gate>();
+    fleet_options o;
+    o.url = server.url();
+    o.timeout = 5000ms;
+    fleet link(ctx.get_executor(), o);
+    gate_set g;
+    g.scope = scope_hash("peer-scope");
+    g.onset = onset;
+    link.attach(g);
+    run_until(ctx, [&] { return link.joined() && link.idle(); });
+    // Three requests here: one lease, then refused while the peer holds its three.
+    int held = 0;
+    run_until(ctx, [&] {
+        while (held < 3 && onset->take() == onset_answer::held) ++held;
+        return held == 1 && link.stats().lease_refusals >= 1;
+    });
+    BOOST_TEST(held == 1);
+    // The peer gives its leases back: the others go.
+    std::fclose(peer.in);
+    peer.in = nullptr;
+    run_until(ctx, [&] {
+        while (held < 3 && onset->take() == onset_answer::held) ++held;
+        return held == 3;
+    });
+    BOOST_REQUIRE(std::fgets(line, sizeof line, peer.out));
+    BOOST_TEST(std::string(line) == "released\n");
+    BOOST_TEST(test_server::reap(peer) == 0);
+    link.stop();
+    ctx.run();
 }
 
 BOOST_AUTO_TEST_SUITE_END()

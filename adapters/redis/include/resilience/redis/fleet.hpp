@@ -9,7 +9,8 @@
 // transition, a raised cooldown, the budget's tokens, a cut of the adaptive
 // rate gate) goes to Redis, where
 // Lua scripts make the transition atomically and publish it; every process
-// applies what others published. While Redis is unreachable or slower than
+// applies what others published. Only a cold scope's requests (the onset
+// cap, resilience/onset_gate.hpp) wait for Redis, for a lease. While Redis is unreachable or slower than
 // `timeout`, the gates decide alone (said once through on_event/on_status),
 // and they rejoin (pushing their local state, then reading the fleet's) when
 // it is back.
@@ -83,8 +84,10 @@ struct fleet_options {
     /// redis://[user:password@]host[:port][/db]; required.
     std::string url;
     /// Longest a Redis request (connect included) may take before the gates
-    /// fall back to local state; also the longest any call waits for the
-    /// fleet (a HALF_OPEN probe's grant). 1 ms..60 s.
+    /// fall back to local state; also the longest any call waits for an
+    /// answer of the fleet (a HALF_OPEN probe's grant, an onset lease; a
+    /// lease refused because the cap is reached is waited for until one is
+    /// freed, within the call's deadline). 1 ms..60 s.
     std::chrono::milliseconds timeout{250};
     /// Reconnection delays (core backoff maths; the cap is reached and kept).
     backoff_policy reconnect{std::chrono::milliseconds(50), std::chrono::milliseconds(5000), 2.0, jitter_mode::full};
@@ -105,6 +108,16 @@ struct fleet_options {
     std::chrono::milliseconds key_ttl{std::chrono::minutes(10)};
     /// How often budget token changes are sent (batched). 1 ms..1 h.
     std::chrono::milliseconds budget_flush{100};
+    /// The onset cap (docs/fleet.md): while a scope is cold (no success seen
+    /// within onset_window, or a 429 or 5xx answer since), at most this many
+    /// of its requests are in flight across the fleet, each holding a lease
+    /// on Redis; a warm scope's requests ask nothing. 0 = off. 0..10000.
+    int onset_cap = 4;
+    /// A lease not given back (its process died, or its request outlasts
+    /// it) is freed after this. 10 ms..24 h.
+    std::chrono::milliseconds onset_lease{30000};
+    /// A scope is warm this long after its newest success. 1 ms..24 h.
+    std::chrono::milliseconds onset_window{60000};
     status_handler on_status;                          ///< "Fleet gates: ..." lines
     std::function<void(const fleet_event&)> on_event;  ///< joined / fell_back, once per change
     std::uint64_t seed = 0;                            ///< reconnect jitter and instance id; 0 = random
@@ -128,6 +141,8 @@ struct fleet_stats {
     std::uint64_t noscript = 0;    ///< EVALSHA answered NOSCRIPT (EVAL sent instead)
     std::uint64_t cuts_sent = 0;   ///< local rate cuts published (one per fleet congestion event)
     std::uint64_t cuts_applied = 0;  ///< other processes' rate cuts that cut a local rate
+    std::uint64_t leases = 0;        ///< onset leases granted to this process
+    std::uint64_t lease_refusals = 0;  ///< onset lease requests refused (cap reached, or a cooldown)
 };
 
 class fleet final : public gate_link {
