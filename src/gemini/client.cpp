@@ -482,6 +482,14 @@ struct client::impl {
         }
     }
 
+    // The URL of a file resource ("files/ID"), in one allocation.
+    std::string file_url(std::string_view name) const {
+        std::string u;
+        u.reserve(api_root.size() + 1 + name.size());
+        u.append(api_root).append(1, '/').append(name);
+        return u;
+    }
+
     http::request make_request(http::verb method, std::string url) const {
         http::request req;
         req.method = method;
@@ -521,19 +529,15 @@ struct client::impl {
         clean(*r);
         return r;
     }
-    // An answer as it arrives from the HTTP client.
-    result<http::response> received(result<http::response> r) const {
-        if (!r && r.error().code == http::errc::response_too_large) {
-            failure f = std::move(r).error();
+    // A failure as it arrives from the HTTP client (an answer's body is
+    // scrubbed in send(), in place).
+    failure received(failure f) const {
+        if (f.code == http::errc::response_too_large)
             f.diag.message = f.what() + " (a Gemini answer is read up to " +
                              std::to_string(http.options().max_body_bytes) +
                              " bytes of body, client_options::max_response_bytes, and " +
                              std::to_string(http.options().max_header_bytes) + " bytes of header)";
-            return clean(std::move(f));
-        }
-        if (!r) return clean(std::move(r).error());
-        scrub(r->body);
-        return r;
+        return clean(std::move(f));
     }
 
     failure from_response(const http::response& r) const {
@@ -553,8 +557,9 @@ struct client::impl {
         try {
             http::request_options ro(a.deadline);
             ro.gate = [this] { return recheck_gates(); };
-            result<http::response> r = received(co_await http.send(std::move(req), std::move(ro)));
-            if (!r) co_return std::move(r).error();
+            result<http::response> r = co_await http.send(std::move(req), std::move(ro));
+            if (!r) co_return received(std::move(r).error());
+            scrub(r->body);
             if (only_ok && !r->ok()) co_return from_response(*r);
             co_return read(*r);
         } catch (...) {
@@ -592,8 +597,8 @@ struct client::impl {
 
     // files.get's one request; the File is read in send's frame (no
     // coroutine of its own).
-    asio::awaitable<result<file>> get_once(const std::string& url, const attempt_context& a) {
-        return send(make_request(http::verb::get, url), a, true,
+    asio::awaitable<result<file>> get_once(std::string url, const attempt_context& a) {
+        return send(make_request(http::verb::get, std::move(url)), a, true,
                     [this](const http::response& r) { return read_file(r.body); });
     }
     // Cleaned in place: a File is a dozen strings, each move costs.
@@ -1012,7 +1017,7 @@ struct client::impl {
         {
             std::lock_guard lk(smu);
             ok = poll_setup_locked(s, cs, fan);
-            url = api_root + "/" + *s.name;
+            url = file_url(*s.name);
         }
         const std::string& name = *s.name;
         auto say = [&](std::string_view text) {
@@ -1401,7 +1406,7 @@ asio::awaitable<result<file>> get_with_setup(client::impl& d, std::string name, 
     if (!n) co_return n.error();
     call_setup cs;
     if (auto v = d.setup(cs, o, *n); !v) co_return v.error();
-    const std::string url = d.api_root + "/" + *n;
+    const std::string url = d.file_url(*n);
     auto once = [&](const attempt_context& a) { return d.get_once(url, a); };
     auto op = d.timed(once);  // one HTTP request per attempt, bounded by the attempt's deadline
     co_return co_await d.pipe.run(op, std::move(cs.call));
@@ -1417,16 +1422,19 @@ asio::awaitable<result<file>> client::get(std::string name, call_options o) {
     auto n = checked_file_name(name);
     if (!n) return get_with_setup(d, std::move(name), std::move(o));
     d.calls.fetch_add(1, std::memory_order_relaxed);
-    auto once = [&d, url = d.api_root + "/" + *n](const attempt_context& a) { return d.get_once(url, a); };
+    // One HTTP request per attempt, bounded by the attempt's deadline; its
+    // URL made per attempt, straight into the request.
+    auto attempts_of = [&d](std::string file) {
+        return d.timed([&d, file = std::move(file)](const attempt_context& a) { return d.get_once(d.file_url(file), a); });
+    };
     // No handler would hear the subject (the client's counts only): no call
     // options at all, the pipeline's cheapest form.
-    if (!d.opts.on_event && o.deadline == time_point::max() && !o.admission)
-        return d.pipe.run(d.timed(std::move(once)));
+    if (!d.opts.on_event && o.deadline == time_point::max() && !o.admission) return d.pipe.run(attempts_of(std::move(*n)));
     resilience::call_options call;  // as setup() fills it for such options
     call.deadline = o.deadline;
     call.admission = o.admission;
-    call.subject = std::move(*n);
-    return d.pipe.run(d.timed(std::move(once)), std::move(call));
+    call.subject = *n;
+    return d.pipe.run(attempts_of(std::move(*n)), std::move(call));
 }
 
 asio::awaitable<result<std::vector<file>>> client::list(call_options o) {
@@ -1480,7 +1488,7 @@ asio::awaitable<result<void>> client::remove(std::string name, call_options o) {
     if (!n) co_return n.error();
     call_setup cs;
     if (auto v = d.setup(cs, o, *n); !v) co_return v.error();
-    const std::string url = d.api_root + "/" + *n;
+    const std::string url = d.file_url(*n);
     auto once = [&](const attempt_context& a) -> asio::awaitable<result<void>> {
         auto r = co_await d.exchange(d.make_request(http::verb::delete_, url), a);
         if (!r) co_return r.error();
