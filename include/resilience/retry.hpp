@@ -120,11 +120,6 @@ struct retry_options {
     retry_policy policy{};
     status_handler on_status;     ///< status text; empty = none
     event_handler on_event;       ///< structured events; empty = none
-    /// The types of event `on_event` is given (a call's own handler gets
-    /// all). Without attempt_started and attempt_succeeded, a success of
-    /// attempt 0 takes the quick path (see Cost above), and a failure of it
-    /// may report attempt_elapsed zero.
-    event_mask event_types = all_events;
     classifier classify;          ///< empty = default_classify
     clock* time = nullptr;        ///< nullptr = steady_clock(); must outlive the pipeline
     std::uint64_t seed = 0;       ///< jitter seed; 0 = from std::random_device
@@ -137,6 +132,11 @@ struct retry_options {
     std::shared_ptr<resilience::rate_gate> rate_gate;
     std::string scope;            ///< cooldown and rate gate scope (e.g. make_scope(host, key)); hashed, never stored
     admission_mode admission = admission_mode::wait;
+    /// The types of event `on_event` is given (a call's own handler gets
+    /// all). Without attempt_started and attempt_succeeded, a success of
+    /// attempt 0 takes the quick path (see Cost above), and a failure of it
+    /// may report attempt_elapsed zero.
+    event_mask event_types = all_events;
 };
 
 /// Per call. Everything here is optional.
