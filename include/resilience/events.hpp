@@ -39,6 +39,11 @@ enum class event_type : unsigned char {
 };
 std::string_view to_string(event_type t) noexcept;
 
+/// A set of event types (bit `1 << type`), e.g. retry_options::event_types.
+using event_mask = std::uint32_t;
+constexpr event_mask event_bit(event_type t) noexcept { return event_mask(1) << static_cast<unsigned>(t); }
+inline constexpr event_mask all_events = ~event_mask(0);
+
 /// One structured event. String views are valid during the callback only.
 ///
 /// Tracing: every attempt is reported by `attempt_started` and then exactly

@@ -36,6 +36,10 @@
 // Cost: without a deadline, attempt timeout or event handler, the success
 // path reads no clock (so diag.elapsed of a failure then counts from the end
 // of the first attempt), and `run(factory)` without call options copies none.
+// Attempt 0 takes that quick path (no state machine) also with an event
+// handler that does not want attempt_started nor attempt_succeeded
+// (retry_options::event_types), and with an attempt timeout when the factory
+// is a detail::self_timed one (one clock read).
 //
 // Executor: the coroutine runs on the awaiting coroutine's executor.
 // Cancellation: the awaiting coroutine's cancellation state (terminal by
@@ -128,6 +132,11 @@ struct retry_options {
     std::shared_ptr<resilience::rate_gate> rate_gate;
     std::string scope;            ///< cooldown and rate gate scope (e.g. make_scope(host, key)); hashed, never stored
     admission_mode admission = admission_mode::wait;
+    /// The types of event `on_event` is given (a call's own handler gets
+    /// all). Without attempt_started and attempt_succeeded, a success of
+    /// attempt 0 takes the quick path (see Cost above), and a failure of it
+    /// may report attempt_elapsed zero.
+    event_mask event_types = all_events;
 };
 
 /// Per call. Everything here is optional.
@@ -271,11 +280,18 @@ private:
         return true;
     }
     /// Attempt 0 of `call` may run on the quick path (no retry_fsm): no
-    /// pipeline or call event handler, no deadline, no attempt timeout.
-    bool quick_call(detail::no_call_options) const noexcept { return quick_; }
-    bool quick_call(const call_options& call) const noexcept {
-        return quick_ && call.deadline == time_point::max() && !call.on_event &&
-               (!call.policy || call.policy->attempt_timeout.count() <= 0);
+    /// event handler wanting its events, no call event handler, no deadline;
+    /// no attempt timeout unless `timed` (a self-timed factory: the quick
+    /// path then bounds the attempt itself).
+    bool quick_call(detail::no_call_options, bool timed) const noexcept { return timed ? quick_timed_ : quick_; }
+    bool quick_call(const call_options& call, bool timed) const noexcept {
+        return (timed ? quick_timed_ : quick_ && (!call.policy || call.policy->attempt_timeout.count() <= 0)) &&
+               call.deadline == time_point::max() && !call.on_event;
+    }
+    /// The attempt timeout of `call` (0 = none).
+    duration attempt_timeout(detail::no_call_options) const noexcept { return opts_.policy.attempt_timeout; }
+    duration attempt_timeout(const call_options& call) const noexcept {
+        return (call.policy ? *call.policy : opts_.policy).attempt_timeout;
     }
 
     retry_options opts_;
@@ -283,8 +299,11 @@ private:
     /// Attempt 0 on the quick path (no deadline), shared by its calls.
     attempt_context quick_context_;
     jitter_source rng_;
-    /// No pipeline event handler, no attempt timeout, no rate gate on.
+    /// No pipeline event handler wanting attempt 0's events, no attempt
+    /// timeout, no rate gate on.
     bool quick_ = false;
+    /// The same, any attempt timeout (for self-timed factories).
+    bool quick_timed_ = false;
     /// A breaker or a cooldown is set.
     bool gates_ = false;
 };

@@ -21,9 +21,12 @@ pipeline::pipeline(retry_options opts)
       clock_(opts_.time ? opts_.time : &steady_clock()),
       quick_context_{0, time_point::max(), clock_},
       rng_(opts_.seed ? opts_.seed : random_seed()),
-      quick_(!opts_.on_event && opts_.policy.attempt_timeout.count() <= 0 &&
-             !(opts_.rate_gate && opts_.rate_gate->enabled())),
-      gates_(opts_.breaker || opts_.cooldown) {}
+      quick_timed_((!opts_.on_event || (opts_.event_types & (event_bit(event_type::attempt_started) |
+                                                             event_bit(event_type::attempt_succeeded))) == 0) &&
+                   !(opts_.rate_gate && opts_.rate_gate->enabled())),
+      gates_(opts_.breaker || opts_.cooldown) {
+    quick_ = quick_timed_ && opts_.policy.attempt_timeout.count() <= 0;
+}
 
 namespace detail {
 
@@ -80,8 +83,15 @@ retry_action retry_fsm::start() {
     return next_attempt();
 }
 
-retry_action retry_fsm::first_failed(failure f, bool cancelled) {
+retry_action retry_fsm::first_failed(failure f, bool cancelled, std::optional<time_point> started) {
     ctx_.attempt = 0;
+    if (started) {
+        start_ = *started;
+        started_ = true;
+    } else {
+        start_clock();
+    }
+    attempt_start_ = start_;
     phase_ = phase::attempting;
     return attempt_failed(std::move(f), cancelled);
 }
@@ -166,6 +176,8 @@ void retry_fsm::emit(event& e) {
         attempt_start_ = e.at;
     else if (e.type == event_type::attempt_succeeded || e.type == event_type::attempt_failed)
         e.attempt_elapsed = e.at - attempt_start_;
+    // Not the events the pipeline's handler does not want (retry_options::event_types).
+    if (!call_.on_event && !(opts_.event_types & event_bit(e.type))) return;
     h(e);
 }
 

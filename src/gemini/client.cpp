@@ -43,6 +43,23 @@ constexpr std::string_view default_base_url = "https://generativelanguage.google
 // there with errc::attempt_timeout: the pipeline races no timer of its own.
 using resilience::detail::self_timed;
 
+// The answer itself, as send() makes it by default.
+struct take_response {
+    result<http::response> operator()(http::response& r) const { return std::move(r); }
+};
+
+// A factory counting every attempt it makes (client_stats::attempts), made
+// by `f`.
+template <class F>
+struct counted_attempt {
+    std::atomic<std::uint64_t>* attempts;
+    F f;
+    auto operator()(const attempt_context& a) {
+        attempts->fetch_add(1, std::memory_order_relaxed);
+        return f(a);
+    }
+};
+
 // The scheme, host and port of an absolute http(s) URL, normalised
 // ("https://host:443"); empty if it is not one.
 std::string origin_of(std::string_view url) {
@@ -369,6 +386,12 @@ struct client::impl {
         r.time = opts.time;
         r.seed = opts.seed;
         r.on_event = [this](const event& e) { count(e); };
+        // Attempts are counted where they are made (counted_attempt): without
+        // a client handler, the pipeline's quick path needs no events of a
+        // first attempt that succeeds.
+        if (!opts.on_event)
+            r.event_types = all_events & ~(event_bit(event_type::attempt_started) |
+                                           event_bit(event_type::attempt_succeeded));
         r.breaker = breaker;
         r.cooldown = cool;
         r.budget = budget;
@@ -460,6 +483,18 @@ struct client::impl {
         return {};
     }
 
+    // Every pipeline factory of the client is one of these two, so that
+    // every attempt counts: counted(f), or timed(f) for an attempt that is one
+    // HTTP request bounded by the attempt's deadline (self_timed).
+    template <class F>
+    counted_attempt<F> counted(F f) {
+        return {&attempts, std::move(f)};
+    }
+    template <class F>
+    self_timed<counted_attempt<F>> timed(F f) {
+        return {counted(std::move(f))};
+    }
+
     void count(const event& e) {
         tally(e);
         if (opts.on_event) opts.on_event(e);
@@ -467,7 +502,6 @@ struct client::impl {
 
     void tally(const event& e) {
         switch (e.type) {
-        case event_type::attempt_started: attempts.fetch_add(1, std::memory_order_relaxed); break;
         case event_type::retry_scheduled:
             retries.fetch_add(1, std::memory_order_relaxed);
             retries_by_kind[static_cast<int>(e.kind)].fetch_add(1, std::memory_order_relaxed);
@@ -479,6 +513,14 @@ struct client::impl {
         case event_type::rate_wait: rate_waits.fetch_add(1, std::memory_order_relaxed); break;
         default: break;
         }
+    }
+
+    // The URL of a file resource ("files/ID"), in one allocation.
+    std::string file_url(std::string_view name) const {
+        std::string u;
+        u.reserve(api_root.size() + 1 + name.size());
+        u.append(api_root).append(1, '/').append(name);
+        return u;
     }
 
     http::request make_request(http::verb method, std::string url) const {
@@ -506,24 +548,29 @@ struct client::impl {
             scrub(*t);
         if (f.error) scrub(f.error->message);
     }
+    // The same for a File read from `body` (an answer already scrubbed): with
+    // no escape in it and no key left, no field (each a piece of the body)
+    // can hold the key, and nothing is searched again.
+    void clean(file& f, std::string_view body) const {
+        if (opts.api_key.empty() ||
+            (body.find('\\') == std::string_view::npos && body.find(opts.api_key) == std::string_view::npos))
+            return;
+        clean(f);
+    }
     result<file> clean(result<file> r) const {
         if (!r) return clean(std::move(r).error());
         clean(*r);
         return r;
     }
-    // An answer as it arrives from the HTTP client.
-    result<http::response> received(result<http::response> r) const {
-        if (!r && r.error().code == http::errc::response_too_large) {
-            failure f = std::move(r).error();
+    // A failure as it arrives from the HTTP client (an answer's body is
+    // scrubbed in send(), in place).
+    failure received(failure f) const {
+        if (f.code == http::errc::response_too_large)
             f.diag.message = f.what() + " (a Gemini answer is read up to " +
                              std::to_string(http.options().max_body_bytes) +
                              " bytes of body, client_options::max_response_bytes, and " +
                              std::to_string(http.options().max_header_bytes) + " bytes of header)";
-            return clean(std::move(f));
-        }
-        if (!r) return clean(std::move(r).error());
-        scrub(r->body);
-        return r;
+        return clean(std::move(f));
     }
 
     failure from_response(const http::response& r) const {
@@ -534,7 +581,11 @@ struct client::impl {
     // (Beast refuses a header too long) is the attempt's failure, at once.
     // The attempt's deadline (the earlier of the call's deadline and the
     // per-attempt timeout) bounds the whole request, pool wait included.
-    asio::awaitable<result<http::response>> send(http::request req, const attempt_context& a) {
+    // `only_ok`: a non-2xx answer is a failure (exchange). `read` makes the
+    // result of the answer (the answer itself by default), in this frame.
+    template <class Read = take_response>
+    asio::awaitable<std::invoke_result_t<Read&, http::response&>> send(http::request req, const attempt_context& a,
+                                                                       bool only_ok = false, Read read = {}) {
         std::exception_ptr thrown;
         onset_ticket ticket(onset.get());
         try {
@@ -542,7 +593,10 @@ struct client::impl {
             ro.gate = [this, &ticket] { return recheck_gates(ticket); };
             result<http::response> r = co_await http.send(std::move(req), std::move(ro));
             ticket.over(r);
-            co_return received(std::move(r));
+            if (!r) co_return received(std::move(r).error());
+            scrub(r->body);
+            if (only_ok && !r->ok()) co_return from_response(*r);
+            co_return read(*r);
         } catch (...) {
             thrown = std::current_exception();
         }
@@ -557,18 +611,23 @@ struct client::impl {
     // the retry loop then waits at the breaker as any call does). Last, the
     // onset cap (docs/fleet.md): while the scope is cold, a request goes only
     // with the fleet's permit, held until then, connection kept, asking again
-    // every onset_settings::recheck.
+    // every onset_settings::recheck. No clock read unless a cooldown was ever
+    // set or a fleet is linked.
     result<time_point> recheck_gates(onset_ticket& t) {
-        const time_point now = pipe.time().now();
-        if (!cool->never_deferred() && !cool->clear_at(now))
-            if (auto until = cool->blocked_until(scope_key, now)) {
-                cooldown_waits.fetch_add(1, std::memory_order_relaxed);
-                return cooldown_release(*until, *until - now, pipe.next_uniform());
-            }
+        if (!cool->never_deferred()) {
+            const time_point now = pipe.time().now();
+            if (!cool->clear_at(now))
+                if (auto until = cool->blocked_until(scope_key, now)) {
+                    cooldown_waits.fetch_add(1, std::memory_order_relaxed);
+                    return cooldown_release(*until, *until - now, pipe.next_uniform());
+                }
+        }
         if (breaker->state() == resilience::breaker_state::open)
             return failure(make_error_code(resilience::errc::circuit_open),
                            "the circuit breaker opened while the request waited for a connection; not sent");
-        if (t.gate && !t.held && !t.gate->warm(now)) {
+        if (!t.gate) return time_point::min();
+        const time_point now = pipe.time().now();
+        if (!t.held && !t.gate->warm(now)) {
             const resilience::onset_answer answer = t.gate->take();
             if (answer == resilience::onset_answer::wait) return now + t.gate->settings().recheck;
             t.held = answer == resilience::onset_answer::held;
@@ -577,22 +636,24 @@ struct client::impl {
         return time_point::min();
     }
 
-    // One HTTP exchange: a failure for transport errors and non-2xx answers.
+    // One HTTP exchange: a failure for transport errors and non-2xx answers
+    // (send's own frame: no coroutine of its own).
     asio::awaitable<result<http::response>> exchange(http::request req, const attempt_context& a) {
-        auto r = co_await send(std::move(req), a);
-        if (!r) co_return r.error();
-        if (!r->ok()) co_return from_response(*r);
-        co_return std::move(*r);
+        return send(std::move(req), a, true);
     }
 
-    asio::awaitable<result<file>> get_once(const std::string& url, const attempt_context& a) {
-        auto r = co_await exchange(make_request(http::verb::get, url), a);
-        if (!r) co_return r.error();
-        // Cleaned in place: a File is a dozen strings, each move costs.
-        result<file> f = parse_file(r->body);
-        if (!f) co_return clean(std::move(f).error());
-        clean(*f);
-        co_return f;
+    // files.get's one request; the File is read in send's frame (no
+    // coroutine of its own).
+    asio::awaitable<result<file>> get_once(std::string url, const attempt_context& a) {
+        return send(make_request(http::verb::get, std::move(url)), a, true,
+                    [this](const http::response& r) { return read_file(r.body); });
+    }
+    // Cleaned in place: a File is a dozen strings, each move costs.
+    result<file> read_file(const std::string& body) const {
+        result<file> f = parse_file(body);
+        if (!f) f = clean(std::move(f).error());
+        else clean(*f, body);
+        return f;
     }
 
     // ------------------------------------------------------------------
@@ -1003,7 +1064,7 @@ struct client::impl {
         {
             std::lock_guard lk(smu);
             ok = poll_setup_locked(s, cs, fan);
-            url = api_root + "/" + *s.name;
+            url = file_url(*s.name);
         }
         const std::string& name = *s.name;
         auto say = [&](std::string_view text) {
@@ -1034,7 +1095,8 @@ struct client::impl {
         } else {
             polls.fetch_add(1, std::memory_order_relaxed);
             try {
-                r = co_await pipe.run(op, std::move(cs.call));
+                auto counted_op = counted(op);
+                r = co_await pipe.run(counted_op, std::move(cs.call));
             } catch (...) {
                 thrown = std::current_exception();
                 r = resilience::detail::failure_from_exception(thrown);
@@ -1085,7 +1147,8 @@ struct client::impl {
                     if (!r) co_return r.error();
                     co_return parse_file_page(r->body);
                 };
-                auto p = co_await pipe.run(op, cs.call);
+                auto counted_op = counted(op);
+                auto p = co_await pipe.run(counted_op, cs.call);
                 if (!p) break;
                 ++pages;
                 list_pages.fetch_add(1, std::memory_order_relaxed);
@@ -1345,14 +1408,16 @@ asio::awaitable<result<file>> client::upload(std::string path, upload_options o)
     const std::uint64_t max_rounds = 2 * chunks + static_cast<std::uint64_t>(policy.max_retries) + 2;
     for (int session_try = 0;; ++session_try) {
         auto start_op = [&](const attempt_context& a) { return d.upload_start(size, mime, display, a); };
-        auto session = co_await d.pipe.run(start_op, cs.call);
+        auto counted_start = d.counted(start_op);
+        auto session = co_await d.pipe.run(counted_start, cs.call);
         if (!session) co_return session.error();
 
         std::uint64_t offset = 0;
         bool lost = false;
         for (std::uint64_t round = 0; round < max_rounds && !lost; ++round) {
             auto chunk_op = [&](const attempt_context& a) { return d.upload_chunk(*session, path, size, offset, a); };
-            auto c = co_await d.pipe.run(chunk_op, cs.call);
+            auto counted_chunk = d.counted(chunk_op);
+            auto c = co_await d.pipe.run(counted_chunk, cs.call);
             if (!c) co_return c.error();
             if (c->done && c->done->state == file_state::failed) {
                 // The server stored the file as FAILED: the upload failed, and
@@ -1380,17 +1445,43 @@ asio::awaitable<result<file>> client::upload(std::string path, upload_options o)
     }
 }
 
-asio::awaitable<result<file>> client::get(std::string name, call_options o) {
-    impl& d = *impl_;
+namespace {
+// files.get with call options of its own (a retry override, handlers, a tag).
+asio::awaitable<result<file>> get_with_setup(client::impl& d, std::string name, call_options o) {
     d.calls.fetch_add(1, std::memory_order_relaxed);
     auto n = checked_file_name(name);
     if (!n) co_return n.error();
     call_setup cs;
     if (auto v = d.setup(cs, o, *n); !v) co_return v.error();
-    const std::string url = d.api_root + "/" + *n;
+    const std::string url = d.file_url(*n);
     auto once = [&](const attempt_context& a) { return d.get_once(url, a); };
-    self_timed<decltype(once)> op{once};  // one HTTP request per attempt, bounded by the attempt's deadline
+    auto op = d.timed(once);  // one HTTP request per attempt, bounded by the attempt's deadline
     co_return co_await d.pipe.run(op, std::move(cs.call));
+}
+}  // namespace
+
+// Not a coroutine: a call that sets at most its deadline and admission mode
+// is the pipeline's own operation (one frame fewer, the File moved twice
+// less), its factory owning the URL.
+asio::awaitable<result<file>> client::get(std::string name, call_options o) {
+    impl& d = *impl_;
+    if (!o.retry.empty() || o.on_status || o.on_event || !o.tag.empty()) return get_with_setup(d, std::move(name), std::move(o));
+    auto n = checked_file_name(name);
+    if (!n) return get_with_setup(d, std::move(name), std::move(o));
+    d.calls.fetch_add(1, std::memory_order_relaxed);
+    // One HTTP request per attempt, bounded by the attempt's deadline; its
+    // URL made per attempt, straight into the request.
+    auto attempts_of = [&d](std::string file) {
+        return d.timed([&d, file = std::move(file)](const attempt_context& a) { return d.get_once(d.file_url(file), a); });
+    };
+    // No handler would hear the subject (the client's counts only): no call
+    // options at all, the pipeline's cheapest form.
+    if (!d.opts.on_event && o.deadline == time_point::max() && !o.admission) return d.pipe.run(attempts_of(std::move(*n)));
+    resilience::call_options call;  // as setup() fills it for such options
+    call.deadline = o.deadline;
+    call.admission = o.admission;
+    call.subject = *n;
+    return d.pipe.run(attempts_of(std::move(*n)), std::move(call));
 }
 
 asio::awaitable<result<std::vector<file>>> client::list(call_options o) {
@@ -1417,7 +1508,7 @@ asio::awaitable<result<std::vector<file>>> client::list(call_options o) {
                                       " bytes (list_max_bytes)");
             co_return parse_file_page(r->body);
         };
-        self_timed<decltype(page_op)> op{page_op};
+        auto op = d.timed(page_op);
         auto p = co_await d.pipe.run(op, cs.call);
         if (!p) co_return p.error();
         for (auto& f : p->files) {
@@ -1444,13 +1535,13 @@ asio::awaitable<result<void>> client::remove(std::string name, call_options o) {
     if (!n) co_return n.error();
     call_setup cs;
     if (auto v = d.setup(cs, o, *n); !v) co_return v.error();
-    const std::string url = d.api_root + "/" + *n;
+    const std::string url = d.file_url(*n);
     auto once = [&](const attempt_context& a) -> asio::awaitable<result<void>> {
         auto r = co_await d.exchange(d.make_request(http::verb::delete_, url), a);
         if (!r) co_return r.error();
         co_return result<void>();
     };
-    self_timed<decltype(once)> op{once};
+    auto op = d.timed(once);
     co_return co_await d.pipe.run(op, std::move(cs.call));
 }
 
@@ -1479,7 +1570,7 @@ asio::awaitable<result<generate_result>> client::generate_content(std::string mo
         }
         co_return g;
     };
-    self_timed<decltype(once)> op{once};
+    auto op = d.timed(once);
     co_return co_await d.pipe.run(op, std::move(cs.call));
 }
 

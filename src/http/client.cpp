@@ -27,7 +27,9 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/url/grammar/charset.hpp>
 #include <boost/url/parse.hpp>
+#include <boost/url/rfc/pchars.hpp>
 #include <boost/url/url_view.hpp>
 
 #include <openssl/ssl.h>
@@ -247,6 +249,19 @@ struct origin_memo {
 
 result<target_info> parse_target(std::string_view url_text);
 
+// The path of an origin-form target ("/path?query"), if it is one. A target
+// of path characters and '/' only (no query, fragment or percent sign: the
+// common case) is one whose path is all of it, found without the grammar's
+// parse.
+std::optional<std::string_view> origin_form_path(std::string_view target) {
+    static constexpr auto path_chars = boost::urls::pchars + '/';
+    const char* end = target.data() + target.size();
+    if (target.starts_with('/') && boost::urls::grammar::find_if_not(target.data(), end, path_chars) == end)
+        return target;
+    if (auto o = boost::urls::parse_origin_form(target)) return o->encoded_path();
+    return std::nullopt;
+}
+
 // parse_target(url_text), through the memo: a URL starting with the memo's
 // prefix and then '/' reuses its scheme and authority; any other URL is
 // parsed whole and, when it parses and its target starts with '/', becomes
@@ -256,7 +271,7 @@ result<target_info> parse_target(std::string_view url_text, origin_memo& memo, b
     hit = false;
     if (n > 0 && url_text.size() > n && url_text[n] == '/' && url_text.starts_with(memo.prefix)) {
         const std::string_view rest = url_text.substr(n);
-        if (auto o = boost::urls::parse_origin_form(rest)) {
+        if (auto path = origin_form_path(rest)) {
             target_info t;
             t.tls = memo.tls;
             t.host_is_ip = memo.host_is_ip;
@@ -266,7 +281,7 @@ result<target_info> parse_target(std::string_view url_text, origin_memo& memo, b
             t.origin_host = url_text.substr(memo.origin_host_off, memo.origin_host_len);
             t.host_header = url_text.substr(memo.host_header_off, memo.host_header_len);
             t.target = rest;
-            t.path = o->encoded_path();
+            t.path = *path;
             hit = true;
             return t;
         }

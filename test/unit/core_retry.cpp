@@ -47,6 +47,7 @@ struct step {
     failure f;
     duration takes{};   // virtual time the attempt takes
     bool hang = false;  // never completes by itself (only cancellation ends it)
+    bool throws = false;  // self_timed_op: throws
 };
 step fail(error_code ec, std::string msg = {}) {
     step s;
@@ -720,6 +721,112 @@ BOOST_FIXTURE_TEST_CASE(events_carry_kind_attempt_delay_elapsed, fixture) {
     BOOST_TEST(events.back().attempt == 2);
     BOOST_TEST((events.back().kind == error_kind::retryable_server));
     BOOST_TEST((events.back().elapsed == duration(3s)));
+}
+
+// A handler that wants no attempt_started / attempt_succeeded (the quick
+// path stays on): it hears the rest, as before.
+BOOST_FIXTURE_TEST_CASE(event_types_leave_out_types, fixture) {
+    using T = event_type;
+    opts.event_types = resilience::all_events &
+                       ~(resilience::event_bit(T::attempt_started) | resilience::event_bit(T::attempt_succeeded));
+    script = {ok()};
+    auto r = run();
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST(events.empty());
+
+    script = {fail(resilience::http::errc::server_error, "down"), ok(250ms)};
+    calls.clear();
+    t0 = clk.now();
+    r = run();
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST(call_times() == secs({0, 1}), boost::test_tools::per_element());
+    BOOST_TEST_REQUIRE(events.size() == 2u);
+    BOOST_TEST((events[0].type == T::attempt_failed));
+    BOOST_TEST(events[0].attempt == 0);
+    BOOST_TEST(events[0].message == "down");
+    BOOST_TEST((events[1].type == T::retry_scheduled));
+    BOOST_TEST((events[1].delay == duration(1s)));
+
+    // A call's own handler hears every type.
+    events.clear();
+    std::vector<T> mine;
+    call_options call;
+    call.on_event = [&](const resilience::event& e) { mine.push_back(e.type); };
+    script = {ok()};
+    r = run(std::move(call));
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST(events.empty());
+    const std::vector<T> both = {T::attempt_started, T::attempt_succeeded};
+    BOOST_TEST(mine == both, boost::test_tools::per_element());
+}
+
+namespace {
+// A self-timed attempt (as the Gemini client's one HTTP request): it ends
+// itself at its deadline with errc::attempt_timeout.
+struct self_timed_op {
+    fixture& fx;
+    asio::awaitable<result<int>> operator()(const attempt_context& a) {
+        fx.calls.push_back({fx.clk.now() - fx.t0, a.attempt, a.deadline});
+        const step s = fx.script.at(std::min<std::size_t>(a.attempt, fx.script.size() - 1));
+        if (s.hang) {
+            if (error_code ec = co_await fx.clk.sleep_until(a.deadline)) co_return failure(ec);
+            co_return failure(make_error_code(errc::attempt_timeout), "request deadline passed");
+        }
+        if (s.takes > duration::zero()) {
+            if (error_code ec = co_await fx.clk.sleep_until(fx.clk.now() + s.takes)) co_return failure(ec);
+        }
+        if (s.throws) throw std::length_error("field size exceeds limit");
+        if (s.ok) co_return 42;
+        co_return s.f;
+    }
+};
+}  // namespace
+
+// Attempt 0 of a self-timed factory with an attempt timeout (the quick path
+// when no handler wants its events): the same deadlines, texts, elapsed
+// times and exception handling as through the state machine.
+BOOST_FIXTURE_TEST_CASE(self_timed_attempts_with_a_timeout, fixture) {
+    using resilience::detail::self_timed;
+    for (bool quick : {false, true}) {
+        BOOST_TEST_CONTEXT("quick path " << quick) {
+            if (quick) opts.on_event = nullptr;
+            opts.policy.attempt_timeout = 2000ms;
+            opts.policy.max_retries = 5;
+            script = {hang(), hang(), ok(500ms)};
+            calls.clear();
+            lines.clear();
+            t0 = clk.now();
+            resilience::pipeline p(opts);
+            self_timed<self_timed_op> op{self_timed_op{*this}};
+            auto r = run(p, op);
+            BOOST_TEST_REQUIRE(r.has_value());
+            BOOST_TEST(call_times() == secs({0, 3, 7}), boost::test_tools::per_element());
+            BOOST_TEST((calls[0].deadline == t0 + 2s));
+            BOOST_TEST((calls[1].deadline == t0 + 5s));
+            BOOST_TEST(lines.at(0) == "Retry 1/5 after error (RETRYABLE_NETWORK): attempt timed out after 2s");
+
+            // Not retried: the time counts from the start of attempt 0.
+            opts.policy.max_retries = 0;
+            script = {hang()};
+            t0 = clk.now();
+            resilience::pipeline p0(opts);
+            auto f = run(p0, op);
+            BOOST_TEST_REQUIRE(!f.has_value());
+            BOOST_TEST((f.error().code == errc::attempt_timeout));
+            BOOST_TEST(f.error().what() == "attempt timed out after 2s");
+            BOOST_TEST((f.error().diag.elapsed == duration(2s)));
+            BOOST_TEST(f.error().diag.attempts == 1);
+
+            // An exception ends the attempt as its failure.
+            step t;
+            t.throws = true;
+            script = {t};
+            auto e = run(p0, op);
+            BOOST_TEST_REQUIRE(!e.has_value());
+            BOOST_TEST((e.error().code == errc::operation_threw));
+            BOOST_TEST(clk.sleepers() == 0u);
+        }
+    }
 }
 
 BOOST_FIXTURE_TEST_CASE(per_call_handlers_and_policy, fixture) {

@@ -69,8 +69,10 @@ public:
     /// Before attempt 0: gates, deadline, then the first action.
     retry_action start();
     /// Attempt 0 ran ahead of the machine (pipeline::run's quick path, with
-    /// the permit it took) and failed: continue from there.
-    retry_action first_failed(failure f, bool cancelled);
+    /// the permit it took) and failed: continue from there. `started`: when
+    /// the call started, if the quick path read the clock (an attempt
+    /// timeout); else the call's time counts from now.
+    retry_action first_failed(failure f, bool cancelled, std::optional<time_point> started = std::nullopt);
 
     /// The attempt asked for succeeded (returns done).
     retry_action attempt_succeeded();
@@ -86,6 +88,13 @@ public:
     /// The failure for an attempt cut by its deadline (the attempt's
     /// timeout, or the call's deadline).
     failure timed_out(const attempt_context& ctx) const;
+    /// The failure of a self-timed attempt (detail::self_timed) made with
+    /// `ctx`: its own attempt_timeout at or after ctx.deadline is
+    /// timed_out(ctx), as if the pipeline had raced the attempt.
+    failure self_timed_failure(failure f, const attempt_context& ctx) const {
+        if (f.code == errc::attempt_timeout && time().now() >= ctx.deadline) return timed_out(ctx);
+        return f;
+    }
     /// After `done`: whether the call succeeded, else its failure (once).
     bool succeeded() const noexcept { return phase_ == phase::succeeded; }
     failure take_failure() noexcept {

@@ -162,8 +162,7 @@ boost::asio::awaitable<result<T>> drive(Factory& factory, retry_fsm& fsm, retry_
                     thrown = std::current_exception();
                 }
                 if (thrown) r.emplace(failure_from_exception(thrown));
-                if (!*r && r->error().code == errc::attempt_timeout && fsm.time().now() >= actx.deadline)
-                    r.emplace(fsm.timed_out(actx));
+                if (!*r) r.emplace(fsm.self_timed_failure(std::move(*r).error(), actx));
             } else {
                 r.emplace(co_await race_deadline<T>(await_as_result<T>(call_factory(factory, actx)), fsm, actx));
             }
@@ -194,28 +193,69 @@ boost::asio::awaitable<result<T>> drive(Factory& factory, retry_fsm& fsm, retry_
 }  // namespace detail
 
 // The one body of run(factory) and run(factory, call) (and so of async_run).
-// The common case (no deadline, no attempt timeout, no event handler,
-// breaker CLOSED, no cooldown in force) makes attempt 0 here without building
-// the state machine (the quick path), in a small frame that Asio's per-thread
-// frame cache can recycle; a success costs the gates one atomic load each.
+// The common case (no deadline, no event handler wanting attempt 0's events,
+// no attempt timeout unless the factory is self-timed, breaker CLOSED, no
+// cooldown in force) makes attempt 0 here without building the state machine
+// (the quick path); a success costs the gates one atomic load each (and a
+// self-timed attempt with a timeout one clock read for its deadline).
 // Anything else, and a failure of that attempt, goes to the machine and its
 // shell (detail::drive).
 template <class T, class Factory, class Call>
 boost::asio::awaitable<result<T>> pipeline::run_body(Factory factory, Call call) {
+    constexpr bool timed = detail::is_self_timed<Factory>::value;
     breaker_permit permit;
     detail::lazy_fsm st;  // built only when needed (not on the quick success path)
     detail::retry_action act;
-    if (quick_call(call) && (!gates_ || quick_gates(permit))) {
-        result<T> r = co_await detail::call_attempt<T>(factory, quick_context_);
-        if (r) {
-            (void)detail::record_success(opts_, permit);
-            co_return r;
+    if (quick_call(call, timed) && (!gates_ || quick_gates(permit))) {
+        if constexpr (!timed) {
+            result<T> r = co_await detail::call_attempt<T>(factory, quick_context_);
+            if (r) {
+                (void)detail::record_success(opts_, permit);
+                co_return r;
+            }
+            // Read before the next co_await (see detail::drive).
+            auto cs = co_await boost::asio::this_coro::cancellation_state;
+            const bool cancelled = cs.cancelled() != boost::asio::cancellation_type::none;
+            act = st.emplace(opts_, *clock_, rng_, detail::options_of(call), permit)
+                      .first_failed(std::move(r).error(), cancelled);
+        } else {
+            // A self-timed attempt 0 (a separate branch: the frame of other
+            // factories stays within Asio's recycling limit). With an attempt
+            // timeout it gets its deadline as retry_fsm::begin_attempt sets it,
+            // and, as in detail::drive, an exception then ends it as its
+            // failure and its own timeout is the pipeline's.
+            attempt_context actx = quick_context_;
+            std::optional<time_point> started;
+            if (const duration t = attempt_timeout(call); t.count() > 0) {
+                const time_point now = clock_->now();
+                started = now;
+                if (time_point::max() - now > t) actx.deadline = now + t;
+            }
+            std::exception_ptr thrown;
+            try {
+                result<T> r = co_await detail::call_attempt<T>(factory, actx);
+                if (r) {
+                    (void)detail::record_success(opts_, permit);
+                    co_return r;
+                }
+                auto cs = co_await boost::asio::this_coro::cancellation_state;
+                const bool cancelled = cs.cancelled() != boost::asio::cancellation_type::none;
+                detail::retry_fsm& fsm = st.emplace(opts_, *clock_, rng_, detail::options_of(call), permit);
+                failure f = std::move(r).error();
+                if (actx.deadline != time_point::max()) f = fsm.self_timed_failure(std::move(f), actx);
+                act = fsm.first_failed(std::move(f), cancelled, started);
+            } catch (...) {
+                // Thrown by the machine, or by an attempt without a deadline: propagates.
+                if (st || actx.deadline == time_point::max()) throw;
+                thrown = std::current_exception();
+            }
+            if (thrown) {
+                auto cs = co_await boost::asio::this_coro::cancellation_state;
+                const bool cancelled = cs.cancelled() != boost::asio::cancellation_type::none;
+                act = st.emplace(opts_, *clock_, rng_, detail::options_of(call), permit)
+                          .first_failed(detail::failure_from_exception(thrown), cancelled, started);
+            }
         }
-        // Read before the next co_await (see detail::drive).
-        auto cs = co_await boost::asio::this_coro::cancellation_state;
-        const bool cancelled = cs.cancelled() != boost::asio::cancellation_type::none;
-        act = st.emplace(opts_, *clock_, rng_, detail::options_of(call), permit)
-                  .first_failed(std::move(r).error(), cancelled);
     } else {
         act = st.emplace(opts_, *clock_, rng_, detail::options_of(call), permit).start();
     }
