@@ -58,6 +58,8 @@
 // figure, a {"series":NAME,...} line: the files.get requests the simulator
 // saw per S-second bin of virtual time, by status (docs/BENCHMARKS.md plots
 // them with scripts/plot_benchmarks.py).
+#include "bench_common.hpp"
+
 #include <resilience/gemini/client.hpp>
 #include <resilience/gemini/wire.hpp>
 #include <resilience/http/client.hpp>
@@ -126,16 +128,10 @@ extern "C" void* aligned_alloc(std::size_t align, std::size_t n) {
     return p;
 }
 
-namespace asio = boost::asio;
-namespace sim = resilience::sim;
-namespace gemini = resilience::gemini;
 namespace http = resilience::http;
-using resilience::time_point;
-using resilience::duration;
-using resilience::testing::manual_clock;
-using resilience::testing::run_virtual;
-using namespace std::chrono_literals;
-using real_clock = std::chrono::steady_clock;
+using bench::fast_run;
+using bench::rethrow_void;
+using bench::secs;
 
 namespace {
 
@@ -146,21 +142,7 @@ std::size_t heap_in_use() {
     return m.uordblks + m.hblkhd;
 }
 
-double secs(duration d) { return std::chrono::duration<double>(d).count(); }
 double real_secs(real_clock::time_point since) { return std::chrono::duration<double>(real_clock::now() - since).count(); }
-
-void rethrow_void(std::exception_ptr e) {
-    if (e) std::rethrow_exception(e);
-}
-
-// Fast virtual-time loop: the simulator answers on the same thread, so a
-// short idle quantum is enough to see loopback I/O.
-resilience::testing::run_options fast_run(std::chrono::seconds max_real = std::chrono::seconds(120)) {
-    resilience::testing::run_options o;
-    o.idle_quantum = std::chrono::microseconds(0);  // same thread: ready I/O shows up in poll()
-    o.max_real = max_real;
-    return o;
-}
 
 // ---------------------------------------------------------------- memory
 
@@ -325,7 +307,7 @@ poll_mem measure_poll_manual(std::size_t n) {
             rethrow_void(e);
             ++warm;
         });
-    if (!run_virtual(ctx, clk, [&] { return warm == n + 1; }, fast_run())) return out;
+    if (!run_virtual(ctx, clk, [&] { return warm == n + 1; }, fast_run(120s))) return out;
 
     // One wait, traced: the caller's frames, every allocation until it sleeps.
     std::size_t started = 0, ended = 0;
@@ -336,7 +318,7 @@ poll_mem measure_poll_manual(std::size_t n) {
         trace::on = true;
         h = heap_in_use();
         asio::co_spawn(ctx, await_wait(cl, names.back(), &defaults, started, ended, nullptr), rethrow_void);
-        run_virtual(ctx, clk, [&] { return cl.stats().polls == 1 && cl.http().stats().in_use == 0; }, fast_run());
+        run_virtual(ctx, clk, [&] { return cl.stats().polls == 1 && cl.http().stats().in_use == 0; }, fast_run(120s));
         trace::on = false;
         out.one_wait_bytes = double(heap_in_use()) - double(h);
         const int m = std::min(trace::count.load(), 8192);
@@ -360,7 +342,7 @@ poll_mem measure_poll_manual(std::size_t n) {
         auto ps = cl.http().stats();
         return cl.stats().polls >= n + 1 && ps.in_use == 0 && ps.waiting == 0;
     };
-    out.ok = run_virtual(ctx, clk, all_asleep, fast_run());
+    out.ok = run_virtual(ctx, clk, all_asleep, fast_run(120s));
     ctx.poll();
     const std::size_t after = heap_in_use();
     out.asleep = cl.stats().waits;
@@ -558,7 +540,7 @@ run_figures run_scenario(const scenario& sc) {
         bool warm = false;
         cl.async_wait_until_active(srv.add_file_of_size(sc.size_max), gemini::wait_options(),
                                    [&](resilience::error_code, gemini::file) { warm = true; });
-        if (!run_virtual(ctx, clk, [&] { return warm; }, fast_run())) std::fprintf(stderr, "large files: no warm-up\n");
+        if (!run_virtual(ctx, clk, [&] { return warm; }, fast_run(120s))) std::fprintf(stderr, "large files: no warm-up\n");
         warm_gets = srv.snapshot().requests(sim::route::get);
         std::mt19937_64 size_rng(9);
         for (std::size_t i = 0; i < sc.waits; ++i)
