@@ -90,6 +90,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <type_traits>
 
 namespace resilience::gemini {
 
@@ -265,6 +266,13 @@ struct wait_options : call_options {
 
 class client;
 
+/// A completion token for a client call completing with `void(error_code, T)`
+/// (`void(error_code)` when T is void): what the async_ forms without options
+/// take, so that a call missing its token is an overload error.
+template <class Token, class T>
+concept call_completion_token = boost::asio::completion_token_for<
+    Token, std::conditional_t<std::is_void_v<T>, void(error_code), void(error_code, T)>>;
+
 /// The completion handler the poll scheduler keeps per wait.
 using wait_handler = boost::asio::any_completion_handler<void(result<file>)>;
 
@@ -432,44 +440,36 @@ public:
     auto async_upload(std::string path, upload_options opts, CompletionToken&& token);
     template <class CompletionToken>
     auto async_upload(std::string path, upload_options opts, diagnostics& diag, CompletionToken&& token);
-    template <class CompletionToken>
-        requires boost::asio::completion_token_for<CompletionToken, void(error_code, file)>
+    template <call_completion_token<file> CompletionToken>
     auto async_upload(std::string path, CompletionToken&& token);
-    template <class CompletionToken>
-        requires boost::asio::completion_token_for<CompletionToken, void(error_code, file)>
+    template <call_completion_token<file> CompletionToken>
     auto async_upload(std::string path, diagnostics& diag, CompletionToken&& token);
 
     template <class CompletionToken>
     auto async_get(std::string name, call_options opts, CompletionToken&& token);
     template <class CompletionToken>
     auto async_get(std::string name, call_options opts, diagnostics& diag, CompletionToken&& token);
-    template <class CompletionToken>
-        requires boost::asio::completion_token_for<CompletionToken, void(error_code, file)>
+    template <call_completion_token<file> CompletionToken>
     auto async_get(std::string name, CompletionToken&& token);
-    template <class CompletionToken>
-        requires boost::asio::completion_token_for<CompletionToken, void(error_code, file)>
+    template <call_completion_token<file> CompletionToken>
     auto async_get(std::string name, diagnostics& diag, CompletionToken&& token);
 
     template <class CompletionToken>
     auto async_list(call_options opts, CompletionToken&& token);
     template <class CompletionToken>
     auto async_list(call_options opts, diagnostics& diag, CompletionToken&& token);
-    template <class CompletionToken>
-        requires boost::asio::completion_token_for<CompletionToken, void(error_code, std::vector<file>)>
+    template <call_completion_token<std::vector<file>> CompletionToken>
     auto async_list(CompletionToken&& token);
-    template <class CompletionToken>
-        requires boost::asio::completion_token_for<CompletionToken, void(error_code, std::vector<file>)>
+    template <call_completion_token<std::vector<file>> CompletionToken>
     auto async_list(diagnostics& diag, CompletionToken&& token);
 
     template <class CompletionToken>
     auto async_remove(std::string name, call_options opts, CompletionToken&& token);
     template <class CompletionToken>
     auto async_remove(std::string name, call_options opts, diagnostics& diag, CompletionToken&& token);
-    template <class CompletionToken>
-        requires boost::asio::completion_token_for<CompletionToken, void(error_code)>
+    template <call_completion_token<void> CompletionToken>
     auto async_remove(std::string name, CompletionToken&& token);
-    template <class CompletionToken>
-        requires boost::asio::completion_token_for<CompletionToken, void(error_code)>
+    template <call_completion_token<void> CompletionToken>
     auto async_remove(std::string name, diagnostics& diag, CompletionToken&& token);
 
     template <class CompletionToken>
@@ -478,11 +478,9 @@ public:
     template <class CompletionToken>
     auto async_generate_content(std::string model, std::vector<content> contents, call_options opts,
                                 diagnostics& diag, CompletionToken&& token);
-    template <class CompletionToken>
-        requires boost::asio::completion_token_for<CompletionToken, void(error_code, generate_result)>
+    template <call_completion_token<generate_result> CompletionToken>
     auto async_generate_content(std::string model, std::vector<content> contents, CompletionToken&& token);
-    template <class CompletionToken>
-        requires boost::asio::completion_token_for<CompletionToken, void(error_code, generate_result)>
+    template <call_completion_token<generate_result> CompletionToken>
     auto async_generate_content(std::string model, std::vector<content> contents, diagnostics& diag,
                                 CompletionToken&& token);
 
@@ -490,11 +488,9 @@ public:
     auto async_wait_until_active(std::string name, wait_options opts, CompletionToken&& token);
     template <class CompletionToken>
     auto async_wait_until_active(std::string name, wait_options opts, diagnostics& diag, CompletionToken&& token);
-    template <class CompletionToken>
-        requires boost::asio::completion_token_for<CompletionToken, void(error_code, file)>
+    template <call_completion_token<file> CompletionToken>
     auto async_wait_until_active(std::string name, CompletionToken&& token);
-    template <class CompletionToken>
-        requires boost::asio::completion_token_for<CompletionToken, void(error_code, file)>
+    template <call_completion_token<file> CompletionToken>
     auto async_wait_until_active(std::string name, diagnostics& diag, CompletionToken&& token);
 
     /// The executor given at construction: handlers of the async_ operations

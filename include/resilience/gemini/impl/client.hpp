@@ -167,66 +167,54 @@ auto client::async_wait_until_active(std::string name, wait_options opts, diagno
 }
 
 // The forms without options: the call's defaults, as the co_await forms'.
-template <class CompletionToken>
-    requires boost::asio::completion_token_for<CompletionToken, void(error_code, file)>
+template <call_completion_token<file> CompletionToken>
 auto client::async_upload(std::string path, CompletionToken&& token) {
     return async_upload(std::move(path), upload_options(), std::forward<CompletionToken>(token));
 }
-template <class CompletionToken>
-    requires boost::asio::completion_token_for<CompletionToken, void(error_code, file)>
+template <call_completion_token<file> CompletionToken>
 auto client::async_upload(std::string path, diagnostics& diag, CompletionToken&& token) {
     return async_upload(std::move(path), upload_options(), diag, std::forward<CompletionToken>(token));
 }
-template <class CompletionToken>
-    requires boost::asio::completion_token_for<CompletionToken, void(error_code, file)>
+template <call_completion_token<file> CompletionToken>
 auto client::async_get(std::string name, CompletionToken&& token) {
     return async_get(std::move(name), call_options(), std::forward<CompletionToken>(token));
 }
-template <class CompletionToken>
-    requires boost::asio::completion_token_for<CompletionToken, void(error_code, file)>
+template <call_completion_token<file> CompletionToken>
 auto client::async_get(std::string name, diagnostics& diag, CompletionToken&& token) {
     return async_get(std::move(name), call_options(), diag, std::forward<CompletionToken>(token));
 }
-template <class CompletionToken>
-    requires boost::asio::completion_token_for<CompletionToken, void(error_code, std::vector<file>)>
+template <call_completion_token<std::vector<file>> CompletionToken>
 auto client::async_list(CompletionToken&& token) {
     return async_list(call_options(), std::forward<CompletionToken>(token));
 }
-template <class CompletionToken>
-    requires boost::asio::completion_token_for<CompletionToken, void(error_code, std::vector<file>)>
+template <call_completion_token<std::vector<file>> CompletionToken>
 auto client::async_list(diagnostics& diag, CompletionToken&& token) {
     return async_list(call_options(), diag, std::forward<CompletionToken>(token));
 }
-template <class CompletionToken>
-    requires boost::asio::completion_token_for<CompletionToken, void(error_code)>
+template <call_completion_token<void> CompletionToken>
 auto client::async_remove(std::string name, CompletionToken&& token) {
     return async_remove(std::move(name), call_options(), std::forward<CompletionToken>(token));
 }
-template <class CompletionToken>
-    requires boost::asio::completion_token_for<CompletionToken, void(error_code)>
+template <call_completion_token<void> CompletionToken>
 auto client::async_remove(std::string name, diagnostics& diag, CompletionToken&& token) {
     return async_remove(std::move(name), call_options(), diag, std::forward<CompletionToken>(token));
 }
-template <class CompletionToken>
-    requires boost::asio::completion_token_for<CompletionToken, void(error_code, generate_result)>
+template <call_completion_token<generate_result> CompletionToken>
 auto client::async_generate_content(std::string model, std::vector<content> contents, CompletionToken&& token) {
     return async_generate_content(std::move(model), std::move(contents), call_options(),
                                   std::forward<CompletionToken>(token));
 }
-template <class CompletionToken>
-    requires boost::asio::completion_token_for<CompletionToken, void(error_code, generate_result)>
+template <call_completion_token<generate_result> CompletionToken>
 auto client::async_generate_content(std::string model, std::vector<content> contents, diagnostics& diag,
                                     CompletionToken&& token) {
     return async_generate_content(std::move(model), std::move(contents), call_options(), diag,
                                   std::forward<CompletionToken>(token));
 }
-template <class CompletionToken>
-    requires boost::asio::completion_token_for<CompletionToken, void(error_code, file)>
+template <call_completion_token<file> CompletionToken>
 auto client::async_wait_until_active(std::string name, CompletionToken&& token) {
     return async_wait_until_active(std::move(name), wait_options(), std::forward<CompletionToken>(token));
 }
-template <class CompletionToken>
-    requires boost::asio::completion_token_for<CompletionToken, void(error_code, file)>
+template <call_completion_token<file> CompletionToken>
 auto client::async_wait_until_active(std::string name, diagnostics& diag, CompletionToken&& token) {
     return async_wait_until_active(std::move(name), wait_options(), diag, std::forward<CompletionToken>(token));
 }
