@@ -76,6 +76,7 @@
 // session is not restarted) too.
 
 #include <resilience/circuit_breaker.hpp>
+#include <resilience/detail/async_op.hpp>
 #include <resilience/gemini/config.hpp>
 #include <resilience/gate_sync.hpp>
 #include <resilience/retry_budget.hpp>
@@ -90,7 +91,6 @@
 #include <atomic>
 #include <functional>
 #include <memory>
-#include <type_traits>
 
 namespace resilience::gemini {
 
@@ -270,8 +270,7 @@ class client;
 /// (`void(error_code)` when T is void): what the async_ forms without options
 /// take, so that a call missing its token is an overload error.
 template <class Token, class T>
-concept call_completion_token = boost::asio::completion_token_for<
-    Token, std::conditional_t<std::is_void_v<T>, void(error_code), void(error_code, T)>>;
+concept call_completion_token = boost::asio::completion_token_for<Token, resilience::detail::completion_of_t<T>>;
 
 /// The completion handler the poll scheduler keeps per wait.
 using wait_handler = boost::asio::any_completion_handler<void(result<file>)>;
