@@ -48,6 +48,17 @@
 //   per-operation cancellation. The retry combinator races it against the
 //   caller's clock (open timeout, deadline), so waits follow virtual time.
 //
+// Settings: breaker_options is the name to reach for, the settings a
+// circuit_breaker is built from (as retry_options builds a pipeline). It
+// holds two validated parts that the pure machine takes, kept apart because
+// they are set from different places: `config` (breaker_config, config.hpp:
+// the consecutive rule of DESIGN.md, threshold, open timeout, probes, which
+// the GEMINI_CIRCUIT_BREAKER_* environment sets) and `rules` (breaker_rules:
+// the failure-rate window, failure streak and growing break added to that
+// rule, off by default, set in code only); plus what only the shared object
+// needs (counted kinds, clock, history, on_transition). gemini::client_options
+// carries the two parts as `breaker` and `breaker_window`.
+//
 // Thread safety: every member of circuit_breaker may be called concurrently.
 // breaker_machine is a plain value type.
 //
@@ -106,6 +117,7 @@ constexpr unsigned default_counted_kinds =
 /// What the breaker adds to the consecutive rule of breaker_config (open after
 /// `failure_threshold` consecutive counted failures; a fixed `open_timeout`
 /// break). The defaults leave it off: that rule alone, with a constant break.
+/// One of the two validated parts of breaker_options (see "Settings" above).
 struct breaker_rules {
     double failure_ratio = 0;                            ///< window failure share that opens it; 0 = window off; else in (0, 1]
     int minimum_throughput = 100;                        ///< window calls needed before the share alone opens it; 1..1000000
@@ -219,7 +231,9 @@ private:
     time_point open_until_{};
 };
 
-/// Settings of a shared circuit_breaker.
+/// The settings of a circuit breaker: what circuit_breaker is built from
+/// (see "Settings" in the header comment). `config` and `rules` are the pure
+/// machine's; the rest is the shared object's.
 struct breaker_options {
     breaker_options() = default;
     breaker_config config{};                        ///< threshold, open timeout, probes (validated)

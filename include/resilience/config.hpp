@@ -61,7 +61,12 @@ struct retry_overrides {
     }
 };
 
-/// Circuit breaker settings.
+/// The circuit breaker's consecutive rule: DESIGN.md's threshold and open
+/// timeout (what GEMINI_CIRCUIT_BREAKER_THRESHOLD and _TIMEOUT_MS set), plus
+/// the probes let through. One of the two validated parts of
+/// breaker_options, the settings a circuit_breaker is built from
+/// (circuit_breaker.hpp, "Settings"); named like budget_config and
+/// rate_gate_config, the plain settings of a pure state machine.
 struct breaker_config {
     int failure_threshold = 3;                       ///< consecutive counted failures that open it
     std::chrono::milliseconds open_timeout{60000};   ///< time OPEN before probes are let through

@@ -13,15 +13,41 @@
 // names its most specific condition; the broader ones follow:
 //
 //   condition   kind (status text)        also matches
+//   timeout     RETRYABLE_NETWORK          network, transient
 //   network     RETRYABLE_NETWORK          transient
 //   throttled   RETRYABLE_RATE_LIMIT       transient
 //   transient   RETRYABLE_SERVER           -
 //   auth        NON_RETRYABLE_AUTH         permanent
 //   cancelled   NON_RETRYABLE_ABORTED      permanent
-//   deadline    NON_RETRYABLE_CLIENT       permanent (never retried)
+//   deadline    NON_RETRYABLE_CLIENT       timeout, permanent (never retried)
 //   permanent   NON_RETRYABLE_CLIENT       -
 //
-// so the retry decision reads `ec == condition::transient`. The core knows
+// so the retry decision reads `ec == condition::transient`.
+//
+// Running out of time: three codes, one condition. `ec == condition::timeout`
+// holds for every code that means "ran out of time"; `condition::deadline`
+// picks out the one that is never retried:
+//   errc::deadline_exceeded   the caller's overall deadline passed
+//     (call_options::deadline, gemini::call_options::deadline), wherever:
+//     breaker, cooldown or rate-gate wait, backoff, an attempt cut by it, a
+//     poll pause. Condition deadline (and so timeout, permanent): never
+//     retried, never counted by the breaker. Only the retry pipeline and the
+//     Gemini client return it.
+//   errc::attempt_timeout     one attempt's own bound passed
+//     (retry_policy::attempt_timeout; for an http::client request, its
+//     request_options::deadline or request_timeout, waiting for a pool slot
+//     included). Condition timeout (network, transient): retried, and counted
+//     by the breaker like any network failure. Inside a pipeline, an attempt
+//     cut at or after the call's deadline is reported as deadline_exceeded.
+//   boost::asio::error::timed_out   a step limit of the HTTP client
+//     (connect_timeout, io_timeout, header_timeout, the minimum progress
+//     rule; the message names it) or the system's ETIMEDOUT: a network
+//     failure, retried. Matches condition::timeout, as does any code equal
+//     to boost::system::errc::timed_out.
+// http::errc::request_timeout (an HTTP 408: the server timed the request out)
+// is a timeout too. Beast's own beast::error::timeout, which the HTTP client
+// never returns (it maps it to attempt_timeout or timed_out), is a network
+// failure; test beast::condition::timeout for it. The core knows
 // Asio's codes and its own only. Another library's codes opt into retries by
 // mapping to a condition: their category's default_error_condition() returns
 // e.g. condition::throttled (or its equivalent() says so), and classify()
@@ -33,6 +59,7 @@
 #include <boost/system/error_code.hpp>
 #include <boost/system/error_condition.hpp>
 
+#include <cstddef>
 #include <optional>
 #include <string_view>
 #include <type_traits>
@@ -47,8 +74,8 @@ enum class errc : int {
     circuit_open,          ///< the circuit breaker is open and the caller chose to fail fast (transient)
     retries_exhausted,     ///< every allowed attempt failed (see diagnostics for the last error)
     retry_budget_exhausted,///< the shared retry budget refused a retry
-    deadline_exceeded,     ///< the overall deadline passed (condition::deadline)
-    attempt_timeout,       ///< one attempt took longer than its timeout (condition::network)
+    deadline_exceeded,     ///< the caller's overall deadline passed (condition::deadline; never retried)
+    attempt_timeout,       ///< one attempt took longer than its own bound (condition::timeout; retried)
     invalid_argument,      ///< the caller passed something unusable (a bad URL, a bad option)
     invalid_config,        ///< a configuration value (from code or environment) is invalid
     operation_threw,       ///< the operation threw an exception (its text is in the diagnostics)
@@ -64,6 +91,9 @@ enum class condition : int {
     network,        ///< the connection or the network failed, or an attempt timed out
     auth,           ///< the credentials were refused
     cancelled,      ///< the operation was cancelled (never retried)
+    /// ran out of time, whichever bound: the overall deadline (deadline), an
+    /// attempt's timeout, a step limit, ETIMEDOUT, an HTTP 408 (network)
+    timeout,
 };
 
 const boost::system::error_category& error_category() noexcept;
@@ -77,14 +107,18 @@ inline boost::system::error_condition make_error_condition(condition c) noexcept
 }
 
 /// Whether a code whose most specific condition is `own` matches `asked`
-/// (network and throttled are transient; auth, cancelled and deadline are
-/// permanent). For categories that map their codes to our conditions: their
+/// (timeout is network; network and throttled are transient; auth,
+/// cancelled and deadline are permanent; deadline is a timeout too). For
+/// categories that map their codes to our conditions: their
 /// equivalent(ev, cond) may answer `condition_matches(own(ev), cond)` so that
 /// `ec == condition::transient` holds for a throttled code too.
 constexpr bool condition_matches(condition own, condition asked) noexcept {
     if (own == asked) return true;
     switch (asked) {
-    case condition::transient: return own == condition::network || own == condition::throttled;
+    case condition::transient:
+        return own == condition::network || own == condition::throttled || own == condition::timeout;
+    case condition::network: return own == condition::timeout;
+    case condition::timeout: return own == condition::deadline;
     case condition::permanent:
         return own == condition::auth || own == condition::cancelled || own == condition::deadline;
     default: return false;
@@ -101,6 +135,10 @@ enum class error_kind : unsigned char {
     non_retryable_aborted,
 };
 
+/// How many kinds there are: the size of an array indexed by error_kind
+/// (e.g. gemini::client_stats::retries_by_kind).
+inline constexpr std::size_t error_kind_count = static_cast<std::size_t>(error_kind::non_retryable_aborted) + 1;
+
 /// "RETRYABLE_NETWORK", "NON_RETRYABLE_AUTH", ...
 std::string_view to_string(error_kind k) noexcept;
 
@@ -112,6 +150,7 @@ constexpr bool is_retryable(error_kind k) noexcept {
 /// The kind a condition stands for (the table above).
 constexpr error_kind to_kind(condition c) noexcept {
     switch (c) {
+    case condition::timeout:
     case condition::network: return error_kind::retryable_network;
     case condition::throttled: return error_kind::retryable_rate_limit;
     case condition::transient: return error_kind::retryable_server;
@@ -127,8 +166,8 @@ constexpr error_kind to_kind(condition c) noexcept {
 /// Asio's cancellation is NON_RETRYABLE_ABORTED and its network errors
 /// RETRYABLE_NETWORK; then the classifiers added with add_classifier();
 /// then the conditions the code's own category maps it to, most specific
-/// first (cancelled, deadline, throttled, network, auth, transient; see the
-/// table above). A code that maps to none is NON_RETRYABLE_CLIENT.
+/// first (cancelled, deadline, throttled, timeout, network, auth, transient;
+/// see the table above). A code that maps to none is NON_RETRYABLE_CLIENT.
 error_kind classify(const error_code& ec) noexcept;
 
 /// Classifies the codes of a category whose owner cannot make it map to our

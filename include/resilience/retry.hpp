@@ -141,6 +141,15 @@ struct retry_options {
 
 /// Per call. Everything here is optional.
 ///
+/// The retry pipeline's per-run options, for code that drives a pipeline
+/// itself. Not gemini::call_options (gemini/client.hpp), the Gemini client's
+/// per-call options one layer up: that one carries retry *overrides*
+/// (applied to the client's policy and validated), and the client turns it
+/// into one of these for every pipeline run; this one takes a whole
+/// replacement policy by pointer, a classifier, a scope and a subject, which
+/// a Gemini call does not expose. Code that uses both namespaces should
+/// qualify the name.
+///
 /// Not an aggregate on purpose: g++ 12 miscompiles a temporary aggregate (or a
 /// lambda that owns a std::string or another resource) created inside a
 /// `co_await` expression, so `co_await p.run(f, {})` must not build one. Set

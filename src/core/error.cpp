@@ -2,6 +2,7 @@
 #include <resilience/error.hpp>
 
 #include <boost/asio/error.hpp>
+#include <boost/system/errc.hpp>
 
 #include <array>
 #include <atomic>
@@ -15,7 +16,7 @@ std::optional<condition> condition_of(errc e) noexcept {
     case errc::success: return std::nullopt;
     case errc::circuit_open: return condition::transient;
     case errc::deadline_exceeded: return condition::deadline;
-    case errc::attempt_timeout: return condition::network;
+    case errc::attempt_timeout: return condition::timeout;
     case errc::retries_exhausted:
     case errc::retry_budget_exhausted:
     case errc::invalid_argument:
@@ -67,6 +68,7 @@ public:
         case condition::network: return "network failure (the connection or an attempt failed)";
         case condition::auth: return "the credentials were refused";
         case condition::cancelled: return "the operation was cancelled";
+        case condition::timeout: return "timed out (a deadline, an attempt's timeout or a time limit passed)";
         }
         return "unknown resilience condition";
     }
@@ -84,6 +86,10 @@ public:
         case condition::auth: return k == error_kind::non_retryable_auth;
         case condition::cancelled: return k == error_kind::non_retryable_aborted;
         case condition::deadline: return false;  // only a code's own category says so
+        case condition::timeout:
+            // ETIMEDOUT (Asio's timed_out), or a code its category calls a deadline.
+            return code == boost::system::errc::timed_out ||
+                   code.category().equivalent(code.value(), make_error_condition(condition::deadline));
         }
         return false;
     }
@@ -91,8 +97,10 @@ public:
 
 bool is_network(const error_code& ec) noexcept {
     namespace ae = boost::asio::error;
+    // timed_out: Asio's (the system's ETIMEDOUT) and a generic-category one alike.
     return ec == ae::connection_refused || ec == ae::connection_reset || ec == ae::connection_aborted ||
-           ec == ae::timed_out || ec == ae::host_unreachable || ec == ae::network_unreachable ||
+           ec == ae::timed_out || ec == boost::system::errc::timed_out || ec == ae::host_unreachable ||
+           ec == ae::network_unreachable ||
            ec == ae::network_down || ec == ae::network_reset || ec == ae::broken_pipe || ec == ae::not_connected ||
            ec == ae::shut_down || ec == ae::try_again || ec == ae::host_not_found ||
            ec == ae::host_not_found_try_again || ec == ae::no_data || ec == ae::eof || ec == ae::no_buffer_space;
@@ -143,8 +151,8 @@ error_kind classify(const error_code& ec) noexcept {
     // do; another library's codes opt in the same way). Asked of the category
     // itself, not through `ec == condition`, which would come back here.
     const auto& cat = ec.category();
-    for (condition c : {condition::cancelled, condition::deadline, condition::throttled, condition::network,
-                        condition::auth, condition::transient})
+    for (condition c : {condition::cancelled, condition::deadline, condition::throttled, condition::timeout,
+                        condition::network, condition::auth, condition::transient})
         if (cat.equivalent(ec.value(), make_error_condition(c))) return to_kind(c);
     return error_kind::non_retryable_client;
 }

@@ -356,7 +356,7 @@ struct client::impl {
 
     std::atomic<std::uint64_t> calls{0}, attempts{0}, retries{0}, gave_up{0}, cooldown_waits{0}, breaker_waits{0},
         breaker_transitions{0}, rate_waits{0}, polls{0};
-    std::atomic<std::uint64_t> retries_by_kind[6] = {};
+    std::atomic<std::uint64_t> retries_by_kind[error_kind_count] = {};
 
     static http::client_options http_options(const client_options& o) {
         http::client_options h = o.http;
@@ -1587,7 +1587,10 @@ void client::start_wait(std::string name, std::unique_ptr<wait_options> opts, wa
 
 // No coroutine: the operation is started by the awaiting coroutine (or any
 // other completion token) straight into the scheduler.
-wait_operation client::wait_until_active(std::string name, wait_options o) {
+wait_operation client::wait_until_active(std::string name, const wait_options& o) {
+    return wait_operation(*this, std::move(name), std::make_unique<wait_options>(o));
+}
+wait_operation client::wait_until_active(std::string name, wait_options&& o) {
     return wait_operation(*this, std::move(name), std::make_unique<wait_options>(std::move(o)));
 }
 wait_operation client::wait_until_active(std::string name) { return wait_operation(*this, std::move(name), nullptr); }
@@ -1598,7 +1601,7 @@ client_stats client::stats() const noexcept {
     s.calls = d.calls.load();
     s.attempts = d.attempts.load();
     s.retries = d.retries.load();
-    for (int i = 0; i < 6; ++i) s.retries_by_kind[i] = d.retries_by_kind[i].load();
+    for (std::size_t i = 0; i < error_kind_count; ++i) s.retries_by_kind[i] = d.retries_by_kind[i].load();
     s.gave_up = d.gave_up.load();
     s.cooldown_waits = d.cooldown_waits.load();
     s.breaker_waits = d.breaker_waits.load();

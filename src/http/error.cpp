@@ -20,7 +20,7 @@ std::optional<condition> condition_of(int ev) noexcept {
     case errc::unauthorized:
     case errc::forbidden: return condition::auth;
     case errc::too_many_requests: return condition::throttled;
-    case errc::request_timeout: return condition::network;
+    case errc::request_timeout: return condition::timeout;
     case errc::server_error:
     case errc::malformed_response: return condition::transient;
     case errc::client_error:

@@ -443,13 +443,14 @@ BOOST_AUTO_TEST_CASE(gemini_get_list_remove_with_every_token) {
     std::vector<std::string> names;
     for (int i = 0; i < 8; ++i) names.push_back(fx.srv->add_file("file " + std::to_string(i), "text/plain"));
     each_token<gemini::file>(fx.ctx, fx.clk,
-                             [&](auto&& token) { return c.async_get(names[0], time_point::max(), std::forward<decltype(token)>(token)); },
+                             // Without options (the client's defaults); the forms with options below.
+                             [&](auto&& token) { return c.async_get(names[0], std::forward<decltype(token)>(token)); },
                              [&](const outcome<gemini::file>& o) {
                                  BOOST_TEST(!o.ec, o.ec.message());
                                  BOOST_TEST(o.value.name == names[0]);
                              });
     each_token<std::vector<gemini::file>>(fx.ctx, fx.clk,
-                                          [&](auto&& token) { return c.async_list(time_point::max(), std::forward<decltype(token)>(token)); },
+                                          [&](auto&& token) { return c.async_list(std::forward<decltype(token)>(token)); },
                                           [&](const outcome<std::vector<gemini::file>>& o) {
                                               BOOST_TEST(!o.ec, o.ec.message());
                                               BOOST_TEST(o.value.size() == 8u);
@@ -467,6 +468,20 @@ BOOST_AUTO_TEST_CASE(gemini_get_list_remove_with_every_token) {
     BOOST_TEST((out.ec == resilience::http::errc::forbidden));
     BOOST_TEST(diag.http_status == 403);
     BOOST_TEST(diag.status == "PERMISSION_DENIED");
+    // The same without options, diagnostics kept.
+    diagnostics diag2;
+    outcome<gemini::file> out2;
+    c.async_get(names[0], diag2, [&](error_code ec, gemini::file f) { out2(ec, std::move(f)); });
+    BOOST_REQUIRE(run_virtual(fx.ctx, fx.clk, [&] { return out2.done; }));
+    BOOST_TEST((out2.ec == resilience::http::errc::forbidden));
+    BOOST_TEST(diag2.http_status == 403);
+    // remove without options, with diagnostics: the file is gone.
+    diagnostics diag3;
+    outcome<void> out3;
+    c.async_remove(names[0], diag3, [&](error_code ec) { out3(ec); });
+    BOOST_REQUIRE(run_virtual(fx.ctx, fx.clk, [&] { return out3.done; }));
+    BOOST_TEST((out3.ec == resilience::http::errc::forbidden));
+    BOOST_TEST(diag3.http_status == 403);
     fx.nothing_pending();
 }
 
@@ -488,8 +503,8 @@ BOOST_AUTO_TEST_CASE(gemini_upload_wait_generate_with_every_token) {
     std::size_t next = 0;
     each_token<gemini::file>(fx.ctx, fx.clk,
                              [&](auto&& token) {
-                                 return c.async_wait_until_active(uploaded.at(next++), gemini::wait_options(),
-                                                                  std::forward<decltype(token)>(token));
+                                 // Without options: wait_options().
+                                 return c.async_wait_until_active(uploaded.at(next++), std::forward<decltype(token)>(token));
                              },
                              [&](const outcome<gemini::file>& o) {
                                  BOOST_TEST(!o.ec, o.ec.message());

@@ -9,6 +9,7 @@
 #include <boost/asio/ssl/error.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http/error.hpp>
+#include <boost/system/errc.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include "core_printers.hpp"
@@ -96,8 +97,9 @@ struct code_row {
 
 // Every condition, and whether a code whose own condition is `own` matches it.
 void check_conditions(const error_code& ec, condition own) {
-    const condition all[] = {condition::transient, condition::permanent, condition::throttled, condition::deadline,
-                             condition::network,   condition::auth,      condition::cancelled};
+    const condition all[] = {condition::transient, condition::permanent, condition::throttled,
+                             condition::deadline,  condition::network,   condition::auth,
+                             condition::cancelled, condition::timeout};
     for (condition c : all) {
         BOOST_TEST_CONTEXT("condition " << make_error_condition(c).message()) {
             BOOST_TEST((ec == c) == resilience::condition_matches(own, c));
@@ -133,7 +135,7 @@ BOOST_AUTO_TEST_CASE(core_codes) {
         {E::retries_exhausted, error_kind::non_retryable_client, condition::permanent},
         {E::retry_budget_exhausted, error_kind::non_retryable_client, condition::permanent},
         {E::deadline_exceeded, error_kind::non_retryable_client, condition::deadline},
-        {E::attempt_timeout, error_kind::retryable_network, condition::network},
+        {E::attempt_timeout, error_kind::retryable_network, condition::timeout},
         {E::invalid_argument, error_kind::non_retryable_client, condition::permanent},
         {E::invalid_config, error_kind::non_retryable_client, condition::permanent},
         {E::operation_threw, error_kind::non_retryable_client, condition::permanent},
@@ -152,7 +154,7 @@ BOOST_AUTO_TEST_CASE(http_codes) {
         {E::unauthorized, error_kind::non_retryable_auth, condition::auth},
         {E::forbidden, error_kind::non_retryable_auth, condition::auth},
         {E::too_many_requests, error_kind::retryable_rate_limit, condition::throttled},
-        {E::request_timeout, error_kind::retryable_network, condition::network},
+        {E::request_timeout, error_kind::retryable_network, condition::timeout},
         {E::client_error, error_kind::non_retryable_client, condition::permanent},
         {E::server_error, error_kind::retryable_server, condition::transient},
         {E::unexpected_status, error_kind::non_retryable_client, condition::permanent},
@@ -190,7 +192,7 @@ public:
     std::string message(int ev) const override { return "mapped " + std::to_string(ev); }
     // The value is the condition's value; 100: no condition.
     boost::system::error_condition default_error_condition(int ev) const noexcept override {
-        if (ev >= 1 && ev <= 7) return make_error_condition(static_cast<condition>(ev));
+        if (ev >= 1 && ev <= static_cast<int>(condition::timeout)) return make_error_condition(static_cast<condition>(ev));
         return {ev, *this};
     }
 };
@@ -216,6 +218,7 @@ BOOST_AUTO_TEST_CASE(foreign_codes_reach_every_kind_through_conditions) {
         {condition::permanent, error_kind::non_retryable_client},
         {condition::deadline, error_kind::non_retryable_client},
         {condition::cancelled, error_kind::non_retryable_aborted},
+        {condition::timeout, error_kind::retryable_network},
     };
     for (auto [c, kind] : table) {
         const error_code ec(static_cast<int>(c), mapped);
@@ -233,9 +236,18 @@ BOOST_AUTO_TEST_CASE(foreign_codes_reach_every_kind_through_conditions) {
     BOOST_TEST((busy != condition::permanent));
 }
 
+// error_kind_count is the number of kinds: every value below it has a
+// name, the next one has none (an array indexed by error_kind fits them all).
+BOOST_AUTO_TEST_CASE(error_kind_count_covers_every_kind) {
+    static_assert(resilience::error_kind_count == 6);
+    for (std::size_t k = 0; k < resilience::error_kind_count; ++k)
+        BOOST_TEST(to_string(static_cast<error_kind>(k)) != "UNKNOWN");
+    BOOST_TEST(to_string(static_cast<error_kind>(resilience::error_kind_count)) == "UNKNOWN");
+}
+
 BOOST_AUTO_TEST_CASE(condition_names) {
     BOOST_TEST(std::string(resilience::condition_category().name()) == "resilience.condition");
-    for (int v = 1; v <= static_cast<int>(condition::cancelled); ++v)
+    for (int v = 1; v <= static_cast<int>(condition::timeout); ++v)
         BOOST_TEST_CONTEXT("condition " << v)
             BOOST_TEST(make_error_condition(static_cast<condition>(v)).message().find("unknown") == std::string::npos);
 }
@@ -287,6 +299,48 @@ BOOST_AUTO_TEST_CASE(conditions) {
     BOOST_TEST((error_code(asio::error::operation_aborted) == condition::cancelled));
     BOOST_TEST((error_code(asio::error::operation_aborted) != condition::deadline));
     BOOST_TEST((error_code(asio::error::timed_out) != condition::deadline));
+}
+
+// One condition for every code that means "ran out of time" (error.hpp,
+// "Running out of time"); `deadline` picks out the one never retried.
+BOOST_AUTO_TEST_CASE(one_condition_for_running_out_of_time) {
+    const error_code timed_out[] = {
+        make_error_code(errc::deadline_exceeded),                 // the caller's deadline
+        make_error_code(errc::attempt_timeout),                   // an attempt's bound
+        asio::error::timed_out,                                   // an HTTP step limit, ETIMEDOUT
+        make_error_code(boost::system::errc::timed_out),          // the generic code
+        make_error_code(resilience::http::errc::request_timeout), // HTTP 408
+    };
+    for (const auto& ec : timed_out) {
+        BOOST_TEST_CONTEXT(ec.category().name() << ": " << ec.message()) {
+            BOOST_TEST((ec == condition::timeout));
+            BOOST_TEST(((ec == condition::deadline) == (ec == errc::deadline_exceeded)));
+            // Only the deadline is final; every other timeout is a retried network failure.
+            BOOST_TEST((ec == condition::transient) == (ec != errc::deadline_exceeded));
+            BOOST_TEST(resilience::is_retryable(classify(ec)) == (ec != errc::deadline_exceeded));
+        }
+    }
+    const error_code not_timed_out[] = {
+        asio::error::connection_reset, asio::error::operation_aborted, make_error_code(errc::circuit_open),
+        make_error_code(errc::retries_exhausted), make_error_code(resilience::http::errc::server_error),
+        make_error_code(resilience::http::errc::too_many_requests), error_code(),
+    };
+    // The generic-category ETIMEDOUT is classified as Asio's is.
+    BOOST_TEST(classify(make_error_code(boost::system::errc::timed_out)) == error_kind::retryable_network);
+    for (const auto& ec : not_timed_out)
+        BOOST_TEST_CONTEXT(ec.category().name() << ": " << ec.message()) BOOST_TEST((ec != condition::timeout));
+    // Beast's own timeout (which the HTTP client maps to one of the codes
+    // above) is a network failure with Beast's condition.
+    BOOST_TEST((error_code(boost::beast::error::timeout) == boost::beast::condition::timeout));
+    BOOST_TEST((error_code(boost::beast::error::timeout) == condition::network));
+    // The classifier reads the condition: a code of another library that maps
+    // to `timeout` is retried as a network failure, one that maps to
+    // `deadline` is not retried and is a timeout too.
+    const error_code foreign_timeout(static_cast<int>(condition::timeout), mapped);
+    BOOST_TEST(classify(foreign_timeout) == error_kind::retryable_network);
+    const error_code foreign_deadline(static_cast<int>(condition::deadline), mapped);
+    BOOST_TEST(classify(foreign_deadline) == error_kind::non_retryable_client);
+    BOOST_TEST((foreign_deadline == condition::timeout));
     // success matches neither
     BOOST_TEST((error_code() != condition::transient));
     BOOST_TEST((error_code() != condition::permanent));

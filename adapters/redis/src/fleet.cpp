@@ -57,7 +57,7 @@ public:
     boost::system::error_condition default_error_condition(int v) const noexcept override {
         switch (static_cast<errc>(v)) {
         case errc::auth_failed: return make_error_condition(condition::auth);
-        case errc::timeout: return make_error_condition(condition::network);
+        case errc::timeout: return make_error_condition(condition::timeout);  // so network, transient
         default: return make_error_condition(condition::transient);
         }
     }

@@ -18,33 +18,52 @@
 //
 // Options: every call takes one gemini::call_options (deadline, per-field
 // retry overrides, admission mode, status and event handlers, a tag);
-// upload_options and wait_options derive from it. A time_point converts to
-// it, so `co_await c.get(name, deadline)` works. Settings given in code are
-// checked as the environment's are: the constructor throws
-// resilience::error (resilience::errc::invalid_config, the message naming the field)
-// for bad client_options, and a call with a bad override completes with
-// resilience::errc::invalid_config before sending anything.
+// upload_options and wait_options derive from it; it may be left out (every
+// call, and every async_ form, has an overload without it). A time_point
+// converts to it, so `co_await c.get(name, deadline)` works. (It is not
+// resilience::call_options, the retry pipeline's per-run options: the client
+// builds one of those from it for each pipeline run; see call_options
+// below.) Settings given in code are checked as the environment's are:
+// the constructor throws resilience::error (resilience::errc::invalid_config,
+// the message naming the field) for bad client_options, and a call with a
+// bad override completes with resilience::errc::invalid_config before
+// sending anything.
 //
 // Deadlines: one owner, one clock. The call's deadline (on the client's
 // clock) bounds everything the call does; wherever it expires (pool wait,
 // connect, I/O, backoff, breaker wait, cooldown, poll pause) the call
 // completes with resilience::errc::deadline_exceeded, and the breaker never counts it.
 // The per-attempt timeout is a separate setting (retry.attempt_timeout, else
-// client_options::request_timeout), cut to what remains of the deadline.
+// client_options::request_timeout), cut to what remains of the deadline; an
+// attempt it ends fails with resilience::errc::attempt_timeout and is
+// retried, as is one ending on an HTTP step limit (boost::asio::error::timed_out).
+// All three match resilience::condition::timeout; only the deadline matches
+// condition::deadline (resilience/error.hpp, "Running out of time").
 //
 // Two spellings of every call: `co_await c.get(name)` returns result<T>
-// (the convenient one), and `c.async_get(name, opts, [diag,] token)`
+// (the convenient one), and `c.async_get(name, [opts,] [diag,] token)`
 // takes any Asio completion token (use_awaitable, deferred, use_future, a
 // callback, as_tuple, redirect_error, bind_executor,
 // bind_cancellation_slot) and completes with `void(error_code, T)`; see
 // "The same calls as Asio asynchronous operations" below.
 //
 // Lifetimes: the client must outlive every call in flight. Arguments are
-// copied into the call. Executor: the co_await forms run on the awaiting
-// coroutine's executor (the HTTP requests on the client's internal strand);
-// the async_ forms run on the client's internal strand. Cancellation:
-// per-operation (terminal) cancellation of the awaiting coroutine ends any
-// call at once with operation_aborted.
+// copied into the call. Executor and threads: the co_await forms of upload,
+// get, list, remove and generate_content run on the awaiting coroutine's
+// executor, and so do their HTTP requests (with the steady clock over TCP
+// the HTTP client takes no strand; it opens new connections on its internal
+// executor, and with another clock or a connector runs every request there:
+// http/client.hpp, Thread safety). They wait with Asio's awaitable operators
+// (a breaker wait against the clock, an upload chunk against its timeout),
+// which want a single-threaded executor: from an io_context run by several
+// threads, run the awaiting coroutine on a strand, or await
+// async_X(..., use_awaitable). The async_ forms run on the client's internal
+// executor (a strand of the given one unless http.thread_safe is false) and
+// may be started from any thread. wait_until_active is a record in the
+// client's poll scheduler (under a mutex; its polls run on the internal
+// executor): it may be awaited, and cancelled, from any thread.
+// Cancellation: per-operation (terminal) cancellation of the awaiting
+// coroutine ends any call at once with operation_aborted.
 //
 // Secrets: the API key travels only in the x-goog-api-key header, and only
 // to the configured origin (an upload session URL elsewhere is refused with
@@ -57,6 +76,7 @@
 // session is not restarted) too.
 
 #include <resilience/circuit_breaker.hpp>
+#include <resilience/detail/async_op.hpp>
 #include <resilience/gemini/config.hpp>
 #include <resilience/gate_sync.hpp>
 #include <resilience/retry_budget.hpp>
@@ -87,6 +107,11 @@ inline breaker_rules default_breaker_window() {
     return r;
 }
 
+/// The client's settings. The circuit breaker's are in two parts, as
+/// resilience::breaker_options holds them (circuit_breaker.hpp, "Settings"):
+/// `breaker` (breaker_config: the consecutive rule the GEMINI_CIRCUIT_BREAKER_*
+/// variables set) and `breaker_window` (breaker_rules: the failure-rate
+/// window and growing break added to it).
 struct client_options {
     client_options() = default;
     std::string api_key;                                                ///< required; never printed
@@ -153,13 +178,22 @@ struct client_options {
                                            const env_lookup& env = process_env);
 
     /// Checks every setting as the environment's are checked (same ranges,
-    /// resilience::errc::invalid_config, a message naming the field): retry and breaker
-    /// (validate(retry_policy), validate(breaker_config)), breaker_window,
-    /// budget, rate_gate, base_url, api_key (printable ASCII, never quoted),
-    /// api_version, request_timeout (0..24 h), http.request_timeout (must be
-    /// 0), chunk_size (a positive multiple of 8 MiB), list_max_pages (>= 1),
-    /// list_max_bytes (>= 1). The client's constructor calls it and throws
-    /// resilience::error (a boost::system::system_error) with its failure.
+    /// resilience::errc::invalid_config, a message naming the field), in this
+    /// order, the first failure returned: retry (validate(retry_policy)),
+    /// breaker (validate(breaker_config)), breaker_window
+    /// (validate(breaker_rules)), budget (validate(budget_config)), rate_gate
+    /// (validate(rate_gate_config)), api_key (printable ASCII, never quoted;
+    /// may be empty here), base_url (trailing slashes ignored; an absolute
+    /// http(s) URL with a host and a valid port, no user info, query or
+    /// fragment: gemini::base_url_problem), api_version (1 to 64 letters, digits, '.',
+    /// '_', '-'), request_timeout (0..24 h), http.request_timeout (must be
+    /// 0), chunk_size (a positive multiple of 8 MiB), max_response_bytes
+    /// (>= 1), list_max_pages (>= 1), list_max_bytes (>= 1), and last the
+    /// whole http member (http::client_options::validate()). Not checked, as
+    /// every value is valid: on_status, on_event, time, seed, fleet,
+    /// poll_list_min_waits, poll_by_size. The client's constructor calls it
+    /// and throws resilience::error (a boost::system::system_error) with its
+    /// failure.
     result<void> validate() const;
 };
 
@@ -167,6 +201,15 @@ struct client_options {
 /// remove, generate_content, upload, wait_until_active, the media task) and
 /// for its async_ form. Everything is optional: an unset field takes the
 /// client's setting (and so the environment's).
+///
+/// Not resilience::call_options (retry.hpp), which is the retry pipeline's
+/// per-run options, one layer down: this one speaks of a Gemini call (retry
+/// *overrides* applied to the client's policy and validated, no classifier,
+/// policy pointer or scope, which the client owns), and the client builds a
+/// resilience::call_options from it for every pipeline run it makes (the
+/// deadline, admission, handlers and tag carried over; the subject, the file
+/// or model name). Inside namespace resilience::gemini the unqualified name
+/// is this one; code that uses both namespaces should qualify it.
 ///
 /// Converts implicitly from a time_point, so `c.get(name, deadline)` sets
 /// only the deadline. Not an aggregate on purpose (the g++ 12 coroutine
@@ -223,6 +266,12 @@ struct wait_options : call_options {
 
 class client;
 
+/// A completion token for a client call completing with `void(error_code, T)`
+/// (`void(error_code)` when T is void): what the async_ forms without options
+/// take, so that a call missing its token is an overload error.
+template <class Token, class T>
+concept call_completion_token = boost::asio::completion_token_for<Token, resilience::detail::completion_of_t<T>>;
+
 /// The completion handler the poll scheduler keeps per wait.
 using wait_handler = boost::asio::any_completion_handler<void(result<file>)>;
 
@@ -257,12 +306,16 @@ private:
     std::unique_ptr<wait_options> opts_;  // null: the defaults; handed to the scheduler's record
 };
 
-/// Counters of everything the client did (thread-safe snapshots).
+/// Counters of everything the client did. client::stats() may be called
+/// from any thread while calls run: the counters are atomics read one after
+/// the other (waits and poll_streams together, under the scheduler's
+/// mutex), so a snapshot taken under load may be a request apart between
+/// counters.
 struct client_stats {
     std::uint64_t calls = 0;          ///< API calls (each may take several attempts)
     std::uint64_t attempts = 0;       ///< HTTP requests sent through the retry pipeline
     std::uint64_t retries = 0;
-    std::uint64_t retries_by_kind[6] = {};  ///< indexed by error_kind
+    std::uint64_t retries_by_kind[error_kind_count] = {};  ///< indexed by error_kind
     std::uint64_t gave_up = 0;
     std::uint64_t cooldown_waits = 0;
     std::uint64_t breaker_waits = 0;
@@ -276,6 +329,23 @@ struct client_stats {
 
 class client {
 public:
+    /// Builds a client: its HTTP client (connection pool, TLS settings) on
+    /// `ex`, its circuit breaker, cooldown, retry budget and (if enabled)
+    /// adaptive rate gate, and the retry pipeline every call goes through;
+    /// attaches them to `opts.fleet` when set. Opens no connection to the
+    /// API and sends nothing to it.
+    ///
+    /// `ex`: the executor the async_ handlers run on by default
+    /// (get_executor()); the client's internal executor is a strand of it
+    /// unless opts.http.thread_safe is false (then `ex` must be
+    /// single-threaded). `opts` is checked first with opts.validate():
+    /// throws resilience::error (resilience::errc::invalid_config, the
+    /// message naming the field; the API key is never quoted) and builds
+    /// nothing on a bad value, and throws it too for an unusable TLS setting
+    /// (an http.extra_ca_pem that is not PEM, an http.extra_ca_file that
+    /// cannot be loaded). An empty api_key is accepted: requests then carry
+    /// no key (the API refuses them; a local server may not). opts.time, when
+    /// set, must outlive the client.
     client(boost::asio::any_io_executor ex, client_options opts);
     ~client();
     client(const client&) = delete;
@@ -321,15 +391,22 @@ public:
     /// max_failed_rounds, status and event handlers); with many waits a round
     /// may read files.list pages instead (client_options::poll_list_min_waits).
     /// Returns an asynchronous operation (see wait_operation): `co_await` it.
-    wait_operation wait_until_active(std::string name, wait_options opts);
+    /// The options are taken by reference and copied into the operation
+    /// (moved from an rvalue), so that no copy of them stays in the awaiting
+    /// coroutine's frame while the wait sleeps.
+    wait_operation wait_until_active(std::string name, const wait_options& opts);
+    wait_operation wait_until_active(std::string name, wait_options&& opts);
     wait_operation wait_until_active(std::string name);  ///< with wait_options()
 
     // ---- The same calls as Asio asynchronous operations (any completion token).
     //
-    // Each async_X(args..., [diag,] token) does what X(args...) does above and
-    // completes with `void(error_code, T)` (`void(error_code)` for remove),
-    // T being what X's result holds (a default T on error). They follow the
-    // same rules, documented once here (Boost.MySQL's sections):
+    // Each async_X(args..., [opts,] [diag,] token) does what X(args..., opts)
+    // does above and completes with `void(error_code, T)` (`void(error_code)`
+    // for remove), T being what X's result holds (a default T on error).
+    // Without `opts` the call takes the defaults (call_options(),
+    // upload_options(), wait_options()), as X(args...) does; with or without
+    // `diag`, as Boost.MySQL's operations. They follow the same rules,
+    // documented once here (Boost.MySQL's sections):
     //
     // Diagnostics: the overload taking `diagnostics& diag` writes the
     // failure's diagnostics there (HTTP status, Google status, server
@@ -338,8 +415,9 @@ public:
     // reported; the co_await forms above return both in a result<T>.
     // Object lifetimes: the client and `diag` must outlive the operation;
     // the arguments (options included) are moved into it.
-    // Executor: the call runs on the client's internal strand
-    // (http().internal_executor()); the handler runs on its associated
+    // Executor: the call runs on the client's internal executor
+    // (http().internal_executor(): a strand of get_executor() unless
+    // http.thread_safe is false); the handler runs on its associated
     // executor, by default get_executor(); its associated allocator is kept.
     // Per-operation cancellation: terminal, through the handler's associated
     // cancellation slot (e.g. bind_cancellation_slot): reaches the request in
@@ -352,7 +430,7 @@ public:
     // operation_aborted, ...).
     // Thread safety: any number of operations may be started from any
     // threads of a multi-threaded io_context without user strands: each
-    // enters the client's strand at its boundary. (The co_await forms above
+    // enters the client's internal executor at its boundary. (The co_await forms above
     // run on the awaiting coroutine's executor: from an io_context run by
     // several threads, await an async_X(..., asio::use_awaitable) instead, or
     // run the coroutine on a strand.)
@@ -361,21 +439,37 @@ public:
     auto async_upload(std::string path, upload_options opts, CompletionToken&& token);
     template <class CompletionToken>
     auto async_upload(std::string path, upload_options opts, diagnostics& diag, CompletionToken&& token);
+    template <call_completion_token<file> CompletionToken>
+    auto async_upload(std::string path, CompletionToken&& token);
+    template <call_completion_token<file> CompletionToken>
+    auto async_upload(std::string path, diagnostics& diag, CompletionToken&& token);
 
     template <class CompletionToken>
     auto async_get(std::string name, call_options opts, CompletionToken&& token);
     template <class CompletionToken>
     auto async_get(std::string name, call_options opts, diagnostics& diag, CompletionToken&& token);
+    template <call_completion_token<file> CompletionToken>
+    auto async_get(std::string name, CompletionToken&& token);
+    template <call_completion_token<file> CompletionToken>
+    auto async_get(std::string name, diagnostics& diag, CompletionToken&& token);
 
     template <class CompletionToken>
     auto async_list(call_options opts, CompletionToken&& token);
     template <class CompletionToken>
     auto async_list(call_options opts, diagnostics& diag, CompletionToken&& token);
+    template <call_completion_token<std::vector<file>> CompletionToken>
+    auto async_list(CompletionToken&& token);
+    template <call_completion_token<std::vector<file>> CompletionToken>
+    auto async_list(diagnostics& diag, CompletionToken&& token);
 
     template <class CompletionToken>
     auto async_remove(std::string name, call_options opts, CompletionToken&& token);
     template <class CompletionToken>
     auto async_remove(std::string name, call_options opts, diagnostics& diag, CompletionToken&& token);
+    template <call_completion_token<void> CompletionToken>
+    auto async_remove(std::string name, CompletionToken&& token);
+    template <call_completion_token<void> CompletionToken>
+    auto async_remove(std::string name, diagnostics& diag, CompletionToken&& token);
 
     template <class CompletionToken>
     auto async_generate_content(std::string model, std::vector<content> contents, call_options opts,
@@ -383,11 +477,20 @@ public:
     template <class CompletionToken>
     auto async_generate_content(std::string model, std::vector<content> contents, call_options opts,
                                 diagnostics& diag, CompletionToken&& token);
+    template <call_completion_token<generate_result> CompletionToken>
+    auto async_generate_content(std::string model, std::vector<content> contents, CompletionToken&& token);
+    template <call_completion_token<generate_result> CompletionToken>
+    auto async_generate_content(std::string model, std::vector<content> contents, diagnostics& diag,
+                                CompletionToken&& token);
 
     template <class CompletionToken>
     auto async_wait_until_active(std::string name, wait_options opts, CompletionToken&& token);
     template <class CompletionToken>
     auto async_wait_until_active(std::string name, wait_options opts, diagnostics& diag, CompletionToken&& token);
+    template <call_completion_token<file> CompletionToken>
+    auto async_wait_until_active(std::string name, CompletionToken&& token);
+    template <call_completion_token<file> CompletionToken>
+    auto async_wait_until_active(std::string name, diagnostics& diag, CompletionToken&& token);
 
     /// The executor given at construction: handlers of the async_ operations
     /// run there unless they have an associated executor.

@@ -21,11 +21,14 @@
 // Time: every limit below runs on the client's clock (client_options::time),
 // so a test on a manual clock (resilience/testing/manual_clock.hpp) runs a
 // request down to the socket in virtual time when its server runs on the
-// same io_context. With the steady clock (the default) the limits are Beast's
-// own stream timers, as in a plain Beast client; with any other clock (or
-// over a connector's streams, see Transport), one watchdog coroutine per
-// request sleeps on clock::sleep_until and ends the step in progress
-// (closing the connection) when its limit passes.
+// same io_context. With the steady clock (the default) over TCP, opening a
+// connection (resolve, connect, TLS) is bounded by Beast's own stream
+// timers, and an exchange (write, read) by one timer per connection that
+// shuts the socket down when its limit passes (no strand needed; see Thread
+// safety); with any other clock (or over a connector's streams, see
+// Transport), one watchdog coroutine per request sleeps on
+// clock::sleep_until and ends the step in progress (closing the
+// connection) when its limit passes.
 //
 // Timeouts and cancellation:
 // - The request's deadline: `request_options::deadline` (a time point on the
@@ -35,6 +38,9 @@
 //   the whole request, waiting for a pool slot included. Wherever it expires
 //   (slot wait, resolve, connect, TLS, write, read) the request completes
 //   with resilience::errc::attempt_timeout, and a deadline already passed fails at once.
+//   (The HTTP client knows no overall deadline: a retry pipeline passes an
+//   attempt's deadline here and reports its own as
+//   resilience::errc::deadline_exceeded.)
 // - Step limits complete with boost::asio::error::timed_out (retryable
 //   network failures); the message names the limit:
 //   `connect_timeout` bounds resolve, connect and the TLS handshake;
@@ -47,6 +53,9 @@
 //   `progress_window` while a response body is read or a request body from
 //   memory is written) catches a body dripped slowly enough to defeat
 //   io_timeout.
+// Both codes, like an HTTP 408 (http::errc::request_timeout), match
+// resilience::condition::timeout (resilience/error.hpp, "Running out of
+// time"); a retry pipeline retries each (until its call's own deadline).
 // The awaiting coroutine's per-operation cancellation (terminal) reaches every
 // step (waiting for a pool slot, resolve, connect, handshake, write, read) and
 // completes with boost::asio::error::operation_aborted. A connection whose
@@ -112,9 +121,9 @@
 // coroutine and a request runs on the internal executor (send() enters it
 // at its boundary). async_send() runs the request on the internal executor
 // and completes on the handler's. client_options::on_request is called on
-// the request's thread, one call at a time. stats() may be called from any
-// thread. The client must outlive every send() in flight; destroying it
-// closes idle connections.
+// the request's thread, one call at a time. stats() and close_idle() may be
+// called from any thread, also while requests run. The client must outlive
+// every send() in flight; destroying it closes idle connections.
 
 #include <resilience/clock.hpp>
 #include <resilience/diagnostics.hpp>
@@ -324,9 +333,14 @@ public:
     template <class CompletionToken>
     auto async_send(request req, request_options opts, diagnostics& diag, CompletionToken&& token);
 
+    /// A snapshot of the pool counters. Thread-safe: may be called from any
+    /// thread while requests run on others (no strand needed). The pool
+    /// sizes (in_use, idle, waiting) are read together under the pool's
+    /// mutex; the running totals (opened, reused, stale_resends) are atomics
+    /// read just before, so they may be a request apart from the sizes.
     pool_stats stats() const noexcept;
 
-    /// Closes every idle pooled connection.
+    /// Closes every idle pooled connection. Thread-safe, as stats().
     void close_idle() noexcept;
 
     /// The executor given at construction (handlers of async_send run there by default).

@@ -8,8 +8,13 @@
 // cannot accept. Each code maps to one of the core's conditions
 // (resilience/error.hpp), so that resilience::classify() and
 // `ec == resilience::condition::transient` read them like any other code:
-// 401/403 are `auth`, 429 is `throttled`, 408 is `network`, 5xx and an
-// unreadable response are `transient`, the rest are `permanent`.
+// 401/403 are `auth`, 429 is `throttled`, 408 is `timeout` (a network
+// failure), 5xx and an unreadable response are `transient`, the rest are
+// `permanent`. The HTTP client's own time limits complete with
+// resilience::errc::attempt_timeout (the request's deadline or
+// request_timeout) or boost::asio::error::timed_out (a step limit): both
+// match resilience::condition::timeout (resilience/error.hpp, "Running out
+// of time").
 //
 // Beast's codes (timeouts, the HTTP parser) and TLS's (asio::ssl, OpenSSL)
 // live in categories this library cannot change: including this header
@@ -28,7 +33,7 @@ enum class errc : int {
     unauthorized = 1,    ///< HTTP 401 (condition::auth)
     forbidden,           ///< HTTP 403 (condition::auth)
     too_many_requests,   ///< HTTP 429 (condition::throttled)
-    request_timeout,     ///< HTTP 408: the server timed the request out (condition::network)
+    request_timeout,     ///< HTTP 408: the server timed the request out (condition::timeout, so network)
     client_error,        ///< any other HTTP 4xx (condition::permanent)
     server_error,        ///< HTTP 5xx (condition::transient)
     unexpected_status,   ///< HTTP 1xx, 3xx or out of range where a final answer was expected (permanent)

@@ -3,7 +3,7 @@
 
 // Template bodies of gemini::client's asynchronous operations (documented in
 // gemini/client.hpp): the co_await form co_spawned on the client's internal
-// strand (the HTTP client's, so that its requests make no further hop).
+// executor (the HTTP client's: a strand unless http.thread_safe is false).
 
 #include <resilience/detail/async_op.hpp>
 
@@ -164,6 +164,59 @@ auto client::async_wait_until_active(std::string name, wait_options opts, diagno
                        wait_handler(resilience::detail::wait_completion<H>{std::move(handler), &diag}));
         },
         token, std::move(name), std::move(opts));
+}
+
+// The forms without options: the call's defaults, as the co_await forms'.
+template <call_completion_token<file> CompletionToken>
+auto client::async_upload(std::string path, CompletionToken&& token) {
+    return async_upload(std::move(path), upload_options(), std::forward<CompletionToken>(token));
+}
+template <call_completion_token<file> CompletionToken>
+auto client::async_upload(std::string path, diagnostics& diag, CompletionToken&& token) {
+    return async_upload(std::move(path), upload_options(), diag, std::forward<CompletionToken>(token));
+}
+template <call_completion_token<file> CompletionToken>
+auto client::async_get(std::string name, CompletionToken&& token) {
+    return async_get(std::move(name), call_options(), std::forward<CompletionToken>(token));
+}
+template <call_completion_token<file> CompletionToken>
+auto client::async_get(std::string name, diagnostics& diag, CompletionToken&& token) {
+    return async_get(std::move(name), call_options(), diag, std::forward<CompletionToken>(token));
+}
+template <call_completion_token<std::vector<file>> CompletionToken>
+auto client::async_list(CompletionToken&& token) {
+    return async_list(call_options(), std::forward<CompletionToken>(token));
+}
+template <call_completion_token<std::vector<file>> CompletionToken>
+auto client::async_list(diagnostics& diag, CompletionToken&& token) {
+    return async_list(call_options(), diag, std::forward<CompletionToken>(token));
+}
+template <call_completion_token<void> CompletionToken>
+auto client::async_remove(std::string name, CompletionToken&& token) {
+    return async_remove(std::move(name), call_options(), std::forward<CompletionToken>(token));
+}
+template <call_completion_token<void> CompletionToken>
+auto client::async_remove(std::string name, diagnostics& diag, CompletionToken&& token) {
+    return async_remove(std::move(name), call_options(), diag, std::forward<CompletionToken>(token));
+}
+template <call_completion_token<generate_result> CompletionToken>
+auto client::async_generate_content(std::string model, std::vector<content> contents, CompletionToken&& token) {
+    return async_generate_content(std::move(model), std::move(contents), call_options(),
+                                  std::forward<CompletionToken>(token));
+}
+template <call_completion_token<generate_result> CompletionToken>
+auto client::async_generate_content(std::string model, std::vector<content> contents, diagnostics& diag,
+                                    CompletionToken&& token) {
+    return async_generate_content(std::move(model), std::move(contents), call_options(), diag,
+                                  std::forward<CompletionToken>(token));
+}
+template <call_completion_token<file> CompletionToken>
+auto client::async_wait_until_active(std::string name, CompletionToken&& token) {
+    return async_wait_until_active(std::move(name), wait_options(), std::forward<CompletionToken>(token));
+}
+template <call_completion_token<file> CompletionToken>
+auto client::async_wait_until_active(std::string name, diagnostics& diag, CompletionToken&& token) {
+    return async_wait_until_active(std::move(name), wait_options(), diag, std::forward<CompletionToken>(token));
 }
 
 }  // namespace resilience::gemini

@@ -49,7 +49,7 @@ enum class errc : int {
     auth_failed = 1,  ///< AUTH refused (wrong user or password), or Redis wants one
     server_error,     ///< Redis answered an error (SELECT, a script)
     protocol_error,   ///< the reply could not be parsed
-    timeout,          ///< a request took longer than fleet_options::timeout
+    timeout,          ///< a request took longer than fleet_options::timeout (condition::timeout)
 };
 const boost::system::error_category& error_category() noexcept;
 inline error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), error_category()}; }
