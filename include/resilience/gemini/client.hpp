@@ -430,10 +430,10 @@ public:
     // operation_aborted, ...).
     // Thread safety: any number of operations may be started from any
     // threads of a multi-threaded io_context without user strands: each
-    // enters the client's internal executor at its boundary. (The co_await forms above
-    // run on the awaiting coroutine's executor: from an io_context run by
-    // several threads, await an async_X(..., asio::use_awaitable) instead, or
-    // run the coroutine on a strand.)
+    // enters the client's internal executor (a wait: the poll scheduler).
+    // The co_await forms above but wait_until_active run on the awaiting
+    // coroutine's executor: from an io_context run by several threads, await
+    // async_X(..., asio::use_awaitable) instead, or run it on a strand.
 
     template <class CompletionToken>
     auto async_upload(std::string path, upload_options opts, CompletionToken&& token);
