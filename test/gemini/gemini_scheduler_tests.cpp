@@ -247,10 +247,13 @@ struct memory_fleet final : resilience::gate_link {
     };
     struct cooldowns final : resilience::gate_observer {
         manual_clock* clk = nullptr;
-        std::vector<std::shared_ptr<resilience::cooldown>> all;
+        // Weak: each cooldown holds this observer, so a strong pointer back
+        // would be a cycle (LeakSanitizer finds it).
+        std::vector<std::weak_ptr<resilience::cooldown>> all;
         void on_cooldown(std::uint64_t scope, resilience::duration remaining) noexcept override {
             const time_point now = clk->now();
-            for (auto& c : all) c->apply_remote(scope, now + remaining, now);
+            for (auto& w : all)
+                if (auto c = w.lock()) c->apply_remote(scope, now + remaining, now);
         }
     };
     std::shared_ptr<permits> cap = std::make_shared<permits>();
