@@ -611,22 +611,20 @@ struct client::impl {
     // the retry loop then waits at the breaker as any call does). Last, the
     // onset cap (docs/fleet.md): while the scope is cold, a request goes only
     // with the fleet's permit, held until then, connection kept, asking again
-    // every onset_settings::recheck. No clock read unless a cooldown was ever
-    // set or a fleet is linked.
+    // every onset_settings::recheck. The clock is read once, and only if a
+    // cooldown was ever set or a fleet is linked.
     result<time_point> recheck_gates(onset_ticket& t) {
-        if (!cool->never_deferred()) {
-            const time_point now = pipe.time().now();
-            if (!cool->clear_at(now))
-                if (auto until = cool->blocked_until(scope_key, now)) {
-                    cooldown_waits.fetch_add(1, std::memory_order_relaxed);
-                    return cooldown_release(*until, *until - now, pipe.next_uniform());
-                }
-        }
+        const bool cooled = !cool->never_deferred();
+        const time_point now = cooled || t.gate ? pipe.time().now() : time_point::min();
+        if (cooled && !cool->clear_at(now))
+            if (auto until = cool->blocked_until(scope_key, now)) {
+                cooldown_waits.fetch_add(1, std::memory_order_relaxed);
+                return cooldown_release(*until, *until - now, pipe.next_uniform());
+            }
         if (breaker->state() == resilience::breaker_state::open)
             return failure(make_error_code(resilience::errc::circuit_open),
                            "the circuit breaker opened while the request waited for a connection; not sent");
         if (!t.gate) return time_point::min();
-        const time_point now = pipe.time().now();
         if (!t.held && !t.gate->warm(now)) {
             const resilience::onset_answer answer = t.gate->take();
             if (answer == resilience::onset_answer::wait) return now + t.gate->settings().recheck;
